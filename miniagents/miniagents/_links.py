@@ -15,6 +15,7 @@ carries the messages of the two ends both ways while the interaction runs::
     caller:   home.drain() -> message -----------------------> away.receive(message)
     both:     close() when the interaction has ended (or its worker died), then
               await asettled(): what the close stopped has ended
+    worker:   close(error) if the way back broke: what waits on the link fails with error
 
 Neither end knows how its messages travel, nor the transport what they mean. With no link
 to open (no opener, or none with anything to keep live: the common case), a transport
@@ -62,10 +63,15 @@ class LinkEnd(Protocol):
         """A message the other end sent, in the order it was sent."""
         ...
 
-    def close(self) -> None:
+    def close(self, error: BaseException | None = None) -> None:
         """The interaction has ended here: no message is sent or received any more.
 
         What the close stops may end a loop turn later: :meth:`asettled` waits for it.
+
+        Args:
+            error: Why, if the link broke while the interaction runs on (the way between
+                the ends failed, e.g. a process carrying its messages died): what the close
+                stops, and what asks the link for something later, fails with it.
         """
         ...
 

@@ -45,7 +45,7 @@ class Home:
     def receive(self, message: object) -> None:
         self.received.append(message)
 
-    def close(self) -> None:
+    def close(self, error: BaseException | None = None) -> None:
         pass
 
     async def asettled(self) -> None:

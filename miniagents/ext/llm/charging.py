@@ -98,7 +98,8 @@ class FarCall(Protocol):
         """Wait until the budgets there admit the call.
 
         Raises:
-            BudgetExceededError: if they refuse it (another ``LLMError`` if the link ended).
+            BudgetExceededError: if they refuse it (another ``LLMError`` if the link ended;
+                the error of its transport if it broke, e.g. a ``RayWorkerDiedError``).
         """
         ...
 

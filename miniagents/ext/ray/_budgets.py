@@ -84,8 +84,9 @@ class _FarCall:
 
     def admitted(self, verdict: int | BaseException) -> None:
         if not self._verdict.done():
-            if isinstance(verdict, BaseException):
-                self._verdict.set_exception(verdict)
+            if isinstance(verdict, BaseException):  # (one error may refuse several calls:
+                # each raises it afresh, not on the frames of one that raised it before)
+                self._verdict.set_exception(verdict.with_traceback(None))
             else:
                 self._verdict.set_result(verdict)
 
@@ -147,6 +148,8 @@ class _AwayEnd:
             collections.deque()
         )
         self.closed = False
+        self._refusal: BaseException | None = None
+        """Why the calls asking to start once it has closed fail."""
 
     def __reduce__(self) -> tuple[type[_AwayEnd], tuple[tuple[Budget, ...], bool]]:
         return (_AwayEnd, (self._ambient, self.admits))
@@ -161,6 +164,9 @@ class _AwayEnd:
     ) -> _FarCall:
         number = next(self._numbers)
         call = self._calls[number] = _FarCall(self, number)
+        if self._refusal is not None:  # closed (a call with no limit starts, uncharged)
+            call.admitted(self._refusal)
+            return call
         self._starts.append((number, budgets, alias, model, price_provider))
         self._poke()
         return call
@@ -215,16 +221,18 @@ class _AwayEnd:
                 if call is not None:
                     call.stop(value)
 
-    def close(self) -> None:
-        """The interaction has ended: calls still asking to start are refused."""
+    def close(self, error: BaseException | None = None) -> None:
+        """The interaction has ended (or the link broke: ``error``): calls asking to start fail.
+
+        So do the calls that ask later (they would wait for a verdict for ever).
+        """
         self.closed = True
+        refusal = self._refusal = error or LLMError(
+            "An LLM call did not start: the interaction that made it has ended, and with it "
+            "the link to the budgets that charge it."
+        )
         for call in list(self._calls.values()):
-            call.admitted(
-                LLMError(
-                    "An LLM call did not start: the interaction that made it has ended, and "
-                    "with it the link to the budgets that charge it."
-                )
-            )
+            call.admitted(refusal)
             call._let_go()
 
     async def asettled(self) -> None:
@@ -349,7 +357,7 @@ class _HomeEnd:
         self._outgoing = []
         return messages
 
-    def close(self) -> None:
+    def close(self, error: BaseException | None = None) -> None:
         """The interaction has ended there: the calls it left open end (pieces stay counted).
 
         The admissions still waiting for this process's own caller are cancelled: they end a

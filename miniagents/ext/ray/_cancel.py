@@ -13,15 +13,20 @@ task that is ending anyway needs no cancel: :func:`cancel_running` gives each
     cancel:                             b
 
 This narrows the race to a task whose reply comes in just as the grace ends; only Ray can
-close it.
+close it. Ray's cancel (and the other steps of a stop that may block) runs off the caller's
+thread, in :class:`InThread`, whose caller waits for it a bounded time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["ENDING_GRACE", "cancel_running"]
+from miniagents.promising.lowlevel import logger
+
+__all__ = ["ENDING_GRACE", "InThread", "cancel_running", "log_late_failure"]
 
 ENDING_GRACE = 0.05
 """Seconds a task that is to be cancelled is given to end on its own first."""
@@ -45,3 +50,86 @@ def cancel_running(tasks: Sequence[tuple[Any, Any]], grace: float = ENDING_GRACE
     for target, end in tasks:
         if end not in ended:
             ray.cancel(target)
+
+
+class InThread:
+    """``function(*args)`` called in a daemon thread: one that hangs never holds up the exit.
+
+    Its outcome is handed back to one waiter, who waits a bounded time: a thread, blocking
+    (:meth:`join`; :meth:`ajoin` from a task), or a task awaiting :meth:`future`. A failure
+    that comes once the waiter gave up on it (the join timed out, the future was cancelled,
+    or the future's loop has closed) is logged: nobody else would see it.
+    """
+
+    def __init__(self, function: Callable[..., object], *args: object) -> None:
+        self.error: BaseException | None = None
+        """The call's error, once it has ended (:meth:`join` returned ``True``)."""
+        self._ended = False
+        self._gave_up = False
+        self._future: asyncio.Future[None] | None = None
+        self._lock = threading.Lock()
+        self._joined = threading.Event()
+        run = threading.Thread(target=self._run, args=(function, args), daemon=True)
+        run.name = "miniagents-ray-stop"
+        run.start()
+
+    def _run(self, function: Callable[..., object], args: tuple[object, ...]) -> None:
+        error: BaseException | None = None
+        try:
+            function(*args)
+        except BaseException as caught:  # handed to the waiter
+            error = caught
+        with self._lock:
+            self.error, self._ended = error, True
+            future, lost = self._future, self._gave_up
+        self._joined.set()
+        if future is not None:
+            try:
+                future.get_loop().call_soon_threadsafe(self._hand, future)
+            except RuntimeError:  # the loop has closed (a second Ctrl-C): nobody waits any more
+                lost = True
+        if lost and error is not None:
+            log_late_failure(error)
+
+    def _hand(self, future: asyncio.Future[None]) -> None:
+        if future.done():  # given up on already (cancelled)
+            if self.error is not None:
+                log_late_failure(self.error)
+        elif self.error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(self.error)
+
+    def join(self, timeout: float) -> bool:
+        """Wait, blocking, ``timeout`` seconds at most: whether the call ended (see :attr:`error`).
+
+        If it has not, it is given up on.
+        """
+        if self._joined.wait(timeout):
+            return True
+        with self._lock:
+            self._gave_up = not self._ended
+            return self._ended
+
+    async def ajoin(self, timeout: float) -> bool:
+        """Wait as :meth:`join` does, in a thread: the loop's other tasks run meanwhile."""
+        return await asyncio.to_thread(self.join, timeout)
+
+    def future(self) -> asyncio.Future[None]:
+        """The call's outcome, for the running loop's tasks; cancelled, it is given up on."""
+        future = asyncio.get_running_loop().create_future()
+        with self._lock:
+            if not self._ended:
+                self._future = future
+                return future
+        self._hand(future)
+        return future
+
+
+def log_late_failure(error: BaseException) -> None:
+    """Log a step of a stop that failed after nobody waited for it any more."""
+    logger.warning(
+        "Stopping a remote interaction failed after it had been given up on (%r): its Ray "
+        "task may go on running. Check the Ray cluster (`ray status`).",
+        error,
+    )

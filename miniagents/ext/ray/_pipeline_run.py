@@ -13,11 +13,9 @@ at most ``max_in_flight`` items between reading them and handing out their resul
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import functools
 import itertools
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -26,7 +24,7 @@ from typing import Any, Generic
 
 from typing_extensions import TypeVar
 
-from miniagents.ext.ray._cancel import cancel_running
+from miniagents.ext.ray._cancel import InThread, cancel_running
 from miniagents.ext.ray._failures import ray_failure, worker_died, worker_died_error
 from miniagents.ext.ray._wire import decode_error, dumps, loads
 from miniagents.ext.ray._worker_loop import CANCEL_TIMEOUT
@@ -225,7 +223,7 @@ class PipelineRun(Generic[T, ReplyT]):
         """
         with self._closing() as cancel:
             if cancel is not None:
-                cancel.join()
+                self._check(*cancel, cancel[0].join(self.settings.cancel_timeout))
 
     async def aclose(self) -> None:
         """Close the run as :meth:`close` does, waiting for Ray's cancel off the event loop.
@@ -236,13 +234,16 @@ class PipelineRun(Generic[T, ReplyT]):
         """
         with self._closing() as cancel:
             if cancel is not None:
-                await cancel.ajoin()
+                self._check(*cancel, await cancel[0].ajoin(self.settings.cancel_timeout))
 
     @contextmanager
-    def _closing(self) -> Iterator[_Cancel | None]:
-        """Close the items, then start Ray's cancel; the block waits for it (``None``: no
-        batch was running), and the items' clean-up error, if any, is raised after it (the
-        wait's own failure, if it failed too, as its context)."""
+    def _closing(self) -> Iterator[tuple[InThread, int] | None]:
+        """Close the items, then start Ray's cancel; the block waits for it.
+
+        The block is given the cancel and the number of batches it cancels (``None``: no
+        batch was running). The items' clean-up error, if any, is raised after it (the
+        wait's own failure, if it failed too, as its context).
+        """
         failure: BaseException | None = None
         try:
             self._close_source()
@@ -259,70 +260,36 @@ class PipelineRun(Generic[T, ReplyT]):
         if close is not None:
             close()
 
-    def _cancel(self) -> _Cancel | None:
-        """Close the bar and start Ray's cancel of the batches still running, if any."""
+    def _cancel(self) -> tuple[InThread, int] | None:
+        """Close the bar and start Ray's cancel of the batches still running, if any.
+
+        A batch that ends within :data:`~miniagents.ext.ray._cancel.ENDING_GRACE` seconds is
+        let end (see :mod:`miniagents.ext.ray._cancel`: Ray's own race).
+        """
         refs = list(self.pending)
         self.pending.clear()
         self.bar.close()
         if not refs:
             return None
-        return _Cancel(refs, self.settings.cancel_timeout)
+        return InThread(cancel_running, [(ref, ref) for ref in refs]), len(refs)
 
-
-class _Cancel:
-    """Ray's cancel of a run's batches still running, in a daemon thread (it may hang).
-
-    A batch that ends within :data:`~miniagents.ext.ray._cancel.ENDING_GRACE` seconds is let
-    end (see :mod:`miniagents.ext.ray._cancel`: Ray's own race).
-    """
-
-    def __init__(self, refs: list[Any], timeout: float) -> None:
-        self._refs = refs
-        self._timeout = timeout
-        self._outcome: list[BaseException | None] = []
-        self._thread = threading.Thread(
-            target=self._cancel_all, name="miniagents-ray-stop", daemon=True
-        )
-        self._thread.start()
-
-    def _cancel_all(self) -> None:
-        try:
-            cancel_running([(ref, ref) for ref in self._refs])
-        except BaseException as error:  # handed to the waiting thread
-            self._outcome.append(error)
-        else:
-            self._outcome.append(None)
-
-    def join(self) -> None:
-        """Wait for Ray's cancel, ``timeout`` seconds at most (blocking this thread).
+    def _check(self, cancel: InThread, batches: int, ended: bool) -> None:
+        """Raise what became of Ray's cancel of ``batches`` batches, if it did not end well.
 
         Raises:
-            RayCancelTimeoutError: if it has not returned by then.
+            RayCancelTimeoutError: if it had not ``ended`` in time.
             RayAgentError: if it failed.
         """
-        self._thread.join(self._timeout)
-        self._check()
-
-    async def ajoin(self) -> None:
-        """Wait for Ray's cancel as :meth:`join` does, in a thread: the loop goes on.
-
-        Raises:
-            RayCancelTimeoutError: if it has not returned by then.
-            RayAgentError: if it failed.
-        """
-        await asyncio.to_thread(self._thread.join, self._timeout)
-        self._check()
-
-    def _check(self) -> None:
-        if not self._outcome:
+        timeout = self.settings.cancel_timeout
+        if not ended:
             raise RayCancelTimeoutError(
-                f"Ray's cancel of the {len(self._refs)} batch(es) of the pipeline still running "
-                f"took longer than {self._timeout} s; they may go on running. Check the Ray "
-                "cluster (`ray status`, the workers' logs), or give ray_pipeline(...) a larger "
+                f"Ray's cancel of the {batches} batch(es) of the pipeline still running took "
+                f"longer than {timeout} s; they may go on running. Check the Ray cluster "
+                "(`ray status`, the workers' logs), or give ray_pipeline(...) a larger "
                 "cancel_timeout."
             )
-        if self._outcome[0] is not None:  # Ray's own error
-            raise ray_failure(self._outcome[0], "the cancel of the pipeline's running batches")
+        if cancel.error is not None:  # Ray's own error
+            raise ray_failure(cancel.error, "the cancel of the pipeline's running batches")
 
 
 def _guarded(items: Iterator[tuple[int, T]], run: PipelineRun[T, Any]) -> Iterator[tuple[int, T]]:

@@ -14,7 +14,8 @@ import asyncio
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
-from miniagents.ext.ray._failures import ray_failure
+from miniagents.ext.ray._failures import mailbox_died_error, ray_failure
+from miniagents.ext.ray._mailbox import forget_dead_mailbox
 from miniagents.ext.ray._wire import (
     COMPLETE,
     END,
@@ -168,7 +169,7 @@ async def _interaction(agent: MiniAgent[...], call: Call, outbox: _Outbox) -> No
                 outbox.links = loads(call.links)
                 for link in outbox.links:
                     link.open(outbox.wake)
-                reading = _read_links(call, outbox.links)
+                reading = _read_links(call, outbox.links, agent.alias)
                 readers.append(asyncio.get_running_loop().create_task(reading))
             async with with_settings(MiniAgents(), loads(call.settings)):
                 inputs = MessageSequenceAppender()
@@ -195,12 +196,17 @@ async def _stop_readers(readers: Sequence[asyncio.Task[None]]) -> None:
         await asyncio.wait(readers)
 
 
-async def _read_links(call: Call, links: Sequence[LinkEnd]) -> None:
+async def _read_links(call: Call, links: Sequence[LinkEnd], alias: str) -> None:
     """Hand the driver's link messages to the links here; close them when the box closes.
 
-    Cancelled, or if Ray fails, it closes them too (their calls waiting to start fail), and
-    waits until what their close stopped has ended (``asettled``).
+    Cancelled, it closes them too (their calls waiting to start fail). If the box fails (the
+    mailbox actor died, or a message cannot be read), it closes them with that error: the
+    calls waiting on them, and those that ask them later, fail with it. Either way it waits
+    until what their close stopped has ended (``asettled``).
     """
+    import ray
+
+    broken: BaseException | None = None
     try:
         while True:
             events: list[InputEvent] = await call.mailbox.take.remote(call.key + LINKS_BOX)
@@ -208,9 +214,18 @@ async def _read_links(call: Call, links: Sequence[LinkEnd]) -> None:
                 if payload is None:  # the box closed: the driver is done with the links
                     return
                 links[index].receive(loads(payload))
+    except ray.exceptions.RayError as error:
+        what = f"the agent {alias}"
+        if forget_dead_mailbox(call.mailbox, error):
+            note = "its live links to the caller (e.g. its budgets) broke with it"
+            broken = mailbox_died_error(what, error, note, "ray_agent")
+        else:
+            broken = ray_failure(error, f"{what} (its live links)")
+    except Exception as error:  # (not cancelled: the interaction runs on without the links)
+        broken = error
     finally:
         for link in links:
-            link.close()
+            link.close(broken)
         for link in links:
             await link.asettled()
 

@@ -32,16 +32,15 @@ import asyncio
 import copy
 import functools
 import sys
-import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from typing import Any, TypedDict, TypeVar
 
 from typing_extensions import Unpack
 
 from miniagents.arguments import check_count, check_seconds
 from miniagents.ext.ray import _wire
-from miniagents.ext.ray._cancel import cancel_running
+from miniagents.ext.ray._cancel import InThread, cancel_running, log_late_failure
 from miniagents.ext.ray._failures import (
     mailbox_died_error,
     ray_failure,
@@ -323,55 +322,10 @@ class _Runner:
         return worker_died_error(what, died.cause, note, "ray_agent", fix)
 
 
-def _in_thread(function: Callable[..., object], *args: object) -> asyncio.Future[None]:
-    """Call ``function(*args)`` in a daemon thread (one that hangs never holds up the exit).
-
-    Its outcome is for the returned future; once the future was given up on (cancelled, as
-    a wait for it is) or the loop has closed (the waiting task was cancelled and the loop
-    shut down), a failure is logged instead.
-    """
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[None] = loop.create_future()
-
-    def end(error: BaseException | None) -> None:
-        if future.done():  # given up on already
-            if error is not None:
-                _log_late_failure(error)
-            return
-        if error is None:
-            future.set_result(None)
-        else:
-            future.set_exception(error)
-
-    def run() -> None:
-        error: BaseException | None = None
-        try:
-            function(*args)
-        except BaseException as caught:  # handed to the waiting task
-            error = caught
-        try:
-            loop.call_soon_threadsafe(end, error)
-        except RuntimeError:  # the loop has closed (a second Ctrl-C): nobody waits any more
-            if error is not None:
-                _log_late_failure(error)
-
-    threading.Thread(target=run, name="miniagents-ray-stop", daemon=True).start()
-    return future
-
-
-def _log_late_failure(error: BaseException) -> None:
-    """Log a step of a stop that failed after nobody waited for it any more."""
-    logger.warning(
-        "Stopping a remote interaction failed after it had been given up on (%r): its Ray "
-        "task may go on running. Check the Ray cluster (`ray status`).",
-        error,
-    )
-
-
 def _log_if_failed(step: asyncio.Future[None]) -> None:
     """Retrieve the outcome of a step nobody awaits: log it if it failed."""
     if not step.cancelled() and (error := step.exception()) is not None:
-        _log_late_failure(error)
+        log_late_failure(error)
 
 
 class _WorkerDied(Exception):
@@ -565,9 +519,8 @@ class _Attempt:
                 await self._cancel_ended(deadline)
             generator, self.generator = [self.generator], None  # only `generator` holds it now
             # Ray's generator drop (its finalizer tells Ray) happens in a thread: it may block.
-            await self._bounded(
-                _in_thread(generator.clear), "the drop of the reply stream", deadline
-            )
+            dropping = InThread(generator.clear).future()
+            await self._bounded(dropping, "the drop of the reply stream", deadline)
         except BaseException:
             self._let_go(mailbox, boxes)
             raise
@@ -596,7 +549,7 @@ class _Attempt:
         The senders of ``boxes`` are cancelled and their mailbox boxes closed (Ray runs the
         close; nobody waits for it), and the task's reply stream is dropped in a thread, so
         that a driver that lives on (a notebook) keeps none of them. Ray's cancel of the
-        task, if it fails later, is logged (see :func:`_in_thread`).
+        task, if it fails later, is logged (see :class:`~miniagents.ext.ray._cancel.InThread`).
         """
         import ray
 
@@ -613,7 +566,7 @@ class _Attempt:
                 )
         if self.generator is not None:
             generator, self.generator = [self.generator], None
-            _in_thread(generator.clear)  # (it cannot fail: nobody needs to wait for it)
+            InThread(generator.clear)  # (it cannot fail: nobody needs to wait for it)
         if self.cancelling is not None and not self.cancelling.done():  # (asked, not awaited)
             self.cancelling.add_done_callback(_log_if_failed)
 
@@ -751,4 +704,4 @@ class _Attempt:
         """
         if self.cancelling is None:
             stopping = [(self.generator, self.generator.completed())]
-            self.cancelling = _in_thread(cancel_running, stopping)
+            self.cancelling = InThread(cancel_running, stopping).future()

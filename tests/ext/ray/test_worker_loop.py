@@ -12,11 +12,17 @@ from typing import Any
 from unittest.mock import ANY
 
 import pytest
+import ray
 
 from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents.ext.llm import usage
+from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.ray._budgets import _AwayEnd
 from miniagents.ext.ray._wire import (
     COMPLETE,
     INPUT_END,
+    LINK,
+    LINKS_BOX,
     START,
     TOKENS,
     WHOLE,
@@ -25,6 +31,7 @@ from miniagents.ext.ray._wire import (
     dumps,
     dumps_arguments,
     dumps_settings,
+    loads,
 )
 from miniagents.ext.ray._worker import OUTBOX_EVENTS, _Outbox, _send_replies, serve_interaction
 from miniagents.ext.ray._worker_loop import LoopTask, run_on_loop, worker_loop
@@ -255,7 +262,7 @@ class _SettlingFarEnd:
     def receive(self, message: object) -> None:
         raise AssertionError("the driver sends this end nothing")
 
-    def close(self) -> None:
+    def close(self, error: BaseException | None = None) -> None:
         _far_end_record.append("closed")
         self._stopping = asyncio.ensure_future(self._stop())
 
@@ -290,4 +297,58 @@ def test_the_far_ends_of_the_links_are_closed_and_settled_before_the_interaction
     # on main: never settled (and what the close stopped might run on after the interaction)
     assert _far_end_record == ["opened", "closed", "stopped", "settled"]
     assert [tag for batch in batches for tag, _, _ in batch] == [WHOLE, COMPLETE]
+    assert _pending_loop_tasks() == []
+
+
+# -- the link box broken: the calls waiting on the links fail with why ------------------------
+
+
+class _DyingLinkBox:
+    """A mailbox whose link box dies once the worker's first LLM call asks to start."""
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()  # set on the worker's loop, once the driver saw the ask
+        self.take = SimpleNamespace(remote=self._take)
+
+    async def _take(self, key: str) -> list[InputEvent]:
+        assert key.endswith(LINKS_BOX)  # (the input came whole with the call)
+        await self.asked.wait()
+        actor_died: Any = ray.exceptions.ActorDiedError  # (Ray's constructor is untyped)
+        raise actor_died()  # its actor's process was killed (the OOM killer, a lost node)
+
+
+@miniagent
+async def _two_llm_calls_agent(ctx: InteractionContext) -> None:
+    """Two LLM calls charged to the caller's budget, one after the other: how each ended."""
+    for _ in range(2):
+        try:
+            await offline_agent.fork(token_delay=0).inquire("Hi")
+            ctx.reply("answered")
+        except Exception as error:  # what the call failed with is the reply
+            ctx.reply(f"{type(error).__name__}: {error}")
+
+
+def test_llm_calls_waiting_on_a_link_whose_mailbox_died_fail_with_the_mailbox_death() -> None:
+    """The call waiting for its verdict, and the one asking after, fail with why, not hang."""
+    mailbox = _DyingLinkBox()
+    far_budget = usage._budget_of("another-process", 1, (5, None, None))  # a limit there
+    links = dumps([_AwayEnd((far_budget,), admits=True)], "the live links of the caller")
+    arguments = dumps_arguments((), {}, _two_llm_calls_agent.alias)
+    call = Call(arguments, [(INPUT_END, None)], mailbox, "key", dumps_settings({}), links=links)
+    events = []
+    for batch in serve_interaction(_two_llm_calls_agent, call):
+        events.extend(batch)
+        if any(tag == LINK for tag, _, _ in batch):  # the first call asks to start
+            worker_loop().call_soon_threadsafe(mailbox.asked.set)
+    replies = [str(loads(payload)) for tag, _, payload in events if tag == WHOLE]
+    # on main: "LLMError: An LLM call did not start: the interaction that made it has
+    # ended, ...", then the second call waited for ever
+    assert len(replies) == 2
+    for reply in replies:
+        assert reply.startswith(
+            "RayWorkerDiedError: The mailbox actor that carries the input messages of the "
+            "agent _TWO_LLM_CALLS_AGENT to its Ray worker died (The actor died unexpectedly"
+        )
+        assert "its live links to the caller (e.g. its budgets) broke with it" in reply
+    assert events[-1][0] == COMPLETE
     assert _pending_loop_tasks() == []
