@@ -46,8 +46,7 @@ import warnings
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
 from typing_extensions import TypeVarTuple
@@ -60,6 +59,7 @@ from miniagents.testing._idle import (
     on_running_loop,
 )
 from miniagents.testing.errors import VirtualTimeError
+from miniagents.utils.blocks import PlainWithBlock
 
 __all__ = [
     "EXECUTOR_SECONDS",
@@ -373,7 +373,7 @@ def virtual_time(*, auto_advance: bool = True) -> AbstractContextManager[Virtual
         ...         await asyncio.sleep(60)
         ...         assert clock.elapsed == 60
     """
-    return _WithBlock("virtual_time", _virtual_time(auto_advance))
+    return _plain_with("virtual_time", _virtual_time(auto_advance))
 
 
 @contextmanager
@@ -428,7 +428,7 @@ def manual_time() -> AbstractContextManager[VirtualClock]:
         ...         ...  # start the call, read its first token
         ...         clock.advance(60)  # now the stall timeout fires
     """
-    return _WithBlock("manual_time", _manual_time())
+    return _plain_with("manual_time", _manual_time())
 
 
 @contextmanager
@@ -444,39 +444,19 @@ def _manual_time() -> Iterator[VirtualClock]:
         yield clock
 
 
-class _WithBlock:
-    """The block of :func:`virtual_time` or :func:`manual_time`: a plain ``with`` one.
+def _plain_with(
+    name: str, block: AbstractContextManager[VirtualClock]
+) -> PlainWithBlock[VirtualClock]:
+    """The block of ``name()``: a plain ``with`` (it changes the loop's clock at once).
 
-    ``async with`` is refused with a ``VirtualTimeError`` that says to write ``with`` (the
-    block changes the loop's clock at once: it has nothing to await), where Python's own
-    error would be a bare ``TypeError``. Type checkers see no ``async with`` either.
+    Its ``async with`` is refused with a ``VirtualTimeError`` that says to write ``with``.
     """
-
-    def __init__(self, name: str, block: AbstractContextManager[VirtualClock]) -> None:
-        self._name = name
-        self._block = block
-
-    def __enter__(self) -> VirtualClock:
-        return self._block.__enter__()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> bool | None:
-        return self._block.__exit__(kind, error, trace)
-
-    if not TYPE_CHECKING:  # (for the message only: typed, `async with` stays an error)
-
-        async def __aenter__(self) -> NoReturn:
-            raise VirtualTimeError(
-                f"{self._name}() is a plain `with` block, not an `async with` one: write "
-                f"`with {self._name}() as clock:` (in async code too)."
-            )
-
-        async def __aexit__(self, *exited: object) -> None:
-            return None
+    return PlainWithBlock(
+        block,
+        VirtualTimeError,
+        f"{name}() is a plain `with` block, not an `async with` one: write "
+        f"`with {name}() as clock:` (in async code too).",
+    )
 
 
 class _OpenBlocks:

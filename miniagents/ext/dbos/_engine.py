@@ -315,6 +315,8 @@ class Engine:
         waiting: The runs recovered at launch that wait for their agent: alias by id.
         released: The workflow tasks the engine let go unrecorded on purpose (their
             cancellation is no news: DBOS's log line of it is left out).
+        returned: The runs whose agent has returned here (replied, or failed) and whose
+            record DBOS is writing: they have ended (``acancel_run`` leaves them alone).
     """
 
     url: str
@@ -331,6 +333,7 @@ class Engine:
     waiting: dict[str, str] = field(default_factory=dict)
     unclaimed_wait: float = UNCLAIMED_WAIT
     released: weakref.WeakSet[asyncio.Task[Any]] = field(default_factory=weakref.WeakSet)
+    returned: set[str] = field(default_factory=set)
     _own_context: asyncio.Future[contextvars.Context] | None = None
     _holder: asyncio.Task[None] | None = None
     _warned: bool = False
@@ -1147,12 +1150,14 @@ async def _interaction_workflow(
         except StreamCancelledError:
             raise
         except Exception:
+            engine.returned.add(workflow_id)  # (DBOS records its error once this returns)
             await withdraw(engine.url, undecided.started)  # the run ended: nobody decides
             raise
         except BaseException as error:
             if _cancelled_by_dbos(error):  # cancelled (acancel_run, an operator): it is over
                 await withdraw(engine.url, undecided.started)  # (else recovered at starts)
             raise
+        engine.returned.add(workflow_id)  # (DBOS records its reply once this returns)
         await withdraw(engine.url, undecided.started)
         return tuple(_recordable(message) for message in messages)
     except (asyncio.CancelledError, StreamCancelledError) as error:
@@ -1178,6 +1183,7 @@ def _forget_body(engine: Engine, workflow_id: str, body: asyncio.Task[Any]) -> N
     """
     if engine.bodies.get(workflow_id) is body:
         del engine.bodies[workflow_id]
+        engine.returned.discard(workflow_id)
 
 
 class _Undecided:

@@ -70,6 +70,7 @@ from miniagents.ext.dbos._engine import (
     _dbos,
     _outside,
     aengine_for,
+    current_engine,
 )
 from miniagents.ext.dbos._recording import DurableRun, current_run, run_path
 from miniagents.ext.dbos._sqlite import close_client, new_client
@@ -187,7 +188,11 @@ async def acancel_run(agent: MiniAgent[..., Message], workflow_id: str) -> None:
     its record stays, and :func:`replay` replays it up to where it stopped. The calls that
     waited for a decision in it no longer wait: their approvals end withdrawn, as at the
     end of a run (a decision sent later is refused, and the process that runs the run, if
-    one does, stops it at its next step). An id that names no run changes nothing.
+    one does, stops it at its next step). An id that names no run changes nothing, nor does
+    a run whose agent has returned in this process (its reply has ended: the run has ended,
+    and DBOS is writing its record). A run whose agent has returned in another process, and
+    whose record is not written yet, is cancelled (DBOS then writes no record over the
+    cancel): cancel from the process that runs the run to be sure to leave an ended run alone.
 
     The database is read and written through a client of its own that does not wait for a
     server that is down (DBOS's own calls retry until it answers, with no bound): a
@@ -202,11 +207,15 @@ async def acancel_run(agent: MiniAgent[..., Message], workflow_id: str) -> None:
     """
 
     def cancel(client: DBOSClient) -> list[str]:
-        _check_ours(agent, workflow_id, _status_of(client, workflow_id), "cancel", "cancelled")
         client.cancel_workflow(workflow_id)
         return _undecided(client.list_workflows(**_approvals_of(workflow_id)), workflow_id)
 
     async with _adatabase(agent) as database:
+        status = await database.run(lambda client: _status_of(client, workflow_id))
+        _check_ours(agent, workflow_id, status, "cancel", "cancelled")
+        engine = current_engine()
+        if status is None or (engine is not None and workflow_id in engine.returned):
+            return  # (no run; or its agent returned here: it has ended, its record coming)
         waiting = await database.run(cancel)
     # (each ends with a message, not cancelled: a live server waiting on it stays quiet;
     # one whose server is down reads it when it is recovered, and ends at once)
@@ -261,9 +270,14 @@ async def _adatabase(agent: MiniAgent[..., Message]) -> AsyncIterator[_Database]
         database.close()
 
 
-def _status_of(client: DBOSClient, workflow_id: str) -> WorkflowStatus | None:
-    """The status of the workflow ``workflow_id`` (with its input), if there is one."""
-    found = client.list_workflows(workflow_ids=[workflow_id], load_output=False)
+def _status_of(
+    client: DBOSClient, workflow_id: str, *, load_output: bool = False
+) -> WorkflowStatus | None:
+    """The status of the workflow ``workflow_id`` (with its input), if there is one.
+
+    ``load_output``: with its output and error too (DBOS's own status of a workflow).
+    """
+    found = client.list_workflows(workflow_ids=[workflow_id], load_output=load_output)
     return found[0] if found else None
 
 
@@ -642,21 +656,32 @@ def _listed(client: DBOSClient, **arguments: Any) -> list[WorkflowStatus]:
 async def _aliases_of(database: _Database, workflow_ids: list[str]) -> dict[str, str | None]:
     """The alias of the agent of each run of ``workflow_ids``, from their recorded inputs.
 
-    One query per ``IDS_PER_QUERY`` runs; a run without a recorded input has none.
+    A run without a recorded input has none.
     """
-    aliases: dict[str, str | None] = {}
+    runs = await _aruns_of(database, workflow_ids)
+    return {status.workflow_id: _alias_of(status.input) for status in runs}
+
+
+async def _aruns_of(
+    database: _Database, workflow_ids: Sequence[str], status: str | None = None
+) -> list[WorkflowStatus]:
+    """The durable runs of ``workflow_ids`` (in ``status``, if given), their inputs loaded.
+
+    One query per ``IDS_PER_QUERY`` ids (a database bounds the parameters of a statement).
+    """
+    runs: list[WorkflowStatus] = []
     for start in range(0, len(workflow_ids), IDS_PER_QUERY):
-        statuses = await database.run(
+        runs += await database.run(
             functools.partial(
                 _listed,
-                workflow_ids=workflow_ids[start : start + IDS_PER_QUERY],
+                workflow_ids=list(workflow_ids[start : start + IDS_PER_QUERY]),
                 name=_WORKFLOW,
-                load_input=True,
+                status=status,
+                load_input=True,  # (whose run each is)
                 load_output=False,
             )
         )
-        aliases.update((status.workflow_id, _alias_of(status.input)) for status in statuses)
-    return aliases
+    return runs
 
 
 async def _run_info(
@@ -664,7 +689,7 @@ async def _run_info(
 ) -> DurableRunInfo:
     """What :func:`afind_runs` tells of the run ``status`` describes."""
     workflow_id = status.workflow_id
-    recorded = _recorded(await database.run(lambda client: client.list_workflow_steps(workflow_id)))
+    recorded = await _arecorded_steps(database, workflow_id)
     decided = frozenset(
         key.rpartition("/approval.")[2].rpartition(".")[0]
         for key in recorded
@@ -703,24 +728,9 @@ async def acancelled_runs(
     if not workflow_ids:
         return set()
     alias = _settings_of(agent).alias
-    asked = sorted(set(workflow_ids))
-    cancelled: set[str] = set()
     async with _adatabase(agent) as database:
-        for start in range(0, len(asked), IDS_PER_QUERY):
-            statuses = await database.run(
-                functools.partial(
-                    _listed,
-                    workflow_ids=asked[start : start + IDS_PER_QUERY],
-                    name=_WORKFLOW,
-                    status="CANCELLED",
-                    load_input=True,  # (whose run each is)
-                    load_output=False,
-                )
-            )
-            cancelled.update(
-                status.workflow_id for status in statuses if _alias_of(status.input) == alias
-            )
-    return cancelled
+        cancelled = await _aruns_of(database, sorted(set(workflow_ids)), "CANCELLED")
+    return {status.workflow_id for status in cancelled if _alias_of(status.input) == alias}
 
 
 def _approvals_of(workflow_id: str) -> dict[str, Any]:
@@ -748,10 +758,9 @@ def _undecided(approvals: Sequence[WorkflowStatus], workflow_id: str) -> list[st
     ]
 
 
-async def _recorded_steps(workflow_id: str) -> dict[str, object]:
-    """The results of the run's recorded steps, by key."""
-    dbos = _dbos()
-    return _recorded(await _outside(dbos.list_workflow_steps_async(workflow_id, load_output=True)))
+async def _arecorded_steps(database: _Database, workflow_id: str) -> dict[str, object]:
+    """The results of the run's recorded steps, by key, read through ``database``."""
+    return _recorded(await database.run(lambda client: client.list_workflow_steps(workflow_id)))
 
 
 def _recorded(steps: Sequence[StepInfo]) -> dict[str, object]:
@@ -782,7 +791,10 @@ def replay(agent: MiniAgent[..., ReplyT], workflow_id: str) -> MessageSequencePr
     ``DurableVersionError`` if other code started it (and has ended); a run that failed
     fails again where its record stops (the call that failed has no recorded result), with
     the error it failed with; a run that was cancelled fails there with a ``DurableError``
-    (the call that was running has no recorded result to replay).
+    (the call that was running has no recorded result to replay). It fails with a
+    ``DurableDatabaseError`` at once if the database cannot be reached: the run's record
+    is read through a client that does not wait for a server that is down (DBOS's own
+    calls wait until it answers).
 
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
@@ -805,7 +817,8 @@ async def _replay_interaction(
     elsewhere_timeout: float | None,
 ) -> None:
     engine = await _alaunched(database_url)
-    ctx.reply(await _areplayed(engine, workflow_id, elsewhere_timeout))
+    with contextlib.closing(_Database(engine.url)) as database:
+        ctx.reply(await _areplayed(engine, database, workflow_id, elsewhere_timeout))
 
 
 _REPLAYER: MiniAgent[..., Message] = MiniAgent(
@@ -816,13 +829,18 @@ _REPLAYER: MiniAgent[..., Message] = MiniAgent(
 
 
 async def _areplayed(
-    engine: Engine, workflow_id: str, elsewhere_timeout: float | None
+    engine: Engine, database: _Database, workflow_id: str, elsewhere_timeout: float | None
 ) -> MessageSequencePromise:
-    """The run's reply as it streamed: live if it runs (or is recovered), else replayed."""
+    """The run's reply as it streamed: live if it runs (or is recovered), else replayed.
+
+    Its record is read through ``database``: a server that is down is an error at once.
+    """
     dbos = _dbos()
     # (a run running here is PENDING: engine.areply gives its live reply, or the recorded
     # one if it ends meanwhile, never waiting on a reply nobody will publish)
-    status = await _outside(dbos.get_workflow_status_async(workflow_id))
+    status = await database.run(
+        lambda client: _status_of(client, workflow_id, load_output=True)  # (its error)
+    )
     if status is None:
         raise DurableError(
             f"There is no durable run {workflow_id!r} in the database of durable runs."
@@ -854,7 +872,7 @@ async def _areplayed(
         workflow_id,
         contextvars.copy_context(),
         _unrecorded(workflow_id, status.status, status.error),
-        await _recorded_steps(workflow_id),
+        await _arecorded_steps(database, workflow_id),
     )
 
     def start() -> MessageSequencePromise:

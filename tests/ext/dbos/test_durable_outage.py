@@ -225,6 +225,7 @@ from miniagents.ext.dbos import (
     arun_named,
     arun_notes,
     durable,
+    replay,
     workflow_id,
 )
 from miniagents.ext.llm.offline import offline_agent
@@ -240,6 +241,7 @@ CALLS = {
     "arun_notes": lambda: arun_notes(agent, "down-1"),
     "aname_run": lambda: aname_run(agent, "r1", "down-1"),
     "arun_named": lambda: arun_named(agent, "r1"),
+    "replay": lambda: replay(agent, "down-1"),
 }
 
 
@@ -265,7 +267,15 @@ asyncio.run(main())
 
 @pytest.mark.parametrize(
     "function",
-    ["afind_runs", "acancelled_runs", "anote_run", "arun_notes", "aname_run", "arun_named"],
+    [
+        "afind_runs",
+        "acancelled_runs",
+        "anote_run",
+        "arun_notes",
+        "aname_run",
+        "arun_named",
+        "replay",
+    ],
 )
 def test_reading_or_noting_runs_while_their_server_is_down_is_an_error_not_a_wait(
     postgres_for_outage: PostgresServer, tmp_path: Path, function: str

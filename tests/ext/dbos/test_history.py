@@ -25,13 +25,12 @@ import pytest
 import sqlalchemy
 
 from miniagents import Message, MiniAgentsError
-from miniagents.ext.dbos._kept_engines import ENGINES_KEPT
 from miniagents.ext.dbos.history import DEFAULT_DATABASE_URL, TABLE_NAME, ChatHistorySQL
 from miniagents.ext.history import ChatHistory, ChatHistoryError, ChatHistoryOptionError
 from miniagents.ext.llm.messages import AssistantMessage, TokenUsage, UserMessage
 from miniagents.testing import ChatHistoryContract
 from miniagents.testing.chat_history_contract import ContractNote
-from tests.ext.dbos.descriptors import open_files
+from tests.ext.dbos.descriptors import akept_until_let_go, open_files
 from tests.fakes.postgres import (
     PostgresServer,
     free_port,
@@ -171,17 +170,17 @@ def test_conversations_of_one_database_are_kept_apart(tmp_path: Path) -> None:
 
 
 def test_the_engine_of_a_database_used_long_ago_is_disposed(tmp_path: Path) -> None:
-    kept = ENGINES_KEPT
-    paths = [tmp_path / f"chats{index}.sqlite" for index in range(kept + 1)]
+    paths = [tmp_path / f"chats{index}.sqlite" for index in range(100)]
+    histories = [ChatHistorySQL("chat", database_url=f"sqlite:///{path}") for path in paths]
+
+    async def use(index: int) -> None:
+        await histories[index].append(UserMessage(text=paths[index].name))
 
     async def main() -> None:
-        histories = [ChatHistorySQL("chat", database_url=f"sqlite:///{path}") for path in paths]
-        for history, path in zip(histories[:-1], paths, strict=False):
-            await history.append(UserMessage(text=path.name))
-        assert open_files(paths[0]) == 1  # its pool keeps its connection
-        await histories[-1].append(UserMessage(text=paths[-1].name))
-        assert open_files(paths[0]) == 0  # one database too many: the oldest let go
-        assert open_files(paths[-1]) == 1
+        kept = await akept_until_let_go(paths, use)  # one database too many: the oldest let go
+        assert kept > 1
+        assert open_files(paths[1]) == 1  # (the oldest only)
+        assert open_files(paths[kept]) == 1
         assert [m.text for m in await histories[0].load()] == [paths[0].name]  # made again
         assert open_files(paths[0]) == 1
         assert open_files(paths[1]) == 0  # (then the next oldest let go)

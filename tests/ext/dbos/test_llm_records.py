@@ -12,7 +12,6 @@ import pytest
 import sqlalchemy
 
 from miniagents.ext.dbos import SQLCallStore, SQLRunJournal, llm_records, use_database
-from miniagents.ext.dbos._kept_engines import ENGINES_KEPT
 from miniagents.ext.dbos.errors import (
     DurableConfigurationError,
     DurableDatabaseError,
@@ -23,7 +22,7 @@ from miniagents.ext.dbos.llm_records import CALLS_TABLE, JOURNAL_TABLE
 from miniagents.ext.llm.batch import BatchMode
 from miniagents.ext.llm.cache import RecordedCall
 from miniagents.ext.llm.provider import Finish, ToolCallDelta, ToolCallStart
-from tests.ext.dbos.descriptors import open_files
+from tests.ext.dbos.descriptors import akept_until_let_go, open_files
 from tests.ext.dbos.held import held_by_another_session
 from tests.fakes.postgres import PostgresServer
 
@@ -156,19 +155,23 @@ async def test_a_call_store_blocked_by_another_sessions_lock_fails_within_its_bo
 async def test_the_engine_of_a_database_used_long_ago_is_disposed(tmp_path: Path) -> None:
     # (one engine was kept per URL for the life of the process: a pool of connections each,
     # a descriptor of each SQLite file that was ever used, kept open)
-    paths = [tmp_path / f"records{index}.sqlite" for index in range(ENGINES_KEPT + 1)]
+    paths = [tmp_path / f"records{index}.sqlite" for index in range(100)]
     stores = [SQLCallStore(f"sqlite:///{path}") for path in paths]
     now = time.time()
-    for store, path in zip(stores[:-1], paths, strict=False):
-        await store.aput(_recorded(path.name, "m", path.name, now))
-    assert open_files(paths[0]) == 1  # its pool keeps its connection
+
+    async def use(index: int) -> None:
+        await stores[index].aput(_recorded(paths[index].name, "m", paths[index].name, now))
+
+    kept = await akept_until_let_go(paths[:-1], use)  # one database too many: the oldest let go
+    assert kept > 2
+    assert open_files(paths[1]) == 1  # (the oldest only)
     journal = SQLRunJournal("p", f"sqlite:///{paths[-1]}")  # (the journals share the engines)
     await journal.aappend({"at": 1})
-    assert open_files(paths[0]) == 0  # one database too many: the oldest let go
+    assert open_files(paths[1]) == 0  # one database too many again: the oldest let go
     assert open_files(paths[-1]) == 1
     assert await stores[0].aget(paths[0].name) is not None  # made again
     assert open_files(paths[0]) == 1
-    assert open_files(paths[1]) == 0  # (then the next oldest let go)
+    assert open_files(paths[2]) == 0  # (then the next oldest let go)
     assert await journal.aload() == [{"at": 1}]
 
 

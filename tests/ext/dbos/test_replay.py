@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -471,15 +472,17 @@ async def test_each_interaction_of_a_run_keeps_its_own_key_whatever_the_id_of_it
     # under the first's key ("FANNED.0/llm.1"), so the process that recovered the run,
     # where ids are reused otherwise, called the model again or replayed another answer;
     # here every context has one id, as if each were collected before the next was made)
+    from dbos import DBOS
+
     from miniagents.ext.dbos import _recording
-    from miniagents.ext.dbos.runs import _recorded_steps
 
     monkeypatch.setattr(_recording, "id", lambda _: 0, raising=False)
     agent = durable(_one_by_one, database_url=database)
     async with MiniAgents():
         with workflow_id("one-by-one-1"):
             first = [str(message) for message in await agent.inquire()]
-        keys = sorted(await _recorded_steps("one-by-one-1"))
+        steps = await DBOS.list_workflow_steps_async("one-by-one-1")
+        keys = sorted(step["output"][0] for step in steps if isinstance(step["output"], tuple))
         monkeypatch.undo()
         again = [str(message) for message in await replay(agent, "one-by-one-1")]
     assert first == again == [f"Answer to q{number}." for number in range(3)]
@@ -998,3 +1001,38 @@ async def _read_whole(reply: MessageSequencePromise, started: asyncio.Event) -> 
     """``reply`` read whole, ``started`` set as its reading starts."""
     started.set()
     return await reply
+
+
+async def test_a_run_whose_agent_returned_here_is_not_cancelled_before_its_record(
+    tmp_path: Path,
+) -> None:
+    # (was: `await agent.inquire()` returns before DBOS writes the run's record, and an
+    # acancel_run in that moment cancelled the run: it ended CANCELLED, its reply unrecorded.
+    # Here the file stays locked from the agent's return until acancel_run has returned, so
+    # DBOS cannot write the record meanwhile; a cancel, which writes, would wait for the lock
+    # and fail as it stays locked)
+    from dbos import DBOS
+
+    path = tmp_path / "runs.sqlite"
+    lock = sqlite3.connect(path, isolation_level=None)
+
+    @miniagent(alias="RETURNED")
+    async def returned(ctx: InteractionContext) -> None:
+        ctx.reply("Done.")
+        lock.execute("BEGIN IMMEDIATE")  # (the last thing the agent does)
+
+    agent = durable(returned, database_url=f"sqlite:///{path}")
+    try:
+        async with MiniAgents():
+            with workflow_id("returned-1"):
+                assert [str(message) for message in await agent.inquire()] == ["Done."]
+            try:
+                await acancel_run(agent, "returned-1")  # the agent has returned: it ended
+            finally:
+                lock.execute("ROLLBACK")
+        [run] = await afind_runs(agent, "returned-1")
+        assert (run.ended, run.cancelled) == (True, False)
+        assert await acancelled_runs(agent, ["returned-1"]) == set()
+    finally:
+        lock.close()
+        DBOS.destroy(destroy_registry=False)

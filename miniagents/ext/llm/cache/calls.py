@@ -48,7 +48,6 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeAlias
 
 from miniagents.arguments import check_seconds
@@ -66,6 +65,7 @@ from miniagents.ext.llm.provider import (
 from miniagents.ext.llm.routing import Proceed, install_llm_route, route_llm_calls
 from miniagents.promising.errors import MiniAgentsError
 from miniagents.promising.lowlevel import logger
+from miniagents.utils.blocks import PlainWithBlock
 
 __all__ = ["DEFAULT_CACHE_PATH", "CacheMode", "CacheStats", "CallCache"]
 
@@ -132,35 +132,6 @@ _WITH_ACTIVE = (
     "A CallCache is activated by its block: write `with cache.active():` (a plain `with`, "
     "in async code too), not `with cache:` nor `async with`."
 )
-
-
-class _ActiveBlock:
-    """The block of :meth:`CallCache.active`: a plain ``with``; ``async with`` is refused."""
-
-    def __init__(self, block: AbstractContextManager[CallCache]) -> None:
-        self._block = block
-
-    def __enter__(self) -> CallCache:
-        return self._block.__enter__()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> bool | None:
-        return self._block.__exit__(kind, error, trace)
-
-    if not TYPE_CHECKING:  # (for the message only: typed, `async with` stays an error)
-
-        async def __aenter__(self) -> NoReturn:
-            raise LLMConfigurationError(
-                "cache.active() is a plain `with` block, not an `async with` one: write "
-                "`with cache.active():` (in async code too)."
-            )
-
-        async def __aexit__(self, *exc_info: object) -> None:
-            return None
 
 
 class CallCache:
@@ -251,7 +222,12 @@ class CallCache:
         Returns:
             The block; it gives the cache.
         """
-        return _ActiveBlock(self._routed())
+        return PlainWithBlock(
+            self._routed(),
+            LLMConfigurationError,
+            "cache.active() is a plain `with` block, not an `async with` one: write "
+            "`with cache.active():` (in async code too).",
+        )
 
     @contextmanager
     def _routed(self) -> Iterator[CallCache]:
