@@ -135,6 +135,36 @@ def test_a_message_expected_is_compared_by_its_text() -> None:
     assert ExactMatch().score(_run("Paris", Message(text="Paris"))) == Score(1.0, True)
 
 
+class Answer(Message):
+    confidence: float = 1.0
+
+
+@pytest.mark.parametrize("make", [ExactMatch, FuzzyMatch, Contains])
+@pytest.mark.parametrize(
+    ("expected", "fields"),
+    [
+        (Weather(text="Sunny", city="Paris", celsius=21.5), "(celsius, city)"),
+        (Message(text="Sunny", city="Paris"), "(city)"),
+        (Answer(text="Sunny", confidence=0.2), "(confidence)"),
+    ],
+)
+def test_a_message_expected_with_fields_beside_its_text_is_refused_by_the_text_evaluators(
+    make: type[Evaluator[object, object]], expected: Message, fields: str
+) -> None:
+    """(was: compared by its text alone, its fields ignored: passed on "Sunny" from Rome)."""
+    with pytest.raises(EvaluatorDefinitionError, match="fields beside its text") as info:
+        make().score(
+            _run("Sunny", expected, replies=(Weather(text="Sunny", city="Rome", celsius=3),))
+        )
+    assert fields in str(info.value)
+    assert "expect its text alone (expected='Sunny')" in str(info.value)
+    assert "compare the value with your own evaluator" in str(info.value)
+
+
+def test_a_message_expected_whose_fields_keep_their_defaults_is_compared_by_its_text() -> None:
+    assert ExactMatch().score(_run("Sunny", Answer(text="Sunny"))) == Score(1.0, True)
+
+
 @pytest.mark.parametrize("make", [ExactMatch, FuzzyMatch, Contains])
 @pytest.mark.parametrize("expected", [5, ["Paris"], Weather(city="Paris", celsius=21.5)])
 def test_an_expected_that_is_not_text_is_refused_by_the_text_evaluators(

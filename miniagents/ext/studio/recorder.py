@@ -124,8 +124,9 @@ class Recorder:
 
     Raises:
         StudioConfigurationError: for an empty name, a ``flush_interval`` that is not a
-            positive number of seconds, a ``store`` that is neither a store nor a path, or a
-            ``command`` that is not a sequence of str (a str alone is refused).
+            positive number of seconds, a ``store`` that is neither a store nor a path (or
+            is a directory), or a ``command`` that is not a sequence of str (a str alone is
+            refused).
         StudioForkError: if ``MINIAGENTS_STUDIO_FORK`` holds no fork.
     """
 

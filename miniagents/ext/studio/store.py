@@ -108,6 +108,16 @@ _GIVE_STORE = 'Give the file of the runs, e.g. RunStore("miniagents_runs.sqlite"
 """How to give a store's file, in the error of one that is no path."""
 
 
+def _directory_refused(path: Path) -> StudioConfigurationError:
+    """The error of a store that is a directory, naming ``store`` (its option, ``--store``)."""
+    error = StudioConfigurationError(
+        f"The store of recorded runs {str(path)!r} is a directory, not the file of the runs: "
+        f"give a file in it, e.g. {str(path / DEFAULT_STORE)!r}."
+    )
+    error.parameter = "store"
+    return error
+
+
 def store_path(given: str | os.PathLike[str] | None = None) -> Path:
     """The store's file: ``given``, else :data:`STORE_VARIABLE`, else :data:`DEFAULT_STORE`."""
     if given is not None:
@@ -180,11 +190,17 @@ class RunStore:
 
     Args:
         path: The file (see :func:`store_path`).
+
+    Raises:
+        StudioConfigurationError: for a path that is none, or a directory (its
+            ``parameter``: ``"store"``).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         check_path(path, "path", owner="RunStore", fix=_GIVE_STORE, error=StudioConfigurationError)
         self.path = Path(path)
+        if self.path.is_dir():
+            raise _directory_refused(self.path)
         self._file = SQLiteFile(path, self._set_up, self._failed)
 
     def __repr__(self) -> str:
