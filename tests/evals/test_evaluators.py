@@ -369,6 +369,34 @@ async def test_a_function_that_returns_what_no_score_is_fails_with_what_to_retur
         FunctionEvaluator(42)  # type: ignore[arg-type]
 
 
+def _yes(run: CaseRun[object, object], /) -> bool:
+    return True
+
+
+def test_a_function_that_cannot_take_the_run_alone_is_refused_as_the_evaluator_is_made() -> None:
+    """(was: taken, and each case's score a TypeError: "polite() takes 0 positional
+    arguments but 1 was given", the run going on with every case failed)."""
+
+    def polite() -> bool:
+        return True
+
+    def graded(run: CaseRun[object, object], rubric: str) -> bool:
+        return True
+
+    for function in (polite, graded):
+        with pytest.raises(EvaluatorDefinitionError, match="calls its function with the run"):
+            evaluator(function)  # type: ignore[arg-type]
+    with pytest.raises(EvaluatorDefinitionError) as info:
+        evaluator(polite)  # type: ignore[arg-type]
+    assert "but polite() cannot be called so: give it one parameter" in str(info.value)
+
+    def with_defaults(run: CaseRun[object, object], strict: bool = False) -> bool:
+        return not strict
+
+    checks: list[Evaluator[object, object]] = [evaluator(with_defaults), evaluator(_yes)]
+    assert [check.score(_run("x")) for check in checks] == [Score(1.0, True)] * 2
+
+
 def test_an_evaluator_that_implements_nothing_says_what_to_implement() -> None:
     class Empty(Evaluator[object, object]):
         name = "empty"

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, TypeVar
 
-from miniagents.arguments import check_path
+from miniagents.arguments import check_path, refused_argument
 from miniagents.ext.sqlite_files import SQLiteFile, damaged_sqlite_file, is_damaged_sqlite
 from miniagents.ext.studio.errors import (
     StudioConfigurationError,
@@ -57,6 +57,7 @@ __all__ = [
     "RunStore",
     "RunWriter",
     "WrittenChunk",
+    "checked_store",
     "new_run_id",
     "store_path",
 ]
@@ -128,6 +129,24 @@ def store_path(given: str | os.PathLike[str] | None = None) -> Path:
         )
     named = os.environ.get(STORE_VARIABLE)
     return Path(named) if named else DEFAULT_STORE
+
+
+def checked_store(store: object, owner: str) -> RunStore:
+    """``store``, if it is a :class:`RunStore` (what ``owner`` reads runs from).
+
+    Raises:
+        StudioConfigurationError: for anything else (its file's path, say), naming ``owner``.
+    """
+    if isinstance(store, RunStore):
+        return store
+    raise refused_argument(
+        store,
+        "store",
+        "a RunStore",
+        owner=owner,
+        fix=f'Open the file first, e.g. {owner}(RunStore("miniagents_runs.sqlite"), ...).',
+        error=StudioConfigurationError,
+    )
 
 
 def new_run_id() -> str:
