@@ -426,7 +426,9 @@ class EvalReport:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
-            raise EvalReportError(f"{path}: cannot be read ({error}).") from None
+            raise EvalReportError(
+                _cannot_read(path, error, "a report that write_json saved")
+            ) from None
         try:
             return cls.from_json(text)
         except EvalReportError as error:
@@ -542,3 +544,13 @@ def _written(path: str | os.PathLike[str], text: str, owner: str, example: str) 
         )
     file.write_text(text, encoding="utf-8")
     return file
+
+
+def _cannot_read(
+    path: str | os.PathLike[str], error: OSError | UnicodeDecodeError, what: str
+) -> str:
+    """The sentence for a file of the evals (``what``) that cannot be read, with the fix."""
+    return (
+        f"{os.fspath(path)}: cannot be read ({error}); give the path of {what} (a relative "
+        f"path starts from the current folder, {os.getcwd()})."
+    )
