@@ -38,6 +38,7 @@ from typing_extensions import TypeVar
 from miniagents.evals._specs import evaluator_of
 from miniagents.evals.case import Case, Evaluator, _evaluators_tuple
 from miniagents.evals.errors import DatasetError, EvaluatorDefinitionError
+from miniagents.evals.report import _cannot_read
 from miniagents.ext.errors import MissingExtraError
 
 __all__ = ["Dataset", "load_dataset"]
@@ -181,7 +182,7 @@ def load_dataset(
     try:
         text = file.read_text(encoding="utf-8-sig")  # (a byte order mark, if any, is dropped)
     except (OSError, UnicodeDecodeError) as error:
-        raise DatasetError(f"{file}: cannot be read ({error}).") from None
+        raise DatasetError(_cannot_read(file, error, "a dataset file")) from None
     if suffix == ".jsonl":
         raw_cases, lines = _jsonl(file, text)
         top: Mapping[str, object] = {}

@@ -47,8 +47,8 @@ class FunctionEvaluator(Evaluator[InputT, ExpectedT]):
         threshold: The value from which a number it returns passes.
 
     Raises:
-        EvaluatorDefinitionError: if ``function`` is not callable, or ``threshold`` not
-            from 0 to 1.
+        EvaluatorDefinitionError: if ``function`` is not callable, cannot be called with
+            the run alone, or ``threshold`` is not from 0 to 1.
     """
 
     def __init__(
@@ -62,6 +62,7 @@ class FunctionEvaluator(Evaluator[InputT, ExpectedT]):
             raise EvaluatorDefinitionError(
                 f"evaluator() takes a function of the run, not {function!r}."
             )
+        _check_takes_the_run(function)
         self.function = function
         self.threshold = check_number(
             threshold, "threshold", most=1, owner="evaluator()", error=EvaluatorDefinitionError
@@ -100,6 +101,28 @@ class FunctionEvaluator(Evaluator[InputT, ExpectedT]):
             f"The evaluator {self.name} returned {result!r}; return a bool, a number from "
             "0 to 1, a Score, or None (not scored)."
         )
+
+
+def _check_takes_the_run(function: Callable[..., object]) -> None:
+    """Refuse a function that cannot be called with the run alone (one positional argument).
+
+    Raises:
+        EvaluatorDefinitionError: naming its parameters and the one it should have.
+    """
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # (a builtin without a signature: called as it is)
+        return
+    try:
+        signature.bind(None)
+    except TypeError:
+        name = getattr(function, "__name__", "the function")
+        parameters = ", ".join(signature.parameters)
+        raise EvaluatorDefinitionError(
+            f"evaluator() calls its function with the run alone, but {name}({parameters}) "
+            f"cannot be called so: give it one parameter, the run (def {name}(run: CaseRun) "
+            "-> bool; read run.output, run.expected, run.replies, run.tree)."
+        ) from None
 
 
 @overload

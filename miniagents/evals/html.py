@@ -37,7 +37,7 @@ from miniagents.evals._stats import percentile
 from miniagents.evals.case import Score
 from miniagents.evals.compare import Change, Comparison
 from miniagents.evals.errors import EvalArgumentError
-from miniagents.evals.report import CaseResult, EvalReport, _seconds
+from miniagents.evals.report import CaseResult, EvalReport, _seconds, _written
 from miniagents.evals.tree import AgentStep, Step, _line
 
 __all__ = ["MAX_TEXT", "comparison_html", "report_html", "write_html"]
@@ -542,16 +542,15 @@ def write_html(
             many characters were cut), and the most steps of each reply tree.
 
     Raises:
-        EvalArgumentError: for a ``max_text`` that is not a whole number of at least 1.
+        EvalArgumentError: for a ``max_text`` that is not a whole number of at least 1, or a
+            ``path`` that is no path, or a folder.
     """
     _check(max_text, "write_html()")
     if isinstance(report, Comparison):
         page = comparison_html(report, max_text=max_text)
     else:
         page = report_html(report, max_text=max_text)
-    file = Path(path)
-    file.write_text(page, encoding="utf-8")
-    return file
+    return _written(path, page, "write_html()", "report.html")
 
 
 def _check(max_text: object, owner: str) -> None:

@@ -5,7 +5,8 @@ nothing, with the case's ``expected`` (a ``str``, or a ``Message``'s text); a ca
 expects nothing is not scored (``None``) by the evaluators that need an expectation, and a
 case that expects something other than text (a number, a message with fields and no text)
 fails them with an ``EvaluatorDefinitionError`` that says to compare it with an evaluator of
-one's own (its text would be compared, not its value)::
+one's own (its text would be compared, not its value); so does a message given fields
+beside its text (its fields would not be compared)::
 
     output "Paris."   ExactMatch("Paris")      0.0  failed ("Paris." != "Paris")
                       FuzzyMatch("Paris")      0.91 passed (threshold 0.8)
@@ -54,19 +55,25 @@ def _case_text(run: CaseRun[object, object], who: str) -> str | None:
 
     Raises:
         EvaluatorDefinitionError: for an expectation that is not text (a number, a list, a
-            message with fields and no text), whose ``str()`` would be compared.
+            message with fields and no text), whose ``str()`` would be compared, or a
+            message given fields beside its text, whose fields would not be.
     """
     expected = run.expected
     if expected is None or isinstance(expected, str):
         return expected
     if isinstance(expected, Message) and expected.text is not None:
-        return expected.text
+        fields = sorted(expected.model_fields_set - {"text"})
+        if not fields:
+            return expected.text
+        problem = f"a message with fields beside its text ({', '.join(fields)}), not compared"
+        fix = f"expect its text alone (expected={expected.text!r:.40})"
+    else:
+        problem = "which is not text (its str() would be compared, not its value)"
+        fix = f"give the case a text to expect (e.g. expected={str(expected)!r:.40})"
     raise EvaluatorDefinitionError(
-        f"{who} compares texts, but the case expects {expected!r:.60}, which is not text "
-        f"(its str() would be compared, not its value): give the case a text to expect "
-        f"(e.g. expected={str(expected)!r:.40}), or compare the value with your own evaluator "
-        "(an evaluator(function) comparing run.replies[-1] with run.expected; see "
-        "docs/evals.md)."
+        f"{who} compares texts, but the case expects {expected!r:.60}, {problem}: {fix}, or "
+        "compare the value with your own evaluator (an evaluator(function) comparing "
+        "run.replies[-1] with run.expected; see docs/evals.md)."
     )
 
 

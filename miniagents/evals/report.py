@@ -25,9 +25,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from miniagents.arguments import check_path
 from miniagents.evals._stats import mean, percentile
 from miniagents.evals.case import Score
-from miniagents.evals.errors import EvalReportError
+from miniagents.evals.errors import EvalArgumentError, EvalReportError
 from miniagents.evals.tree import ReplyTree, check_amounts
 from miniagents.ext.llm.usage import UsageTotals
 from miniagents.messages import Message
@@ -352,10 +353,12 @@ class EvalReport:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, default=str)
 
     def write_json(self, path: str | os.PathLike[str]) -> Path:
-        """Save the report as JSON in ``path`` (its folder must exist); return the path."""
-        file = Path(path)
-        file.write_text(self.to_json() + "\n", encoding="utf-8")
-        return file
+        """Save the report as JSON in ``path`` (its folder must exist); return the path.
+
+        Raises:
+            EvalArgumentError: for a ``path`` that is no path, or a folder.
+        """
+        return _written(path, self.to_json() + "\n", "write_json()", "report.json")
 
     @classmethod
     def from_dict(cls, data: object) -> EvalReport:
@@ -423,7 +426,9 @@ class EvalReport:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
-            raise EvalReportError(f"{path}: cannot be read ({error}).") from None
+            raise EvalReportError(
+                _cannot_read(path, error, "a report that write_json saved")
+            ) from None
         try:
             return cls.from_json(text)
         except EvalReportError as error:
@@ -521,3 +526,31 @@ def _layout(rows: list[list[str]], footer: list[list[str]]) -> str:
 
     rule = "  ".join("-" * width for width in widths)
     return "\n".join([*(line(row) for row in rows), rule, *(line(row) for row in footer)])
+
+
+def _written(path: str | os.PathLike[str], text: str, owner: str, example: str) -> Path:
+    """``text`` written to the file ``path`` (a report's JSON, a page); its path.
+
+    Raises:
+        EvalArgumentError: for a ``path`` that is no path, or a folder (``example`` names a
+            file to give in it).
+    """
+    fix = f"Give the file to write, e.g. {example!r}."
+    file = Path(check_path(path, "path", owner=owner, fix=fix, error=EvalArgumentError))
+    if file.is_dir():
+        raise EvalArgumentError(
+            f"{owner} writes a file, but {str(path)!r} is a folder: give a file in it, e.g. "
+            f"{str(file / example)!r}."
+        )
+    file.write_text(text, encoding="utf-8")
+    return file
+
+
+def _cannot_read(
+    path: str | os.PathLike[str], error: OSError | UnicodeDecodeError, what: str
+) -> str:
+    """The sentence for a file of the evals (``what``) that cannot be read, with the fix."""
+    return (
+        f"{os.fspath(path)}: cannot be read ({error}); give the path of {what} (a relative "
+        f"path starts from the current folder, {os.getcwd()})."
+    )

@@ -219,9 +219,17 @@ def test_a_file_that_is_not_valid_names_the_case_and_its_line(
         load_dataset(path)
 
 
-def test_a_missing_file_says_it_cannot_be_read(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match=r"missing\.yaml: cannot be read"):
-        load_dataset(tmp_path / "missing.yaml")
+def test_a_missing_file_says_it_cannot_be_read_and_what_to_give(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(was: the OSError alone, no fix named)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DatasetError, match=r"^missing\.yaml: cannot be read") as info:
+        load_dataset("missing.yaml")
+    assert str(info.value).endswith(
+        f"; give the path of a dataset file (a relative path starts from the current folder, "
+        f"{tmp_path})."
+    )
 
 
 def test_yaml_without_pyyaml_gives_the_install_hint(

@@ -135,6 +135,36 @@ def test_a_message_expected_is_compared_by_its_text() -> None:
     assert ExactMatch().score(_run("Paris", Message(text="Paris"))) == Score(1.0, True)
 
 
+class Answer(Message):
+    confidence: float = 1.0
+
+
+@pytest.mark.parametrize("make", [ExactMatch, FuzzyMatch, Contains])
+@pytest.mark.parametrize(
+    ("expected", "fields"),
+    [
+        (Weather(text="Sunny", city="Paris", celsius=21.5), "(celsius, city)"),
+        (Message(text="Sunny", city="Paris"), "(city)"),
+        (Answer(text="Sunny", confidence=0.2), "(confidence)"),
+    ],
+)
+def test_a_message_expected_with_fields_beside_its_text_is_refused_by_the_text_evaluators(
+    make: type[Evaluator[object, object]], expected: Message, fields: str
+) -> None:
+    """(was: compared by its text alone, its fields ignored: passed on "Sunny" from Rome)."""
+    with pytest.raises(EvaluatorDefinitionError, match="fields beside its text") as info:
+        make().score(
+            _run("Sunny", expected, replies=(Weather(text="Sunny", city="Rome", celsius=3),))
+        )
+    assert fields in str(info.value)
+    assert "expect its text alone (expected='Sunny')" in str(info.value)
+    assert "compare the value with your own evaluator" in str(info.value)
+
+
+def test_a_message_expected_whose_fields_keep_their_defaults_is_compared_by_its_text() -> None:
+    assert ExactMatch().score(_run("Sunny", Answer(text="Sunny"))) == Score(1.0, True)
+
+
 @pytest.mark.parametrize("make", [ExactMatch, FuzzyMatch, Contains])
 @pytest.mark.parametrize("expected", [5, ["Paris"], Weather(city="Paris", celsius=21.5)])
 def test_an_expected_that_is_not_text_is_refused_by_the_text_evaluators(
@@ -337,6 +367,34 @@ async def test_a_function_that_returns_what_no_score_is_fails_with_what_to_retur
         await too_big.ascore(_run("x"))
     with pytest.raises(EvaluatorDefinitionError, match="takes a function of the run"):
         FunctionEvaluator(42)  # type: ignore[arg-type]
+
+
+def _yes(run: CaseRun[object, object], /) -> bool:
+    return True
+
+
+def test_a_function_that_cannot_take_the_run_alone_is_refused_as_the_evaluator_is_made() -> None:
+    """(was: taken, and each case's score a TypeError: "polite() takes 0 positional
+    arguments but 1 was given", the run going on with every case failed)."""
+
+    def polite() -> bool:
+        return True
+
+    def graded(run: CaseRun[object, object], rubric: str) -> bool:
+        return True
+
+    for function in (polite, graded):
+        with pytest.raises(EvaluatorDefinitionError, match="calls its function with the run"):
+            evaluator(function)  # type: ignore[arg-type]
+    with pytest.raises(EvaluatorDefinitionError) as info:
+        evaluator(polite)  # type: ignore[arg-type]
+    assert "but polite() cannot be called so: give it one parameter" in str(info.value)
+
+    def with_defaults(run: CaseRun[object, object], strict: bool = False) -> bool:
+        return not strict
+
+    checks: list[Evaluator[object, object]] = [evaluator(with_defaults), evaluator(_yes)]
+    assert [check.score(_run("x")) for check in checks] == [Score(1.0, True)] * 2
 
 
 def test_an_evaluator_that_implements_nothing_says_what_to_implement() -> None:

@@ -217,6 +217,25 @@ async def test_a_page_shows_each_output_error_and_reason_cut_saying_how_much(
     assert not (tmp_path / "no.html").exists()
 
 
+async def test_a_report_or_a_page_written_to_a_folder_is_refused_naming_a_file_in_it(
+    tmp_path: Path,
+) -> None:
+    """(was: IsADirectoryError: [Errno 21] Is a directory: '...', and for None Path's
+    TypeError)."""
+    report = await aevaluate(terse, [DATASET.cases[0]], [ExactMatch()])
+    with pytest.raises(EvalArgumentError) as info:
+        write_html(report, tmp_path)
+    assert str(info.value) == (
+        f"write_html() writes a file, but {str(tmp_path)!r} is a folder: give a file in it, "
+        f"e.g. {str(tmp_path / 'report.html')!r}."
+    )
+    with pytest.raises(EvalArgumentError, match=r"^write_json\(\) writes a file, but .* folder"):
+        report.write_json(str(tmp_path))
+    with pytest.raises(EvalArgumentError, match=r"^write_json\(\) needs path to be a path"):
+        report.write_json(None)  # type: ignore[arg-type]
+    assert EvalReport.read_json(report.write_json(tmp_path / "r.json")) == report
+
+
 def test_a_page_cuts_a_long_reply_tree_metadata_values_and_case_names() -> None:
     calls = tuple(ModelCall(order, "m", "offline", 0.0) for order in range(1, 100_000))
     tree = ReplyTree(AgentStep(0, "BIG", 0.0, children=calls))  # (100,000 steps)

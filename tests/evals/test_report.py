@@ -196,8 +196,9 @@ def test_a_case_results_error_keeps_its_own_words_through_the_report() -> None:
 
 
 def test_a_missing_baseline_file_says_it_cannot_be_read(tmp_path: Path) -> None:
-    with pytest.raises(EvalReportError, match=r"none\.json: cannot be read"):
+    with pytest.raises(EvalReportError, match=r"none\.json: cannot be read") as info:
         EvalReport.read_json(tmp_path / "none.json")
+    assert "; give the path of a report that write_json saved (a relative path" in str(info.value)
 
 
 async def test_a_run_without_evaluators_still_reports_errors_in_its_table() -> None:

@@ -204,8 +204,6 @@ def studio_app(
         },
     )
     runs = store if isinstance(store, RunStore) else RunStore(store)
-    if runs.path.is_dir():
-        raise _store_refused(runs.path)
     forks = _Forks(runs, max_forks, checked_environment(environment, "studio_app"), fork_timeout)
     try:
         studio = _Studio(
@@ -303,16 +301,6 @@ def _shown_token(token: object) -> str:
     if isinstance(token, str):
         return "an empty text" if not token else "a text with spaces"
     return "None" if token is None else f"a value of type {type(token).__name__}"
-
-
-def _store_refused(path: Path) -> StudioConfigurationError:
-    """The error of a store that is a directory, naming ``store`` (its option, ``--store``)."""
-    error = StudioConfigurationError(
-        f"The studio's store {str(path)!r} is a directory, not the file of the runs: give a "
-        f"file in it, e.g. {str(path / 'miniagents_runs.sqlite')!r}."
-    )
-    error.parameter = "store"
-    return error
 
 
 def _token_refused(message: str) -> StudioConfigurationError:

@@ -433,10 +433,10 @@ def _served(args: argparse.Namespace) -> int:
             f"argument --host: {args.host!r} is no host name nor address; give the address to "
             "listen on, e.g. 127.0.0.1, or 0.0.0.0 for every one"
         ) from error
-    store = RunStore(store_path(args.store))
     # (the host it listens on too, as its address is printed: was refused, host_not_allowed)
     hosts = list(dict.fromkeys([*LOCAL_HOSTS, shown, *args.allow_host]))
     try:
+        store = RunStore(store_path(args.store))  # (a directory: refused, naming --store)
         settings = web_options_given(args, {**_LIMITS, **_SETTINGS_OPTIONS})
         app = studio_app(store, token=token, allowed_hosts=hosts, **settings)
         config = server_config(app, **web_options_given(args, SERVING_OPTIONS))

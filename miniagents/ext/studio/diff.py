@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
-from miniagents.ext.studio.tree import CallRecord, NodeRecord, RunTree
+from miniagents.ext.studio.tree import CallRecord, NodeRecord, RunTree, checked_tree
 
 __all__ = ["DiffStatus", "NodeDiff", "diff_runs", "render_diff"]
 
@@ -73,7 +73,13 @@ class NodeDiff:
 
 
 def diff_runs(left: RunTree, right: RunTree) -> list[NodeDiff]:
-    """The rows of ``left`` and ``right`` side by side, depth first (see the module)."""
+    """The rows of ``left`` and ``right`` side by side, depth first (see the module).
+
+    Raises:
+        StudioConfigurationError: if ``left`` or ``right`` is not a ``RunTree`` (a run's id).
+    """
+    checked_tree(left, "left", "diff_runs")
+    checked_tree(right, "right", "diff_runs")
     edited = (right.run.fork or {}).get("key") if right.run.forked_from == left.run.id else None
     return list(_rows(left.roots, right.roots, 0, edited))
 

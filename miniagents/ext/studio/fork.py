@@ -55,8 +55,8 @@ from miniagents.ext.studio.errors import (
     StudioForkError,
     StudioNotFoundError,
 )
-from miniagents.ext.studio.store import STORE_VARIABLE, RunStore, new_run_id
-from miniagents.ext.studio.tree import CallRecord, RunTree
+from miniagents.ext.studio.store import STORE_VARIABLE, RunStore, checked_store, new_run_id
+from miniagents.ext.studio.tree import CallRecord, RunTree, checked_tree
 from miniagents.root_error import ArgumentError
 
 __all__ = [
@@ -202,15 +202,7 @@ def plan_fork(
         StudioConfigurationError: if ``store`` is not a ``RunStore``, or ``call`` or
             ``max_events`` is not a whole number of at least 1.
     """
-    if not isinstance(store, RunStore):
-        raise refused_argument(
-            store,
-            "store",
-            "a RunStore",
-            owner="plan_fork",
-            fix='Open the file first, e.g. plan_fork(RunStore("miniagents_runs.sqlite"), ...).',
-            error=StudioConfigurationError,
-        )
+    checked_store(store, "plan_fork")
     _check_numbers(call, max_events, "plan_fork")
     tree = RunTree.of(store, run_id, max_events)
     return plan_fork_in(
@@ -239,15 +231,7 @@ def plan_fork_in(
         StudioConfigurationError: if ``tree`` is not a ``RunTree``, or ``call`` or
             ``max_events`` is not a whole number of at least 1.
     """
-    if not isinstance(tree, RunTree):
-        raise refused_argument(
-            tree,
-            "tree",
-            "a RunTree",
-            owner="plan_fork_in",
-            fix="Read the run first, e.g. plan_fork_in(RunTree.of(store, run_id), ...).",
-            error=StudioConfigurationError,
-        )
+    checked_tree(tree, "tree", "plan_fork_in")
     _check_numbers(call, max_events, "plan_fork_in")
     recorded = tree.calls.get(call)
     if recorded is None:
@@ -659,13 +643,14 @@ async def afork(
 
     Raises:
         StudioForkError: if the program cannot be started.
-        StudioConfigurationError: if ``timeout`` is not a positive, finite number of seconds
-            (nor ``None``), or ``environment`` is not a mapping of ``str`` to ``str``.
+        StudioConfigurationError: if ``store`` is not a ``RunStore``, ``timeout`` is not a
+            positive, finite number of seconds (nor ``None``), or ``environment`` is not a
+            mapping of ``str`` to ``str``.
     """
     if timeout is not None:
         check_seconds(timeout, "timeout", owner="afork", error=StudioConfigurationError)
     added = checked_environment(environment, "afork")
-    run = store.run(fork.run)
+    run = checked_store(store, "afork").run(fork.run)
     variables = {
         **program_environment(added),
         STORE_VARIABLE: str(store.path.resolve()),

@@ -40,7 +40,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from miniagents.arguments import check_seconds, refused_argument
 from miniagents.ext.llm.observing import (
@@ -124,8 +124,9 @@ class Recorder:
 
     Raises:
         StudioConfigurationError: for an empty name, a ``flush_interval`` that is not a
-            positive number of seconds, a ``store`` that is neither a store nor a path, or a
-            ``command`` that is not a sequence of str (a str alone is refused).
+            positive number of seconds, a ``store`` that is neither a store nor a path (or
+            is a directory), or a ``command`` that is not a sequence of str (a str alone is
+            refused).
         StudioForkError: if ``MINIAGENTS_STUDIO_FORK`` holds no fork.
     """
 
@@ -262,6 +263,22 @@ class Recorder:
         traceback: TracebackType | None,
     ) -> None:
         self.close(error)
+
+    if not TYPE_CHECKING:  # (for the message only: typed, `async with` stays an error)
+
+        async def __aenter__(self) -> NoReturn:
+            """Refuse ``async with``: a recorder is a plain ``with`` block, in async code too.
+
+            Raises:
+                StudioConfigurationError: always, saying how to write the block.
+            """
+            raise StudioConfigurationError(
+                "A Recorder is a plain `with` block, not an `async with` one (it awaits "
+                "nothing): write `with Recorder(...):` (in async code too)."
+            )
+
+        async def __aexit__(self, *exc_info: object) -> None:
+            """Never called: :meth:`__aenter__` refuses ``async with`` (both make the protocol)."""
 
     def flush(self) -> None:
         """Write what was recorded so far now (in this thread)."""

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, TypeVar
 
-from miniagents.arguments import check_path
+from miniagents.arguments import check_path, refused_argument
 from miniagents.ext.sqlite_files import SQLiteFile, damaged_sqlite_file, is_damaged_sqlite
 from miniagents.ext.studio.errors import (
     StudioConfigurationError,
@@ -57,6 +57,7 @@ __all__ = [
     "RunStore",
     "RunWriter",
     "WrittenChunk",
+    "checked_store",
     "new_run_id",
     "store_path",
 ]
@@ -108,6 +109,16 @@ _GIVE_STORE = 'Give the file of the runs, e.g. RunStore("miniagents_runs.sqlite"
 """How to give a store's file, in the error of one that is no path."""
 
 
+def _directory_refused(path: Path) -> StudioConfigurationError:
+    """The error of a store that is a directory, naming ``store`` (its option, ``--store``)."""
+    error = StudioConfigurationError(
+        f"The store of recorded runs {str(path)!r} is a directory, not the file of the runs: "
+        f"give a file in it, e.g. {str(path / DEFAULT_STORE)!r}."
+    )
+    error.parameter = "store"
+    return error
+
+
 def store_path(given: str | os.PathLike[str] | None = None) -> Path:
     """The store's file: ``given``, else :data:`STORE_VARIABLE`, else :data:`DEFAULT_STORE`."""
     if given is not None:
@@ -118,6 +129,24 @@ def store_path(given: str | os.PathLike[str] | None = None) -> Path:
         )
     named = os.environ.get(STORE_VARIABLE)
     return Path(named) if named else DEFAULT_STORE
+
+
+def checked_store(store: object, owner: str) -> RunStore:
+    """``store``, if it is a :class:`RunStore` (what ``owner`` reads runs from).
+
+    Raises:
+        StudioConfigurationError: for anything else (its file's path, say), naming ``owner``.
+    """
+    if isinstance(store, RunStore):
+        return store
+    raise refused_argument(
+        store,
+        "store",
+        "a RunStore",
+        owner=owner,
+        fix=f'Open the file first, e.g. {owner}(RunStore("miniagents_runs.sqlite"), ...).',
+        error=StudioConfigurationError,
+    )
 
 
 def new_run_id() -> str:
@@ -180,11 +209,17 @@ class RunStore:
 
     Args:
         path: The file (see :func:`store_path`).
+
+    Raises:
+        StudioConfigurationError: for a path that is none, or a directory (its
+            ``parameter``: ``"store"``).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         check_path(path, "path", owner="RunStore", fix=_GIVE_STORE, error=StudioConfigurationError)
         self.path = Path(path)
+        if self.path.is_dir():
+            raise _directory_refused(self.path)
         self._file = SQLiteFile(path, self._set_up, self._failed)
 
     def __repr__(self) -> str:

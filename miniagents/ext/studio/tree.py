@@ -16,11 +16,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from miniagents.ext.studio.errors import StudioNotFoundError
+from miniagents.arguments import refused_argument
+from miniagents.ext.studio.errors import StudioConfigurationError, StudioNotFoundError
 from miniagents.ext.studio.events import RunEvent
-from miniagents.ext.studio.store import RunInfo, RunStore
+from miniagents.ext.studio.store import RunInfo, RunStore, checked_store
 
-__all__ = ["CallRecord", "NodeRecord", "RunTree"]
+__all__ = ["CallRecord", "NodeRecord", "RunTree", "checked_tree"]
 
 
 @dataclass
@@ -187,8 +188,9 @@ class RunTree:
             StudioNotFoundError: if the store has no such run.
             StudioDamagedRunError: if its row cannot be read.
             StudioRunTooLargeError: if it has more than ``max_events`` events.
+            StudioConfigurationError: if ``store`` is not a ``RunStore`` (its file's path).
         """
-        run = store.run(run_id)
+        run = checked_store(store, "RunTree.of").run(run_id)
         return cls(run, store.all_events(run.id, max_events))
 
     @property
@@ -330,3 +332,21 @@ def _path(nodes: Sequence[NodeRecord], measure: Any) -> list[NodeRecord]:
         path.append(top)
         level = top.children
     return path
+
+
+def checked_tree(tree: object, name: str, owner: str) -> RunTree:
+    """``tree``, if it is a :class:`RunTree` (the argument ``name`` of ``owner``).
+
+    Raises:
+        StudioConfigurationError: for anything else (a run's id, say), naming ``owner``.
+    """
+    if isinstance(tree, RunTree):
+        return tree
+    raise refused_argument(
+        tree,
+        name,
+        "a RunTree",
+        owner=owner,
+        fix=f"Read the run first, e.g. {owner}(RunTree.of(store, run_id), ...).",
+        error=StudioConfigurationError,
+    )

@@ -14,7 +14,7 @@ import sqlite3
 import sys
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from pathlib import Path
 from types import SimpleNamespace
@@ -496,12 +496,24 @@ async def _until_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
             return
 
 
-def test_a_directory_given_as_the_store_is_refused_as_the_app_is_made(tmp_path: Path) -> None:
-    """(was: accepted, and each request a 500 whose cause was only in the server's log)."""
-    for given in (tmp_path, str(tmp_path), RunStore(tmp_path)):
+def test_a_directory_given_as_the_store_is_refused_alike_by_the_store_the_recorder_and_the_app(
+    tmp_path: Path,
+) -> None:
+    """(was: the app alone refused it; a RunStore and a Recorder took it, and failed at their
+    first read or write with SQLite's "unable to open database file")."""
+    makers: tuple[Callable[[Path | str], object], ...] = (
+        RunStore,
+        Recorder,
+        lambda store: studio_app(store, token=TOKEN),
+    )
+    places: tuple[Path | str, ...] = (tmp_path, str(tmp_path))
+    for make, given in itertools.product(makers, places):
         with pytest.raises(StudioConfigurationError, match="is a directory, not the file") as info:
-            studio_app(given, token=TOKEN)
-        assert str(tmp_path / "miniagents_runs.sqlite") in str(info.value)
+            make(given)
+        assert str(info.value) == (
+            f"The store of recorded runs {str(tmp_path)!r} is a directory, not the file of the "
+            f"runs: give a file in it, e.g. {str(tmp_path / 'miniagents_runs.sqlite')!r}."
+        )
         assert info.value.parameter == "store"
 
 

@@ -241,7 +241,7 @@ def test_a_directory_given_as_the_store_is_refused_naming_store(
         studio_main(["--port", "0", "--store", str(tmp_path)], "miniagents studio")
     assert exited.value.code == 2
     said = capsys.readouterr().err
-    assert f"argument --store: The studio's store {str(tmp_path)!r} is a directory" in said
+    assert f"argument --store: The store of recorded runs {str(tmp_path)!r} is a directory" in said
     assert configs == []
 
 

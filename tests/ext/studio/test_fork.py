@@ -472,6 +472,32 @@ def test_plan_fork_refuses_a_store_a_call_or_a_bound_of_the_wrong_kind(
     assert str(raised.value).startswith(refused)
 
 
+async def test_a_run_tree_and_a_fork_given_a_stores_path_refuse_it_naming_the_run_store(
+    tmp_path: Path,
+) -> None:
+    """(was: AttributeError: 'str' object has no attribute 'run')."""
+    path = str(tmp_path / "runs.sqlite")
+    with pytest.raises(StudioConfigurationError) as raised:
+        RunTree.of(path, "last")  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        "RunTree.of needs store to be a RunStore; got " + repr(path) + ". Open the file first, "
+        'e.g. RunTree.of(RunStore("miniagents_runs.sqlite"), ...).'
+    )
+    planned = Fork("20261127-000000-parent", 1, "k", "20261127-000000-child0")
+    with pytest.raises(StudioConfigurationError, match=r"^afork needs store to be a RunStore"):
+        await afork(path, planned)  # type: ignore[arg-type]
+
+
+def test_diff_runs_given_runs_ids_refuses_them_naming_run_tree_of() -> None:
+    """(was: AttributeError: 'str' object has no attribute 'run')."""
+    with pytest.raises(StudioConfigurationError) as raised:
+        diff_runs("last", "last")  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        "diff_runs needs left to be a RunTree; got 'last'. Read the run first, e.g. "
+        "diff_runs(RunTree.of(store, run_id), ...)."
+    )
+
+
 def test_plan_fork_in_refuses_what_is_not_a_run_tree(tmp_path: Path) -> None:
     # (the CLI planned its fork with the module's private _planned: plan_fork_in is its
     # public name, checked as plan_fork is)

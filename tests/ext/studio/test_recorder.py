@@ -339,6 +339,22 @@ def test_a_store_that_is_not_one_and_a_run_it_lacks_are_clear_errors(tmp_path: P
         Recorder(empty, flush_interval=0)
 
 
+async def test_a_recorder_in_an_async_with_is_refused_saying_it_is_a_plain_with(
+    tmp_path: Path,
+) -> None:
+    """(was: TypeError: 'Recorder' object does not support the asynchronous context manager
+    protocol)."""
+    store = RunStore(tmp_path / "runs.sqlite")
+    with pytest.raises(StudioConfigurationError) as raised:
+        async with Recorder(store, command=()):  # type: ignore[attr-defined]
+            pass
+    assert str(raised.value) == (
+        "A Recorder is a plain `with` block, not an `async with` one (it awaits nothing): "
+        "write `with Recorder(...):` (in async code too)."
+    )
+    assert store.runs() == []  # (nothing was started)
+
+
 def test_a_batch_that_cannot_be_written_is_logged_once_and_the_program_goes_on(
     store: RunStore, caplog: pytest.LogCaptureFixture
 ) -> None:
