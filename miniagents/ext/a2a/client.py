@@ -737,18 +737,19 @@ class _EventBound:
         )
 
     def control_split(
-        self, char: bytes, at: int | None, before: bytes, after: bytes
+        self, char: bytes, at: int, before: bytes, after: bytes, data: bool
     ) -> A2AProtocolError:
         """The error of an event stream holding the control character ``char`` raw.
 
-        ``at``: how many bytes of an event's data come before it (no JSON, then), ``None`` if
-        it is in another line of the stream. ``before`` and ``after``: the data's bytes
-        around it (of what was read), told quoted (see ``_around``): the SDK's reader would
-        break the line at ``char`` (see ``_CONTROL_SPLIT``), so what it read of the stream,
-        and an error of its, would be of another event than the one sent.
+        ``data``: whether it is in an event's data (no JSON, then), else in another line of
+        the stream (a field's name, another field's value). ``at``: how many bytes of that
+        data (of that line) come before it. ``before`` and ``after``: the data's (the
+        line's) bytes around it (of what was read), told quoted (see ``_around``): the SDK's
+        reader would break the line at ``char`` (see ``_CONTROL_SPLIT``), so what it read of
+        the stream, and an error of its, would be of another event than the one sent.
         """
         named = f"U+{ord(char):04X}"
-        if at is not None:
+        if data:
             said = (
                 f"an event whose data holds the control character {named} raw, {at} bytes "
                 f"into its data{_around(before, after, at)}. JSON allows it only escaped, in a "
@@ -757,8 +758,8 @@ class _EventBound:
         else:
             said = (
                 "an event stream with a line (not of an event's data) that holds the control "
-                f"character {named} raw, where its SSE reader would end a line, and the SSE "
-                "standard does not"
+                f"character {named} raw, {at} bytes into the line{_around(before, after, at)}, "
+                "where its SSE reader would end a line, and the SSE standard does not"
             )
         return A2AProtocolError(
             f"The remote agent {self.alias} sent {said}; the event is not read, so its reply "
@@ -1028,10 +1029,13 @@ class _BoundedBody(httpx.AsyncByteStream):
         self._held = b""  # (a character's first bytes, held until it is whole: see _given)
         self._ended: list[tuple[int, bytes]] = []  # the chunk's events' ends, and first bytes
         # (a control character the SDK would end a line at, refused: with how many bytes of
-        # the event's data come before it, None if in no data, and the data's bytes around it)
-        self._split: tuple[bytes, int | None, bytes, bytes] | None = None
+        # the event's data (of its line, if in no data) come before it, their bytes around
+        # it, and whether it is in the data)
+        self._split: tuple[bytes, int, bytes, bytes, bool] | None = None
         self._data_bytes = 0  # the bytes of the event's data so far (its lines joined)
         self._tail = b""  # their last bytes (``_AROUND_BYTES``): what a refusal quotes
+        self._line_bytes = 0  # the bytes of the line so far
+        self._line_tail = b""  # their last bytes (``_AROUND_BYTES``), likewise
         # (what httpx would decode after the counters: refused)
         self._coding = encoded_with(response.headers.get_list("content-encoding"))
 
@@ -1135,8 +1139,8 @@ class _BoundedBody(httpx.AsyncByteStream):
                 if data:
                     self._ended.append((match.end(), kept))
             start = match.end()
-            if self._values.over or self._split is not None:
-                return
+            if self._values.over or self._values.not_json or self._split is not None:
+                return  # (refused: its count is not started again at a blank line after it)
         self._take(chunk[start:])
         self._after_cr = chunk.endswith(b"\r")
         self._pending = before + len(chunk) - began
@@ -1145,34 +1149,34 @@ class _BoundedBody(httpx.AsyncByteStream):
         """Take a piece of the line being read: its field's, or its data's (counted)."""
         if not piece:
             return
+        at_line, line_tail = self._line_bytes, self._line_tail  # (the line before it)
+        self._line_bytes += len(piece)
+        self._line_tail = (line_tail + piece[-_AROUND_BYTES:])[-_AROUND_BYTES:]
+        data_from = 0 if self._field == b"data" else len(piece)  # (where its data begins)
         if self._field is None:
             head = self._head + piece
             colon = head.find(b":")
             if colon < 0:
-                self._spot(piece, data=False)
                 self._head = head if len(head) <= len(b"data") else b""
                 if not self._head:
                     self._field = b""  # (no field's name is this long but data's)
-                return
-            self._head = b""
-            self._field = head[:colon] if head[:colon] == b"data" else b""
-            self._spot(head[: colon + 1], data=False)
-            if not self._field:
-                self._spot(head[colon + 1 :], data=False)
-                return
-            if self._data:
-                self._fed(b"\n")  # (the SDK joins an event's data lines so)
-            self._data = True
-            self._space = True
-            piece = head[colon + 1 :]
-        if not self._field:
-            self._spot(piece, data=False)
-        elif piece:
+            else:
+                self._head = b""
+                self._field = head[:colon] if head[:colon] == b"data" else b""
+                if self._field:
+                    data_from = colon + 1 - len(head) + len(piece)
+                    if self._data:
+                        self._fed(b"\n")  # (the SDK joins an event's data lines so)
+                    self._data = True
+                    self._space = True
+        self._spot_line(piece, data_from, at_line, line_tail)
+        piece = piece[data_from:]
+        if piece:
             if self._space:
                 self._space = False
                 if piece.startswith(b" "):
                     piece = piece[1:]
-            self._spot(piece, data=True)
+            self._spot(piece)
             self._fed(piece)
 
     def _fed(self, piece: bytes) -> None:
@@ -1182,24 +1186,35 @@ class _BoundedBody(httpx.AsyncByteStream):
         self._data_bytes += len(piece)
         self._tail = (self._tail + piece)[-_AROUND_BYTES:]
 
-    def _spot(self, piece: bytes, *, data: bool) -> None:
-        """Note the first control character of ``_CONTROL_SPLIT`` in ``piece``, if none was yet.
+    def _spot(self, piece: bytes) -> None:
+        """Note the first control character of ``_CONTROL_SPLIT`` in a piece of an event's data.
 
-        ``data``: whether ``piece`` is of an event's data (fed next: see ``_fed``); if so, it
-        is noted with where it is in the data and the bytes around it (``_AROUND_BYTES`` on
-        each side, of what was read). The stream is refused there.
+        ``piece``: fed next (see ``_fed``). Noted if none was yet, with where it is in the
+        data and the bytes around it (``_AROUND_BYTES`` on each side, of what was read): the
+        stream is refused there.
         """
         if self._split is None:
             found = _CONTROL_SPLIT.search(piece)
-            if found is None:
-                return
-            if not data:
-                self._split = (found.group(), None, b"", b"")
-                return
-            at = found.start()
-            before = (self._tail + piece[:at])[-_AROUND_BYTES:]
-            after = piece[at + 1 : at + 1 + _AROUND_BYTES]
-            self._split = (found.group(), self._data_bytes + at, before, after)
+            if found is not None:
+                at = found.start()
+                before = (self._tail + piece[:at])[-_AROUND_BYTES:]
+                after = piece[at + 1 : at + 1 + _AROUND_BYTES]
+                self._split = (found.group(), self._data_bytes + at, before, after, True)
+
+    def _spot_line(self, piece: bytes, end: int, at_line: int, line_tail: bytes) -> None:
+        """Note the first control character of ``_CONTROL_SPLIT`` in a line's piece of no data.
+
+        ``piece[:end]``: of a line not of an event's data (its field's name, another field's
+        value). Noted if none was yet, with where it is in its line (``at_line``: the line's
+        bytes before the piece, ``line_tail`` their last ones) and the line's bytes around it.
+        """
+        if self._split is None:
+            found = _CONTROL_SPLIT.search(piece, 0, end)
+            if found is not None:
+                at = found.start()
+                before = (line_tail + piece[:at])[-_AROUND_BYTES:]
+                after = piece[at + 1 : at + 1 + _AROUND_BYTES]
+                self._split = (found.group(), at_line + at, before, after, False)
 
     def _keep(self, piece: bytes) -> None:
         if len(self._start) < self._kept:
@@ -1209,6 +1224,7 @@ class _BoundedBody(httpx.AsyncByteStream):
         """End the line read; whether it ended an event (a blank line): its count ends."""
         blank = self._field is None and not self._head
         self._field, self._head, self._space = None, b"", False
+        self._line_bytes, self._line_tail = 0, b""
         if not blank:
             return False
         if self._data:
@@ -1659,10 +1675,26 @@ def _translated(error: BaseException, alias: str) -> A2AError:
         if code in _UNSUPPORTED:
             return A2AUnsupportedOperationError(said, code, data)
         return A2ARemoteError(said, code, data)
+    said = str(error)
+    if type(error) is A2AClientError and said.startswith(_ERROR_EVENT):  # (its words, ours)
+        return A2ARemoteError(
+            f"The remote agent {alias} ended its stream with an error event (an SSE event "
+            "named error) whose data is no JSON-RPC error: "
+            f"{quoted_words(said.removeprefix(_ERROR_EVENT), _SAID)}. Its reply ends there; "
+            "ask the remote's operator what failed.",
+            Code.INTERNAL,
+        )
     return A2ARemoteError(
-        f"The remote agent {alias} failed the request: {quoted_words(str(error), _SAID)}.",
+        f"The remote agent {alias} failed the request: {quoted_words(said, _SAID)}.",
         Code.INTERNAL,
     )
+
+
+_ERROR_EVENT = "SSE stream error: "
+"""How the SDK's error of a stream's error event whose data is no JSON-RPC error begins
+(a2a-sdk 1.3.0, its JSON-RPC transport's ``_handle_sse_error``), the event's data after it: a
+bare ``A2AClientError`` of no subclass, code nor cause, so told by its first words (a test
+pins them), its data quoted in a sentence of ours."""
 
 
 _SAID = 500

@@ -710,12 +710,12 @@ class Job:
             return
         told: ToldError | None = None  # (what its client is told: its encoder's own, if None)
         if protocol.tells_errors:
-            told = await _atold_noted(
-                self,
-                error,
-                functools.partial(self._told_step, error),
-                cancelled=functools.partial(self._end_failed, error),
-            )
+            told_of = functools.partial(self._told_step, error)
+
+            def cancelled(told: ToldError | None) -> None:  # (a new reference, if none yet)
+                self._end_failed(error, told or told_of(""))
+
+            told = await _atold_noted(self, error, told_of, cancelled)
         self._end_failed(error, told)
 
     def _told_step(self, error: Exception, logged: str) -> ToldError:
@@ -733,8 +733,8 @@ class Job:
         )
 
     def _end_failed(self, error: Exception, told: ToldError | None) -> None:
-        """End the run with the protocol's events of the job's own failed step, ``told``
-        (``None``: its encoder tells its own, logging it once)."""
+        """End the run with the protocol's events of ``error`` (its agent's, or the job's own
+        failed step's), ``told`` (``None``: its encoder tells its own, logging it once)."""
         protocol, run = self.manager.protocol, self.current
         try:
             if told is not None:
@@ -1016,9 +1016,10 @@ async def _afailed(job: Job, error: Exception) -> list[str]:
     RESEARCHER failed with ..."*); else its encoder tells its own. A durable
     job's failure is told under the reference noted with its run when it failed, if it is
     that failure (read again: replayed after a restart), else under a new one, noted then
-    before its client is told it (see :func:`_atold_noted`). A job cancelled while it waits
-    on its database so ends its run as the cancellation says (given up on, or stopped with
-    its server), not with the error.
+    before its client is told it (see :func:`_atold_noted`). A job cancelled while it reads
+    that reference so ends its run as the cancellation says (given up on, or stopped with
+    its server), not with the error, which is not logged; cancelled while it notes the new
+    one, under which the log has the error, it ends its run with the error told under it.
     """
     manager = job.manager
     protocol = manager.protocol
@@ -1033,16 +1034,20 @@ async def _afailed(job: Job, error: Exception) -> list[str]:
 
     if protocol.told_as_written(error):  # (no reference: none is noted)
         return protocol.failed(job.encoder, error, told_of(""))
-    # (cancelled as it waits on its database, the run ends as the cancellation says)
-    return protocol.failed(job.encoder, error, await _atold_noted(job, error, told_of))
+
+    def cancelled(told: ToldError | None) -> None:
+        if told is not None:  # (logged under its reference: its client is told it, and the
+            job._end_failed(error, told)  # run ends so, not as the cancellation)
+            job.current.end()
+
+    return protocol.failed(job.encoder, error, await _atold_noted(job, error, told_of, cancelled))
 
 
 async def _atold_noted(
     job: Job,
     error: Exception,
     told_of: Callable[[str], ToldError],
-    *,
-    cancelled: Callable[[ToldError], None] | None = None,
+    cancelled: Callable[[ToldError | None], None],
 ) -> ToldError:
     """What ``job``'s client is told of its ``error`` (its agent's, or a step's of its own).
 
@@ -1052,8 +1057,8 @@ async def _atold_noted(
     restart, fails the same way), else under a new one, noted then, before its client is
     told it; a failure of the notes past those :class:`DurableJobs` tells itself is logged
     (a warning), and the error told under a new reference. Cancelled while it waits on its
-    database, the cancellation goes on, ``cancelled`` (if given) told first what the client
-    would be told (under the reference logged; a new one if none was read yet, not noted).
+    database, the cancellation goes on, ``cancelled`` told first what the client would be
+    told under the reference logged (``None`` if none was read nor logged yet).
     """
     durable, workflow_id = job.manager.durable, job.workflow_id
     if durable is None or workflow_id is None:
@@ -1066,8 +1071,7 @@ async def _atold_noted(
         if not logged:
             await durable.anote_failure(workflow_id, error, told.reference, logger)
     except asyncio.CancelledError:
-        if cancelled is not None:
-            cancelled(told or told_of(""))
+        cancelled(told)
         raise
     except Exception as failure:  # (its database's, past those DurableJobs tells itself)
         logger.warning(

@@ -321,13 +321,14 @@ def _ws_protocol(app: Starlette, *, given: bool) -> tuple[_WSProtocol, bool]:
     takes the same). Both honour ``ws_max_size``, and inflate no more of a compressed
     (``permessage-deflate``) message than it leaves (past it: code 1009); the web extra
     takes uvicorn from 0.30 on. The legacy one tells the app 1006 (no close received) for
-    a message it cut: :class:`_Answers` tells it the 1009 its client was sent, as
-    websockets-sansio does. Without the library (the web extra does not bring it: none
-    of its apps serves a WebSocket; the realtime extra, whose voice page does, brings it)
-    ``"auto"``, which takes wsproto's, where installed: it inflates each compressed read
-    whole before it counts the message's size, so a few kilobytes a client sends would be
-    held as a thousand times as many, far past the bound. There the compression is
-    declined (the client then sends its message as it is, which is counted as it arrives).
+    a message it cut (or a connection it failed otherwise): :class:`_Answers` tells it the
+    close its client was sent (1009), as websockets-sansio does. Without the library (the
+    web extra does not bring it: none of its apps serves a WebSocket; the realtime extra,
+    whose voice page does, brings it) ``"auto"``, which takes wsproto's, where installed:
+    it inflates each compressed read whole before it counts the message's size, so a few
+    kilobytes a client sends would be held as a thousand times as many, far past the bound.
+    There the compression is declined (the client then sends its message as it is, which
+    is counted as it arrives).
 
     ``given``: whether the caller gave a ``ws_max_size``. Only a bound given needs the
     library: the default (:data:`WS_MAX_SIZE`) is served without it too (an app of the web
@@ -897,7 +898,7 @@ class _Answers:
     given before the request's body was all read (a refusal, a 413) closes its connection
     (``Connection: close``): the rest of that body is no request's, and a client sending it
     slowly would otherwise hold the connection past every deadline. A WebSocket's app is
-    told the close its server sent for a message too big (:func:`_told_too_big`).
+    told the close its server sent as it failed the connection (:func:`_told_close_sent`).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -914,7 +915,7 @@ class _Answers:
             await _refuse(scope, receive, send)
             return
         if scope["type"] != "http":  # (a WebSocket: its connection is the WebSocket's now)
-            await self.app(scope, _told_too_big(receive, connection), send)
+            await self.app(scope, _told_close_sent(receive, connection), send)
             return
 
         unread = _has_body(scope)
@@ -936,13 +937,14 @@ class _Answers:
         await self.app(scope, reading, answering)
 
 
-def _told_too_big(receive: Receive, connection: _HeadersInTime) -> Receive:
-    """``receive`` of a WebSocket of ``connection``, which tells a message too big as 1009.
+def _told_close_sent(receive: Receive, connection: _HeadersInTime) -> Receive:
+    """``receive`` of a WebSocket of ``connection``, which tells the close its server sent.
 
-    uvicorn's legacy ``websockets`` protocol (``server_config``'s before uvicorn 0.35) cuts
-    a message past ``ws_max_size`` with a close of code 1009 to its client, then drops the
-    connection, and tells the app the code of the close it received: none, so 1006 (an
-    abnormal closure), as if the client had vanished. The app is told the 1009 (and its
+    uvicorn's legacy ``websockets`` protocol (``server_config``'s before uvicorn 0.35) fails
+    a connection whose client broke the protocol with a close to its client (1009, a
+    message past ``ws_max_size``; 1007, a text that is no UTF-8; 1002, a frame the protocol
+    refuses), then drops it, and tells the app the code of the close it received: none, so
+    1006 (an abnormal closure), as if the client had vanished. The app is told the code (and
     reason) its server sent instead, as the websockets-sansio protocol tells it.
     """
 
@@ -950,8 +952,9 @@ def _told_too_big(receive: Receive, connection: _HeadersInTime) -> Receive:
         message = await receive()
         if message["type"] == "websocket.disconnect" and message.get("code") == 1006:
             sent = getattr(connection.websocket, "close_sent", None)  # (the legacy one's)
-            if getattr(sent, "code", None) == 1009:
-                return {**message, "code": 1009, "reason": str(getattr(sent, "reason", ""))}
+            code = getattr(sent, "code", None)
+            if isinstance(code, int) and code != 1006:
+                return {**message, "code": code, "reason": str(getattr(sent, "reason", ""))}
         return message
 
     return receiving

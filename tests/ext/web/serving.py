@@ -21,6 +21,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 import uvicorn
+import uvicorn.config
 from ag_ui.core import Event
 from pydantic import TypeAdapter
 from starlette.applications import Starlette
@@ -565,3 +566,24 @@ AI_SDK = Protocol(
     last_type="[DONE]",
 )
 PROTOCOLS = [AGUI, AI_SDK]
+
+SERVED_WS = (
+    "websockets-sansio" if "websockets-sansio" in uvicorn.config.WS_PROTOCOLS else "websockets"
+)
+"""The uvicorn WebSocket protocol ``server_config`` serves with, the websockets library
+installed: websockets-sansio from uvicorn 0.35 on, the library's legacy one before (0.30 to
+0.34, which the web extra allows)."""
+
+LEGACY_WS_MARKS = [  # (uvicorn's deprecation of the protocol, and the websockets library's)
+    pytest.mark.filterwarnings("ignore:The `websockets` implementation is deprecated"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+]
+"""The marks of a test served by the legacy ``websockets`` protocol."""
+
+WS_SERVED_BY = [
+    pytest.param(protocol, id=name, marks=LEGACY_WS_MARKS if protocol == "websockets" else [])
+    for protocol, name in (("websockets-sansio", "sansio"), ("websockets", "legacy"))
+    if protocol in uvicorn.config.WS_PROTOCOLS  # (sansio: from uvicorn 0.35 on)
+]
+"""The uvicorn WebSocket protocols that ``server_config`` serves with on some uvicorn the web
+extra allows, those this uvicorn has (each a test's parameter)."""

@@ -359,16 +359,16 @@ async def test_a_durable_runs_failed_step_cancelled_while_its_failure_is_noted_s
 
 
 @pytest.mark.parametrize("ending", ["cancelled", "stopped"])
-@pytest.mark.parametrize("held", ["read", "write"])
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
-async def test_a_durable_agents_failure_cancelled_while_it_is_noted_ends_as_the_cancellation(
-    protocol: Protocol, held: str, ending: str, tmp_path: Path, destroyed: None
+async def test_a_durable_agents_failure_cancelled_while_it_is_read_ends_as_the_cancellation(
+    protocol: Protocol, ending: str, tmp_path: Path, destroyed: None
 ) -> None:
     """A durable agent fails, and its job is given up on (``cancelled``) or stopped with its
-    server (``stopped``) while the failure's reference is read from, or noted with, its
-    durable run: its run ends as the cancellation says (AG-UI's cancelled ``RUN_FINISHED``,
-    the AI SDK's ``abort``; the server-stopped error), not with the agent's error, which was
-    never noted (a read after a restart is told the replay's failure)."""
+    server (``stopped``) while the failure's reference is read from its durable run: its
+    run ends as the cancellation says (AG-UI's cancelled ``RUN_FINISHED``, the AI SDK's
+    ``abort``; the server-stopped error), not with the agent's error, which was neither
+    logged nor noted (a read after a restart is told the replay's failure)."""
+    held = "read"
     agent = durable(
         leaky.fork(alias=f"LEAKY_HELD_{protocol.name.upper()}"),
         database_url=f"sqlite:///{tmp_path / 'runs.db'}",
@@ -394,6 +394,51 @@ async def test_a_durable_agents_failure_cancelled_while_it_is_noted_ends_as_the_
         text = last.get("message", last.get("errorText"))
         assert text.startswith("The server stopped while the run 'k1' streamed"), text
     assert "ConnectionError" not in "".join(event.data for event in events)
+
+
+@pytest.mark.parametrize("ending", ["cancelled", "stopped"])
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)
+async def test_a_durable_agents_failure_cancelled_while_it_is_noted_tells_its_reference(
+    protocol: Protocol,
+    ending: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    destroyed: None,
+) -> None:
+    """A durable agent fails, and its job is given up on (``cancelled``) or stopped with its
+    server (``stopped``) while the new reference the log has its error under is noted with
+    its durable run: its run ends with the agent's error told under that reference (the log
+    has the error under it once). (It ended as the cancellation said: the log had the error
+    under a reference its client was never told.)"""
+    caplog.set_level(logging.ERROR, logger=LOGGER)
+    alias = f"LEAKY_NOTED_{protocol.name.upper()}"
+    agent = durable(leaky.fork(alias=alias), database_url=f"sqlite:///{tmp_path / 'runs.db'}")
+    app = protocol.app(agent, authentication=NoAuthentication())
+    jobs = _HeldNotes(agent, "ag-ui" if protocol.name == "agui" else "ai-sdk", "write")
+    app.state.runs.durable = jobs
+    async with served(app) as client:
+        posted = asyncio.ensure_future(post_events(client, protocol.body("k1")))
+        job_task = await jobs.waiting
+        if ending == "cancelled":
+            job_task.cancel()
+        else:
+            app.state.runs.stop()
+        _response, events = await posted
+    assert jobs.release.cancelled()  # (the job was cancelled while it waited there)
+    endings = [event.json["type"] for event in events if event.data != "[DONE]"][-2:]
+    assert endings[0] not in ("RUN_ERROR", "error", "abort", "RUN_FINISHED"), events  # (one)
+    last = next(event.json for event in reversed(events) if event.data != "[DONE]")
+    assert last["type"] in ("RUN_ERROR", "error"), events
+    text = last.get("message", last.get("errorText"))
+    found = re.fullmatch(
+        f"The agent {alias} failed with ConnectionError\\. The server's log has the error "
+        "under the reference ([0-9a-f]{32}): ask the agent's operator to look it up there\\.",
+        text,
+    )
+    assert found is not None, text
+    logged = [record for record in caplog.records if record.name == LOGGER]
+    assert len(logged) == 1, [record.getMessage() for record in logged]
+    assert logged[0].getMessage().endswith(f" failed with ConnectionError (reference {found[1]}).")
 
 
 class _BrokenNotes(DurableJobs):

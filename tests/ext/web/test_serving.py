@@ -43,6 +43,8 @@ from miniagents.ext.web.serving import (
     server_config,
 )
 from tests.ext.web.serving import (
+    SERVED_WS,
+    WS_SERVED_BY,
     Running,
     answer_of,
     bounded,
@@ -642,21 +644,24 @@ async def test_a_websockets_connection_is_counted_once_and_let_go_as_it_closes()
         await until(lambda: not connections)  # (none left counted)
 
 
+def _text_frame(payload: bytes) -> bytes:
+    """A masked text frame of ``payload`` (under 126 bytes), written as it is: the client
+    library sends no text that is not UTF-8. Its mask is all zeros (any key is one)."""
+    return bytes([0x81, 0x80 | len(payload)]) + bytes(4) + payload
+
+
 @pytest.mark.parametrize(
-    "protocol",
+    ("sent", "code"),
     [
-        pytest.param("websockets-sansio", id="sansio"),  # (server_config's, uvicorn 0.35 on)
-        pytest.param(
-            "websockets",  # (server_config's before uvicorn 0.35)
-            id="legacy",
-            marks=[  # (uvicorn's deprecation of the protocol, and the websockets library's)
-                pytest.mark.filterwarnings("ignore:The `websockets` implementation is deprecated"),
-                pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-            ],
-        ),
+        pytest.param(bytes(4097), 1009, id="too-big"),
+        pytest.param(_text_frame(b"caf\xe9"), 1007, id="not-utf-8"),  # (written raw)
+        pytest.param(bytes([0x82, 0x01, 0x00]), 1002, id="unmasked"),  # (written raw)
     ],
 )
-async def test_a_websockets_app_is_told_its_message_too_big_as_1009(protocol: str) -> None:
+@pytest.mark.parametrize("protocol", WS_SERVED_BY)
+async def test_a_websockets_app_is_told_the_close_its_server_sent(
+    protocol: str, sent: bytes, code: int
+) -> None:
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
 
@@ -668,19 +673,23 @@ async def test_a_websockets_app_is_told_its_message_too_big_as_1009(protocol: st
         told.append((message["type"], message.get("code")))
 
     config = server_config(Starlette(routes=[WebSocketRoute("/ws", sink)]), ws_max_size=4096)
-    assert config.ws == "websockets-sansio"  # (both: uvicorn offers it here)
-    assert protocol in WS_PROTOCOLS
+    assert config.ws == SERVED_WS
     config.ws = protocol
     async with running(config) as run:
         async with connect(f"ws://127.0.0.1:{run.port}/ws", max_size=None) as websocket:
-            await websocket.send(bytes(4097))
+            if code == 1009:
+                await websocket.send(sent)
+            else:  # (a frame the client library would not send)
+                assert websocket.transport is not None
+                websocket.transport.write(sent)
             with pytest.raises(ConnectionClosed) as closed:
                 await asyncio.wait_for(websocket.recv(), WAIT)
         assert closed.value.rcvd is not None
-        assert closed.value.rcvd.code == 1009  # (the client's: either protocol's)
+        assert closed.value.rcvd.code == code  # (the client's: either protocol's)
         await until(lambda: bool(told))
-    # (was, of the legacy protocol: 1006, an abnormal closure, as if the client vanished)
-    assert told == [("websocket.disconnect", 1009)]
+    # (was, of the legacy protocol: 1006, an abnormal closure, as if the client vanished;
+    # 1009 only was told as it was sent)
+    assert told == [("websocket.disconnect", code)]
 
 
 async def test_a_websocket_past_the_most_connections_is_refused() -> None:
@@ -735,7 +744,7 @@ def test_the_serving_says_its_bounds_and_refuses_what_it_cannot_keep_to() -> Non
     assert (MAX_CONNECTIONS, KEEP_ALIVE_SECONDS, HEADERS_SECONDS) == (128, 5, 10.0)
     assert config.h11_max_incomplete_event_size == MAX_HEADER_BYTES == 16 * 1024
     # (uvicorn's own 16 MiB held 32 MiB per connection of a message sent as 16 KiB deflated)
-    assert (config.ws, config.ws_max_size) == ("websockets-sansio", WS_MAX_SIZE)
+    assert (config.ws, config.ws_max_size) == (SERVED_WS, WS_MAX_SIZE)
     assert WS_MAX_SIZE == 1024 * 1024
     assert server_config(app, ws_max_size=4096).ws_max_size == 4096
     with pytest.raises(WebConfigurationError, match="headers_seconds to be a positive"):

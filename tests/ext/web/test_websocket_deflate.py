@@ -22,7 +22,7 @@ from starlette.websockets import WebSocket
 from uvicorn.config import WS_PROTOCOLS
 
 from miniagents.ext.web.serving import WS_MAX_SIZE, server_config
-from tests.ext.web.serving import running, until
+from tests.ext.web.serving import LEGACY_WS_MARKS, SERVED_WS, running, until
 from tests.fakes.fixtures import WAIT
 
 _SLICE = 1024 * 1024
@@ -68,16 +68,8 @@ def _compressed_frame(payload: bytes) -> bytes:
 
 _CHOICES = [
     pytest.param(None, None, id="auto"),  # (ws_max_size left out: uvicorn's 16 MiB)
-    pytest.param(64 * 1024, None, id="bounded"),  # (websockets-sansio from uvicorn 0.35)
-    pytest.param(
-        64 * 1024,
-        "websockets",  # (what server_config chooses before uvicorn 0.35)
-        id="websockets",
-        marks=[  # (uvicorn's deprecation of the protocol, and the websockets library's)
-            pytest.mark.filterwarnings("ignore:The `websockets` implementation is deprecated"),
-            pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-        ],
-    ),
+    pytest.param(64 * 1024, None, id="bounded"),  # (SERVED_WS: what server_config chooses)
+    pytest.param(64 * 1024, "websockets", id="websockets", marks=LEGACY_WS_MARKS),  # (legacy)
 ]
 
 
@@ -132,7 +124,7 @@ def test_the_compression_is_declined_where_uvicorn_would_inflate_a_message_whole
 ) -> None:
     app = Starlette()
     config = server_config(app)
-    assert (config.ws, config.ws_per_message_deflate) == ("websockets-sansio", True)
+    assert (config.ws, config.ws_per_message_deflate) == (SERVED_WS, True)
     # without the websockets library (the web extra does not bring it), "auto" is wsproto's
     # protocol where installed, which inflates each compressed read whole before it counts
     # the message: 16 KiB sent held as 16 MiB (and more) past a bound of 64 KiB
