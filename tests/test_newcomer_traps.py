@@ -295,8 +295,8 @@ def test_a_message_given_its_text_positionally_is_told_to_name_it() -> None:
     assert Message(text="hi").text == "hi"
 
 
-def test_the_streams_page_warns_that_areply_without_await_replies_nothing() -> None:
+def test_the_streams_page_says_that_areply_without_await_replies_but_does_not_wait() -> None:
     page = (Path(__file__).parent.parent / "docs" / "streams.md").read_text()
-    assert "Mind the `await`: `ctx.areply(...)` alone makes a coroutine that never runs" in (
+    assert "Mind the `await`: `ctx.areply(...)` alone replies (the call itself replies)" in (
         " ".join(page.split())
     )

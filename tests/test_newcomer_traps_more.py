@@ -9,12 +9,14 @@ wrong and what to do.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from miniagents import InteractionContext, Message, MessageSequencePromise, MiniAgents, miniagent
 from miniagents.errors import (
@@ -281,3 +283,49 @@ async def test_a_generator_function_replied_uncalled_is_told_to_call_it() -> Non
     async with MiniAgents():
         with pytest.raises(MessageTypeError, match=r"call it, ctx\.reply\(numbers\(\)\)"):
             await counting.inquire()
+
+
+async def test_an_areply_whose_await_was_forgotten_still_replies() -> None:
+    @miniagent
+    async def forgetful(ctx: InteractionContext) -> None:
+        with warnings.catch_warnings():  # (Python's "never awaited", for the wait alone)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ctx.areply("first")  # type: ignore[unused-coroutine]
+        await ctx.areply("second")
+
+    async with MiniAgents():
+        assert [str(message) for message in await forgetful.inquire()] == ["first", "second"]
+
+
+def test_content_given_to_a_plain_message_is_told_to_name_it_text() -> None:
+    with pytest.raises(MessageTypeError, match=r"^Given content= and no text=, a Message .*"):
+        Message(content="hi")
+    with pytest.raises(MessageTypeError, match=r"write _Note\(text=\.\.\.\) instead\.$"):
+        _Note(content="hi", kind="memo")  # type: ignore[call-arg]
+    # (content beside text is metadata, as any extra field; a declared content is a field)
+    assert Message(text="hi", content="a note").model_dump() == {"text": "hi", "content": "a note"}
+    assert _Quoted(content="hi").content == "hi"
+
+
+class _Note(Message):
+    """A message class of a user's, with a field of its own."""
+
+    kind: str
+
+
+class _Quoted(Message):
+    """A message class that declares a ``content`` field of its own."""
+
+    content: str
+
+
+def test_what_is_not_a_message_is_named_with_its_article() -> None:
+    class Weather(BaseModel):
+        text: int  # (a Message's text is a str)
+
+    with pytest.raises(MessageTypeError, match=r"^Got a bytes where messages were expected; "):
+        MessageSequencePromise([b"hi"])  # type: ignore[list-item]
+    with pytest.raises(MessageTypeError, match=r"^The message given as a Weather \(a pydantic"):
+        MessageSequencePromise([Weather(text=3)])
+    with pytest.raises(MessageTypeError, match=r"^The message given as a dict has a field"):
+        MessageSequencePromise([{"text": 3}])

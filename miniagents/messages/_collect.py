@@ -89,7 +89,7 @@ def collect(item: object, out: MutableSequence[Segment]) -> None:
     elif isinstance(item, Mapping):
         out.append(MessagePromise.of_message(_message_from_mapping(item)))
     elif isinstance(item, BaseModel):
-        model = f"A {type(item).__name__} (a pydantic model)"
+        model = f"{a_class(type(item))} (a pydantic model)"
         out.append(MessagePromise.of_message(_validated(dict(item), model)))
     elif isinstance(item, Observable):
         out.append(item)
@@ -97,7 +97,7 @@ def collect(item: object, out: MutableSequence[Segment]) -> None:
         out.append(AsyncPart(item))
     elif isinstance(item, (bytes, bytearray)):
         raise MessageTypeError(
-            f"Got {type(item).__name__} where messages were expected; "
+            f"Got {a_class(type(item))} where messages were expected; "
             "decode it to str first, e.g. data.decode('utf-8')."
         )
     elif isinstance(item, asyncio.Future):  # (iterable, for `yield from`: not its result)
@@ -134,11 +134,11 @@ def _message_from_mapping(data: Mapping[Any, object]) -> Message:
             "its 'text' field: pass {'text': ..., 'role': ...} instead, e.g. "
             "{'text': 'Hi', 'role': 'user'}."
         )
-    return _validated(dict(data), "A dict")
+    return _validated(dict(data), "a dict")
 
 
 def _validated(fields: dict[str, object], given: str) -> Message:
-    """The message of ``fields`` (``given``: a dict, a model); a wrong field is refused.
+    """The message of ``fields`` (``given``: "a dict", ...); a wrong field is refused.
 
     Raises:
         MessageTypeError: naming the first field pydantic refuses (its error is the cause).
@@ -151,7 +151,7 @@ def _validated(fields: dict[str, object], given: str) -> Message:
         field = ".".join(str(part) for part in first["loc"]) or "(the message)"
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise MessageTypeError(
-            f"{given} given as a message has a field that a Message refuses: "
+            f"The message given as {given} has a field that a Message refuses: "
             f"{field!r}: {first['msg']} (got {first['input']!r:.80}){more}. Give the field "
             "a value of its type (e.g. {'text': 'Hi'}: text is a str), or make the Message "
             "yourself to see every problem."

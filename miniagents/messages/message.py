@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Final, Self, cast
 from pydantic import BaseModel, model_validator
 from pydantic_core import PydanticSerializationError, to_json
 
+from miniagents.arguments import a_class
 from miniagents.frozen.model import Frozen
-from miniagents.messages.errors import MessageArgumentError
+from miniagents.messages.errors import MessageArgumentError, MessageTypeError
 from miniagents.messages.image import ImagePart, images_of, read_images
 
 __all__ = ["Message"]
@@ -54,6 +55,8 @@ class Message(Frozen):
             Raises:
                 MessageArgumentError: if a value is given positionally (``Message("hi")``):
                     a message takes its fields as keywords (``Message(text="hi")``).
+                MessageTypeError: if ``content=`` is given without ``text=`` to a class
+                    that declares no ``content`` field (an OpenAI chat message's shape).
             """
             if given:
                 raise _positional_error(type(self), given)
@@ -68,6 +71,8 @@ class Message(Frozen):
                 _set_extra(self, {})
                 _set_private(self, None)
                 return
+            if "content" in data and data.get("text") is None:
+                _refuse_content(type(self))
             __tracebackhide__ = True  # (pytest's: the frames of validation errors start below)
             validated = self.__pydantic_validator__.validate_python(data, self_instance=self)
             if validated is not self:
@@ -133,6 +138,20 @@ def _positional_error(cls: type[Message], given: tuple[object, ...]) -> MessageA
         f'argument(s), {given!r:.80}: name each field, e.g. {name}(text="hi"), or pass a '
         f"dict of them as {name}(**fields)."
     )
+
+
+def _refuse_content(cls: type[Message]) -> None:
+    """Refuse ``content=`` without ``text=`` unless ``cls`` declares ``content``.
+
+    Raises:
+        MessageTypeError: naming the ``text`` field to use instead.
+    """
+    if "content" not in cls.model_fields:
+        raise MessageTypeError(
+            f"Given content= and no text=, {a_class(cls)} would be a message without text: "
+            "content would only be a metadata field, which neither str() of the message "
+            f"nor a model reads as its text: write {cls.__name__}(text=...) instead."
+        )
 
 
 def _json_or_repr(value: object) -> object:

@@ -184,13 +184,15 @@ class InteractionContext:
             ) from error
         return _REPLIED  # type: ignore[return-value]  # (None to type checkers: see _Replied)
 
-    async def areply(self, messages: MessageType) -> None:
-        """Reply like :meth:`reply`, then wait until the replies' consumers have room.
+    def areply(self, messages: MessageType) -> Coroutine[Any, Any, None]:
+        """Reply like :meth:`reply` at once, and return a wait until the consumers have room.
 
         ``reply`` never waits: an agent that reads its input (``async for`` over
         :attr:`message_promises`) is slowed at its next input pull when its replies run
         the high-water mark ahead of their consumers. An agent that replies in a loop
         without reading input uses ``await ctx.areply(...)`` to be slowed there instead.
+        The reply is made by the call itself, so an ``areply`` whose ``await`` was
+        forgotten still replies (only the wait, and so the slowing, is lost).
 
         Raises:
             MessageTypeError: if ``messages`` (or a synchronous part of it) is not a
@@ -198,7 +200,7 @@ class InteractionContext:
             AgentFinishedError: if the interaction has finished.
         """
         self.reply(messages)
-        await self._replies.wait_for_room()
+        return self._replies.wait_for_room()
 
     def finish_early(self) -> None:
         """End the reply sequence now; the agent function may go on, but not reply."""

@@ -227,7 +227,10 @@ class _Note(pydantic.BaseModel):
     text: int = 3
 
 
-@pytest.mark.parametrize(("given", "as_what"), [({"text": 3}, "A dict"), (_Note(), "A _Note")])
+@pytest.mark.parametrize(
+    ("given", "as_what"),
+    [({"text": 3}, "The message given as a dict"), (_Note(), "The message given as a _Note (a")],
+)
 def test_a_dict_or_model_with_a_field_of_a_wrong_type_is_our_error_naming_the_field(
     given: object, as_what: str
 ) -> None:

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Generic, overload
 
 from typing_extensions import TypeVar, Unpack
 
-from miniagents.arguments import check_count, check_flag, check_seconds
+from miniagents.arguments import a_class, check_count, check_flag, check_seconds
 from miniagents.ext.ray._import import require_ray
 from miniagents.ext.ray._pipeline_run import ItemResult, PipelineRun, Settings, is_dataset
 from miniagents.ext.ray._wire import check_sendable_agent
@@ -354,8 +354,8 @@ def ray_pipeline(
     given: object = items  # (typed so; code mypy does not check may pass anything)
     if not isinstance(given, Iterable) and not is_dataset(given):
         raise RayPipelineArgumentError(
-            "ray_pipeline() needs its items as an iterable (e.g. a list) or a "
-            f"ray.data.Dataset; got {type(given).__name__} {given!r}. For one item, pass [item]."
+            "ray_pipeline() needs its items as an iterable (e.g. a list) or a ray.data.Dataset; "
+            f"got {a_class(type(given))} ({given!r:.80}). For one item, pass [item]."
         )
     if isinstance(given, str):  # (an Iterable[str]: each character would be an item)
         raise RayPipelineArgumentError(

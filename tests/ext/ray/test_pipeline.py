@@ -284,7 +284,11 @@ async def forgot_the_decorator(ctx: InteractionContext) -> None:
         ((forgot_the_decorator, ["a"]), {}, r"at least one agent .* with @miniagent"),
         (([upper_agent, forgot_the_decorator], ["a"]), {}, r"at least one agent .*@miniagent"),
         (("upper_agent", ["a"]), {}, r"at least one agent .*; got 'upper_agent'\.$"),
-        ((upper_agent, 5), {}, r"its items as an iterable .*; got int 5\. For one item, pass"),
+        (
+            (upper_agent, 5),
+            {},
+            r"its items as an iterable .*; got an int \(5\)\. For one item, pass",
+        ),
         ((upper_agent, "a document"), {}, r"its items as .*, not the string 'a document'"),
         ((upper_agent, ["a"]), {"batch_size": "2"}, r"batch_size to be a whole .*; got '2'"),
         ((upper_agent, ["a"]), {"max_in_flight": 1.5}, r"max_in_flight to be a whole number"),

@@ -113,7 +113,7 @@ async def test_an_agui_run_paused_and_abandoned_keeps_nothing_of_its_reply() -> 
     async def deleting(ctx: InteractionContext) -> None:
         payload = Held()  # (a local variable of the agent's, while it waits)
         held["local"] = weakref.ref(payload)
-        note = Message(content="Let me see.")  # (its reply's first message)
+        note = Message(text="Let me see.")  # (its reply's first message)
         held["message"] = weakref.ref(note)
         ctx.reply(note)
         reply = assistant.inquire(ctx.message_promises)
