@@ -128,8 +128,8 @@ class Audience:
         # (one, or a list of them: most streams have one reader, no list then)
         self.readers: weakref.ref[Reader] | list[weakref.ref[Reader]] | None = None
         # the streams to check again when the last interaction reading it stops (see
-        # release_reader); they go with the stream, as an interaction cancelled before its
-        # first step (a context cancelling its tasks after an error) never releases its hold
+        # release_reader; an ended stream keeps its audience for them); they go with the
+        # stream, as an interaction cancelled before its first step never releases its hold
         self.at_release: list[weakref.ref[Consumed]] | None = None
 
     def holds(self, core: Consumed, interactions: bool = True) -> bool:
@@ -140,11 +140,6 @@ class Audience:
             or (interactions and self.interactions > 0)
             or (self.readers is not None and _read_between(self.readers, core))
         )
-
-    def after_end(self) -> Audience | None:
-        """What a stream of its own pieces keeps of it once ended: nobody waits or reads on
-        any more, but the streams to check at an interaction's release stay (if any)."""
-        return self if self.at_release else None
 
 
 def _audience(core: Consumed) -> Audience:

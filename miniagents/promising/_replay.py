@@ -704,8 +704,9 @@ class ReplayCore(abc.ObserverBase[T]):
         waits = self.waits
         if waits is not None and waits.futures:
             waits.wake(self.done)
-        if self.done and self.flow is None:  # an ended stream of its own pieces (waiters woken)
-            self.waits, self.audience = None, self.audience and self.audience.after_end()
+        if self.done and self.flow is None:  # an ended stream of its own pieces (waiters woken):
+            audience = self.audience  # nobody reads on: its audience goes, unless it holds checks
+            self.waits, self.audience = None, audience if audience and audience.at_release else None
 
     def _pass_on(self, piece: T) -> None:
         for observer in self.observers:
