@@ -613,6 +613,76 @@ def test_no_module_of_the_streams_touches_the_private_state_of_another_module_s_
     )
 
 
+_REGISTRY_CALLS = {"dict", "set", "list", "defaultdict", "WeakKeyDictionary", "WeakValueDictionary"}
+
+STREAMS_REGISTRIES_ALLOWED: dict[tuple[str, str], str] = {
+    ("miniagents.promising._tasks", "_tasks"): (
+        "the process's running tasks of the library, by asyncio task (running_tasks() reads "
+        "them): a task of asyncio's is no part of a stream"
+    ),
+    ("miniagents.promising._run_first", "leaders"): (
+        "the RunFirst each asyncio task leads now, by task (the waits' wake-up reads it)"
+    ),
+    ("miniagents.promising._deadlock", "_watches"): (
+        "the deadlock watch of each event loop, weakly by the loop: a loop (asyncio's, "
+        "uvloop's) takes no attribute of ours"
+    ),
+}
+"""Module-level mutable state of the streams layer keyed by what no part owns, with the reason."""
+
+
+def module_registries(path: Path) -> list[str]:
+    """The names ``path`` binds at its top level to a mutable collection (a dict, a set, a
+    list, a weak dictionary): state kept for objects by the module rather than by them."""
+    found: list[str] = []
+    for node in tree_of(path).body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        called = value.func if isinstance(value, ast.Call) else None
+        name = getattr(called, "attr", None) or getattr(called, "id", None)
+        if isinstance(value, (ast.Dict, ast.Set, ast.List)) or name in _REGISTRY_CALLS:
+            found += [t.id for t in targets if isinstance(t, ast.Name) and t.id != "__all__"]
+    return found
+
+
+def test_no_module_of_the_streams_keeps_the_state_of_a_part_in_a_registry_of_its_own() -> None:
+    """A reader's, a core's or an audience's state is theirs: no module keeps it for them."""
+    found = {
+        module_name(path): names
+        for path in STREAMS_LAYER
+        if (
+            names := [
+                name
+                for name in module_registries(path)
+                if (module_name(path), name) not in STREAMS_REGISTRIES_ALLOWED
+            ]
+        )
+    }
+    assert not found, (
+        f"Modules of the streams keep state in module-level collections: {found}. Each part of "
+        "the stream owns its state: keep it in a slot of the part it belongs to (the reader, "
+        "the core's audience, ...), which goes with it."
+    )
+
+
+def test_the_registry_check_sees_a_module_level_collection(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import weakref\n"
+        "__all__ = ['f']\n"
+        "_by_reader: dict[int, int] = {}\n"
+        "_at_end = weakref.WeakKeyDictionary()\n"
+        "_seen = set()\n"
+        "_LIMIT = 64\n",
+        encoding="utf-8",
+    )
+    assert module_registries(probe) == ["_by_reader", "_at_end", "_seen"]
+
+
 LLM_EXTENSION = sorted((PACKAGE / "ext" / "llm").rglob("*.py"))
 
 LLM_PRIVATE_STATE_ALLOWED: dict[tuple[str, str], str] = {

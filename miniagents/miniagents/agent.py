@@ -439,7 +439,7 @@ def _stop_input_when_done(
 
     def stop() -> None:
         if isinstance(reply_core.error, (StreamCancelledError, asyncio.CancelledError)):
-            input_core.cancel()
+            input_core.cancel(reply_core.why_cancelled())
         else:
             input_core.check_abandoned_at_release()
 

@@ -479,7 +479,7 @@ class MiniAgents:
         """
         self._finish_open_inputs()
         reason = _exit_reason(error)
-        cancelling = self._cancelling = _Cancelling()
+        cancelling = self._cancelling = _Cancelling(reason)
         self._streams.cancel_from_now(cancelling.wake, reason)
         try:
             while self._tasks:
@@ -548,10 +548,11 @@ class _Cancelling:
     task of its own: none is left behind when the exit ends).
     """
 
-    __slots__ = ("cancelled", "woken")
+    __slots__ = ("cancelled", "reason", "woken")
 
-    def __init__(self) -> None:
+    def __init__(self, reason: str) -> None:
         self.cancelled: set[asyncio.Task[None]] = set()
+        self.reason = reason  # the message of each cancel: what a stream its task fed says
         self.woken: asyncio.Future[None] | None = None  # what :meth:`wait` awaits
 
     def cancel(self, tasks: Collection[asyncio.Task[None]]) -> None:
@@ -559,7 +560,7 @@ class _Cancelling:
         for task in tasks:
             if task not in self.cancelled:
                 self.cancelled.add(task)
-                task.cancel()
+                task.cancel(self.reason)
 
     def wake(self) -> None:
         """End the current :meth:`wait`: work started during the exit (an agent inquired)."""

@@ -22,7 +22,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
-from miniagents.promising._giving_up import add_reader, check_abandoned, recheck_closed
+from miniagents.promising._giving_up import (
+    Kept,
+    add_reader,
+    check_abandoned,
+    recheck_closed,
+    recheck_kept,
+)
 from miniagents.promising._replay import ReplayCore
 
 __all__ = ["PieceIterator"]
@@ -39,6 +45,7 @@ class PieceIterator(AsyncIterator[T]):
         "_owner",
         "_stream",
         "index",
+        "kept",
         "quit",
         "task",
         "until",
@@ -60,6 +67,7 @@ class PieceIterator(AsyncIterator[T]):
         # holds the stream (and the messages it holds) against another consumer giving up
         self.quit = False
         self.waiting = False
+        self.kept: list[Kept] | None = None  # the streams it keeps from being given up on
         if not core.done or core.flow is not None:  # (a sequence's messages may stream on)
             add_reader(core, self)
         flow = core.flow
@@ -186,6 +194,12 @@ class PieceIterator(AsyncIterator[T]):
             self.quit = True
             recheck_closed(self)
 
+    def watch_gone(self) -> None:
+        """Have the streams it keeps from being given up on (``kept``) checked again when it
+        goes: an iterator without a finalizer gets one (few iterators ever keep one)."""
+        if type(self) in (PieceIterator, _PlainIterator):
+            self.__class__ = _KeepingIterator
+
     def give_up_unwinding(self) -> None:
         """Give up, going, if a cancellation of this reader's task unwinds its loop.
 
@@ -234,11 +248,13 @@ class _WatchedPlainIterator(_PlainIterator[T]):
     __slots__ = ()
 
     def __del__(self) -> None:
-        if not self.quit:  # (one read to its end, closed or given up on: nothing to do)
-            try:  # noqa: SIM105  (a finalizer must not raise: no context manager's calls)
+        try:  # (a finalizer must not raise: no context manager's calls)
+            if not self.quit:  # (one read to its end, closed or given up on: nothing to do)
                 self.give_up_unwinding()
-            except Exception:
-                pass
+            if self.kept:
+                recheck_kept(self.kept)
+        except Exception:
+            pass
 
 
 class _FollowedIterator(PieceIterator[T]):
@@ -259,6 +275,22 @@ class _FollowedIterator(PieceIterator[T]):
                 core.flow.drop_cursor(core, self, gone=True)
             if not self.quit:  # (read to its end, closed or given up on: nothing to give up)
                 self.give_up_unwinding()
+            if self.kept:
+                recheck_kept(self.kept)
+        except Exception:
+            pass
+
+
+class _KeepingIterator(PieceIterator[T]):
+    """An iterator without a flow's cursor nor a producer to give up that keeps streams from
+    being given up on: they are checked again when it goes (see ``watch_gone``)."""
+
+    __slots__ = ()
+
+    def __del__(self) -> None:
+        try:  # (a finalizer must not raise: no context manager's calls)
+            if self.kept:
+                recheck_kept(self.kept)
         except Exception:
             pass
 

@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import weakref
 from collections.abc import Callable
-from functools import partial
 from typing import Any, Final, Protocol
 
 from miniagents.promising._reporting import report_broken_observer
@@ -45,6 +44,7 @@ __all__ = [
     "hold_reader",
     "move_readers",
     "recheck_closed",
+    "recheck_kept",
     "release_reader",
     "watch_end",
 ]
@@ -57,9 +57,16 @@ class Reader(Protocol):
     # closed or read to the end
     waiting: bool  # it waits for the next piece now (a wait the stream counts by itself)
     index: int  # how many pieces it has taken
+    # the streams it keeps from being given up on, each with the loop it was kept in: they
+    # are checked again when it goes or is closed (see _watch)
+    kept: list[Kept] | None
 
     def move(self, owner: object, core: Any) -> None:
         """Read ``core`` from now on, if it reads for ``owner`` (a view cancelled on its own)."""
+        ...
+
+    def watch_gone(self) -> None:
+        """Have ``kept`` checked again when it goes (:func:`recheck_kept`, from a finalizer)."""
         ...
 
 
@@ -112,7 +119,7 @@ class Audience:
     """Who will still read a stream between its waits: what a core's observers and waits
     do not show."""
 
-    __slots__ = ("end_watchers", "interactions", "readers")
+    __slots__ = ("at_release", "end_watchers", "interactions", "readers")
 
     def __init__(self) -> None:
         self.end_watchers = 0  # consumers of its end only (see watch_end)
@@ -120,6 +127,10 @@ class Audience:
         # its async for readers (weakly), which read on between two pieces (see add_reader)
         # (one, or a list of them: most streams have one reader, no list then)
         self.readers: weakref.ref[Reader] | list[weakref.ref[Reader]] | None = None
+        # the streams to check again when the last interaction reading it stops (see
+        # release_reader; an ended stream keeps its audience for them); they go with the
+        # stream, as an interaction cancelled before its first step never releases its hold
+        self.at_release: list[weakref.ref[Consumed]] | None = None
 
     def holds(self, core: Consumed, interactions: bool = True) -> bool:
         """Whether one of them will read ``core`` on (a reader between two pieces, say);
@@ -169,7 +180,7 @@ def check_abandoned(core: Consumed, reason: str | None = None) -> None:
     """
     if core.done:
         if core.flow is not None and core.pieces and not consumed(core):
-            _check_pieces(core)
+            _check_pieces(core, reason)
         return
     if core.on_abandoned is None:
         return
@@ -223,13 +234,14 @@ def consumed(core: Consumed) -> bool:
     return audience is not None and audience.holds(core)
 
 
-def _check_pieces(core: Consumed) -> None:
-    """Check the pieces of an ended stream that still stream (its last consumer gave up)."""
+def _check_pieces(core: Consumed, reason: str | None) -> None:
+    """Check the pieces of an ended stream that still stream (its last consumer gave up, a
+    stream cancelled for ``reason``, if given: see :func:`check_abandoned`)."""
     for piece in list(core.pieces):
         if isinstance(piece, Shared):  # a promise of this library: its core, if running
             piece_core: Consumed = core_of(piece)
             if not piece_core.done:
-                check_abandoned(piece_core)
+                check_abandoned(piece_core, reason)
 
 
 def _read_on(held: Consumed, cores: tuple[Consumed, ...]) -> bool:
@@ -353,12 +365,9 @@ def _read_between(
     return False
 
 
-_Blocked = tuple["weakref.ref[Consumed]", "weakref.ref[asyncio.AbstractEventLoop]"]
-
-_watches: dict[int, tuple[weakref.ref[Reader], list[_Blocked]]] = {}
-"""The readers that keep streams from being given up on (by ``id``): the weak reference
-whose callback tells that the reader went, and the streams to check again then, each with
-the loop it was kept in (weakly: a closed loop is not kept for them)."""
+Kept = tuple["weakref.ref[Consumed]", "weakref.ref[asyncio.AbstractEventLoop]"]
+"""A stream a reader keeps from being given up on, with the loop it was kept in (both
+weakly: a closed loop is not kept for it)."""
 
 
 def _watch(reader: Reader, blocked: Consumed) -> None:
@@ -369,25 +378,21 @@ def _watch(reader: Reader, blocked: Consumed) -> None:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # (no loop to check it in: nothing can give it up)
             return
-    key = id(reader)
-    watch = _watches.get(key)
-    if watch is None:
-        watch = _watches[key] = (weakref.ref(reader, partial(_reader_gone, key)), [])
-    cores = watch[1]
-    if not any(ref() is blocked for ref, _ in cores):
-        cores.append((weakref.ref(blocked), weakref.ref(loop)))
+    kept = reader.kept
+    if kept is None:
+        kept = reader.kept = []
+        reader.watch_gone()
+    if not any(ref() is blocked for ref, _ in kept):
+        kept.append((weakref.ref(blocked), weakref.ref(loop)))
 
 
-def _reader_gone(key: int, _: object = None) -> None:
+def recheck_kept(kept: list[Kept]) -> None:
     """A reader that kept streams from being given up on went (or was closed): check them.
 
-    (Also a weak reference's callback, which may run anywhere: each check goes to the loop
-    of its stream, with ``call_soon_threadsafe``.)
+    (Also from a reader's finalizer, which may run anywhere: each check goes to the loop of
+    its stream, with ``call_soon_threadsafe``.)
     """
-    watch = _watches.pop(key, None)
-    if watch is None:
-        return
-    for core_ref, loop_ref in watch[1]:
+    for core_ref, loop_ref in kept:
         core, loop = core_ref(), loop_ref()
         if core is None or loop is None or (core.done and core.flow is None):
             continue  # (an ended stream of streams is checked: see check_abandoned)
@@ -397,7 +402,9 @@ def _reader_gone(key: int, _: object = None) -> None:
 
 def recheck_closed(reader: Reader) -> None:
     """``reader`` was closed: the streams it kept from being given up on are checked again."""
-    _reader_gone(id(reader))
+    kept, reader.kept = reader.kept, None
+    if kept:
+        recheck_kept(kept)
 
 
 # -- consumers of the end only -------------------------------------------------------------
@@ -483,11 +490,12 @@ def release_reader(core: Consumed, gave_up: bool) -> None:
         audience.interactions -= 1
     if gave_up:
         check_abandoned(core)
-    blocked = _at_release.pop(core, None) if _at_release else None
-    if blocked is not None:  # pieces of it that a consumer gave up while the reader ran
+    blocked = None if audience is None else audience.at_release
+    if audience is not None and blocked is not None:  # pieces of it that a consumer gave up
+        audience.at_release = None  # while the reader ran
         for ref in blocked:
             piece = ref()
-            if piece is core and audience is not None and audience.interactions > 0:
+            if piece is core and audience.interactions > 0:
                 _check_at_release(core, core)  # (check_abandoned_at_release: at the last)
             elif piece is not None:
                 check_abandoned(piece)
@@ -508,17 +516,11 @@ def check_abandoned_at_release(core: Consumed) -> None:
         check_abandoned(core)
 
 
-_at_release: weakref.WeakKeyDictionary[Consumed, list[weakref.ref[Consumed]]] = (
-    weakref.WeakKeyDictionary()
-)
-"""The streams to check again when an interaction reading a stream stops (see
-:func:`release_reader`). Weakly by the stream read: an interaction whose task was cancelled
-before its first step (a context cancelling its tasks after an error) never releases its
-hold, and its entry goes with the stream."""
-
-
 def _check_at_release(holder: Consumed, blocked: Consumed) -> None:
     """Check ``blocked`` again when an interaction reading ``holder`` stops."""
-    cores = _at_release.setdefault(holder, [])
+    audience = holder.audience or _audience(holder)
+    cores = audience.at_release
+    if cores is None:
+        cores = audience.at_release = []
     if not any(ref() is blocked for ref in cores):
         cores.append(weakref.ref(blocked))

@@ -16,8 +16,10 @@ A stream is a few parts, each owning its state; they talk through small methods:
                    cancelled), source, observers
     Flow           the replay window, the producer's pressure    if paced     _flow
     Waits          the consumers' waits, their wake-up, watch    first wait   _waiting
-    Audience       readers between waits, interactions, ends     first one    _giving_up
-    PieceIterator  one ``async for``'s position                  per reader   _cursor
+    Audience       readers between waits, interactions, ends,    first one    _giving_up
+                   what to check again as an interaction stops
+    PieceIterator  one ``async for``'s position, the streams it  per reader   _cursor
+                   keeps from being given up on
 
     producer -accept/has_room-> ReplayCore -on_next-> observers, -wake-> Waits
     Flow -drop_front-> ReplayCore (what it releases);  PieceIterator -add_cursor-> Flow
@@ -702,8 +704,9 @@ class ReplayCore(abc.ObserverBase[T]):
         waits = self.waits
         if waits is not None and waits.futures:
             waits.wake(self.done)
-        if self.done and self.flow is None:  # an ended stream of its own pieces (its waiters
-            self.waits = self.audience = None  # woken): nobody waits or reads on any more
+        if self.done and self.flow is None:  # an ended stream of its own pieces (waiters woken):
+            audience = self.audience  # nobody reads on: its audience goes, unless it holds checks
+            self.waits, self.audience = None, audience if audience and audience.at_release else None
 
     def _pass_on(self, piece: T) -> None:
         for observer in self.observers:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import weakref
 from collections.abc import AsyncIterator, Awaitable
+from typing import Any
 
 import pytest
 import reactivex
@@ -24,8 +26,12 @@ from miniagents import (
 from miniagents.errors import ReplayWindowError, StreamCancelledError
 from miniagents.ext.llm.offline import CallTool, create_offline_agent
 from miniagents.operators import join_messages, resolve_messages
-from miniagents.promising import _giving_up
-from miniagents.promising.lowlevel import running_tasks, set_deadlock_check_interval
+from miniagents.promising.lowlevel import (
+    ReplayCore,
+    core_of,
+    running_tasks,
+    set_deadlock_check_interval,
+)
 from miniagents.testing import VirtualClock, scripted_agent
 
 pytestmark = pytest.mark.usefixtures("virtual_clock")  # the sleeps and timeouts: virtual
@@ -819,10 +825,10 @@ async def test_an_input_two_agents_read_goes_on_when_one_is_given_up_before_it_r
 async def test_an_agent_cancelled_before_it_ran_leaves_nothing_of_its_input_behind() -> None:
     """A context failing cancels an agent before its first step: its input's hold goes.
 
-    (The checks kept for the hold's release, ``_at_release``, are held weakly by the stream
-    read, so they could not outlive it even if its hold were never released.)
+    (The checks kept for the hold's release, its audience's ``at_release``, are the stream
+    read's own, so they could not outlive it even if its hold were never released.)
     """
-    entries = len(_giving_up._at_release)
+    read: list[weakref.ref[ReplayCore[Any]]] = []
     replied, gate = asyncio.Event(), asyncio.Event()
     messages: list[MessagePromise] = []
 
@@ -848,14 +854,19 @@ async def test_an_agent_cancelled_before_it_ran_leaves_nothing_of_its_input_behi
             await replied.wait()
             agent_b.inquire(a_replies)  # its task has not run yet: it holds A's replies
             messages[0].as_observable().subscribe(lambda _: None).dispose()  # given up on
-            assert len(_giving_up._at_release) == entries + 1  # checked again at B's release
+            audience = core_of(a_replies).audience
+            assert audience is not None
+            assert audience.at_release is not None
+            assert len(audience.at_release) == 1  # checked again at B's release
+            read.append(weakref.ref(core_of(a_replies)))
+            del audience
             raise RuntimeError("the context fails")  # B is cancelled before its first step
 
     with pytest.raises(RuntimeError, match="the context fails"):
         await failing_context()
     messages.clear()
     gc.collect()
-    assert len(_giving_up._at_release) == entries
+    assert read[0]() is None  # (the stream went, and what it kept with it)
 
 
 async def test_a_timeout_around_the_loop_landing_in_its_body_gives_the_reply_up(

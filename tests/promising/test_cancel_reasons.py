@@ -14,9 +14,19 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from reactivex.subject import Subject
 
-from miniagents import InteractionContext, MessagePromise, MiniAgents, miniagent
+from miniagents import (
+    InteractionContext,
+    MessagePromise,
+    MessageSequencePromise,
+    MiniAgents,
+    miniagent,
+)
 from miniagents.errors import StreamCancelledError
+from miniagents.messages import MessageTokenAppender
+from miniagents.miniagents.lowlevel import start_task
+from miniagents.promising._giving_up import check_abandoned
 from miniagents.promising._replay import NESTED
 from miniagents.promising.lowlevel import ReplayCore, core_of
 
@@ -151,6 +161,74 @@ async def test_a_message_read_after_its_context_exited_with_an_error_is_told_why
     assert reply is not None
     messages = core_of(reply).record()
     assert messages  # the message it was streaming
+    with pytest.raises(StreamCancelledError) as caught:
+        await messages[0]
+    assert "context exited with an error (KeyError)" in str(caught.value)
+
+
+async def test_a_stream_held_by_an_ended_stream_given_up_for_a_reason_tells_it() -> None:
+    # an ended, paced stream of streams (a reply whose every message has entered) whose
+    # last consumer gave up, a stream cancelled for a reason: the message of it still
+    # streaming, given up on then, tells that reason (check_abandoned's ``reason``)
+    replies: ReplayCore[Any] = ReplayCore(open_ended=True, paced="these replies")
+    message = _message_of(replies)
+    replies.accept(message.observable())
+    replies.complete()
+    check_abandoned(replies, REASON)
+    assert message.done
+    assert str(message.error) == REASON
+    for core in (replies, message):
+        core.handed_over = True
+
+
+async def test_an_operators_own_input_cancelled_with_its_replies_tells_their_reason() -> None:
+    # an agent piped after an outside observable reads its own record of it: the context's
+    # exit after an error cancels the agent's replies for a reason, and that record with it
+    inputs: list[MessageSequencePromise] = []
+    started = asyncio.Event()
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    @miniagent
+    async def holder(ctx: InteractionContext) -> None:
+        inputs.append(ctx.message_promises)
+        started.set()
+        await never
+
+    async def failing_context() -> None:
+        source: Subject[str] = Subject()
+        async with MiniAgents():
+            source.pipe(holder.as_operator()).subscribe(lambda _: None, lambda _: None)
+            source.on_next("x")
+            await started.wait()
+            raise KeyError("oops")
+
+    with pytest.raises(KeyError):
+        await failing_context()
+    with pytest.raises(StreamCancelledError) as caught:
+        await inputs[0]
+    assert str(caught.value).startswith("This stream was cancelled because its MiniAgents")
+
+
+async def test_a_stream_fed_by_a_task_the_contexts_exit_cancelled_names_that_exit() -> None:
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    fed = asyncio.Event()
+    messages: list[MessagePromise] = []
+
+    async def feed() -> None:
+        with MessageTokenAppender() as appender:
+            messages.append(appender.promise)
+            appender.append("a")
+            fed.set()
+            await never
+
+    async def failing_context() -> None:
+        async with MiniAgents():
+            start_task(feed(), "feeding a message")
+            await fed.wait()
+            raise KeyError("oops")
+
+    with pytest.raises(KeyError):
+        await failing_context()
     with pytest.raises(StreamCancelledError) as caught:
         await messages[0]
     assert "context exited with an error (KeyError)" in str(caught.value)

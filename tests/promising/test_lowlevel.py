@@ -36,6 +36,7 @@ from miniagents.miniagents.lowlevel import (
     with_settings,
 )
 from miniagents.promising import _tasks
+from miniagents.promising._cursor import PieceIterator
 from miniagents.promising.lowlevel import (
     Observer,
     ReplayCore,
@@ -158,6 +159,28 @@ async def test_disposing_an_end_observer_of_an_agents_message_gives_it_up() -> N
     dispose = core.add_end_observer(lambda error: None, lambda: None)
     dispose()
     assert abandoned == [True]  # its last consumer gave up
+
+
+@pytest.mark.parametrize("how", ["goes", "is closed"])
+async def test_a_reader_that_kept_a_stream_from_being_given_up_has_it_checked_after(
+    how: str,
+) -> None:
+    # a reader made before the stream had a producer to give up (an iterator without a
+    # finalizer then): between two pieces it keeps the stream, which it owns a check of
+    abandoned: list[bool] = []
+    core: ReplayCore[str] = ReplayCore(open_ended=True, piece_type=str)
+    reader = PieceIterator(object(), core)
+    core.on_abandoned = lambda: abandoned.append(True)
+    core.accept("a")
+    assert await reader.__anext__() == "a"  # between two pieces now: it reads on
+    core.add_end_observer(lambda error: None, lambda: None)()  # another consumer gives up
+    assert abandoned == []  # the reader keeps it
+    if how == "goes":
+        del reader
+    else:
+        await reader.aclose()
+    await asyncio.sleep(0)  # (the check runs in a step of the stream's loop)
+    assert abandoned == [True]
 
 
 async def test_an_observer_without_a_disposer_is_stopped_with_stop_observing() -> None:
