@@ -131,6 +131,14 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "any type, an LLMError of the API or a budget), raised where the session ends, after "
         "its pieces"
     ),
+    ("miniagents.ext.realtime._session", "closing"): (
+        "what a realtime link's own close (or its events generator's) raised, of any type, "
+        "raised where the session ends when the session itself ended well"
+    ),
+    ("miniagents.ext.realtime.web", "WebSocketDisconnect(self._closed_with)"): (
+        "Starlette's own: a send to a page the app closed itself (a message it refused) "
+        "ends the session as the page's leaving does, the app's close code its code"
+    ),
     ("miniagents.ext.llm.batch._run", "error"): (
         "the SDK's error of a batch's creation, raised as the call's by the capturing "
         "transport (the call's provider translates it)"

@@ -43,9 +43,9 @@ of the call returns::
 code on a :class:`VirtualClock`, which jumps to the next timer when the loop is idle (or
 stands still until the test moves it): sleeps, timeouts and stalls at once, in order.
 
-:class:`ChatHistoryContract` and :class:`LLMProviderContract` are the checks every chat
-history and every LLM provider must pass: extend one in a test class of yours, and pytest
-runs them on your own history or provider.
+:class:`ChatHistoryContract`, :class:`LLMProviderContract` and :class:`RealtimeLinkContract`
+are the checks every chat history, every LLM provider and every realtime link must pass:
+extend one in a test class of yours, and pytest runs them on your own.
 
 The modules: ``llm_server`` (:class:`FakeLLMServer`), ``errors``, and private ones for the
 HTTP plumbing (``_http``), the wire formats (``_openai_wire``, ``_responses_wire`` and
@@ -53,9 +53,10 @@ HTTP plumbing (``_http``), the wire formats (``_openai_wire``, ``_responses_wire
 ``_openai_batch_wire``, ``_anthropic_batch_wire``), the script (``_script``), the
 failure modes (``_faults``) and the record (``_record``). The rest of the kit:
 ``scripted_model``, ``virtual_time`` (with the private ``_idle``: what the loop's clock
-needs), ``chat_history_contract`` and ``llm_provider_contract`` (with the private
-``_provider_hooks``, ``_spy`` and ``_checks``), and ``pytest_llm_cache``, a pytest plugin
-that makes a test suite replay its recorded calls of models.
+needs), ``chat_history_contract``, ``llm_provider_contract`` (with the private
+``_provider_hooks``, ``_spy`` and ``_checks``), ``realtime_link_contract``, and
+``pytest_llm_cache``, a pytest plugin that makes a test suite replay its recorded calls of
+models.
 """
 
 from miniagents.testing._batches import BatchRequest as BatchRequest
@@ -85,6 +86,8 @@ from miniagents.testing.errors import VirtualTimeError as VirtualTimeError
 from miniagents.testing.llm_provider_contract import CONTRACT_TOKENS as CONTRACT_TOKENS
 from miniagents.testing.llm_provider_contract import LLMProviderContract as LLMProviderContract
 from miniagents.testing.llm_server import FakeLLMServer as FakeLLMServer
+from miniagents.testing.realtime_link_contract import CONTRACT_WORDS as CONTRACT_WORDS
+from miniagents.testing.realtime_link_contract import RealtimeLinkContract as RealtimeLinkContract
 from miniagents.testing.scripted_model import FunctionAgentFactory as FunctionAgentFactory
 from miniagents.testing.scripted_model import ScriptedAgentFactory as ScriptedAgentFactory
 from miniagents.testing.scripted_model import function_agent as function_agent
@@ -98,6 +101,7 @@ from miniagents.testing.virtual_time import virtual_time as virtual_time
 __all__ = [
     "AWS_TEST_CREDENTIALS",
     "CONTRACT_TOKENS",
+    "CONTRACT_WORDS",
     "FAST_RETRY",
     "BatchRequest",
     "ChatHistoryContract",
@@ -115,6 +119,7 @@ __all__ = [
     "LiveUsage",
     "Outcome",
     "Provider",
+    "RealtimeLinkContract",
     "RecordedRequest",
     "Reply",
     "RequestResult",

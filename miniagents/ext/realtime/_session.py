@@ -71,6 +71,7 @@ from miniagents.ext.llm.usage import Budget
 from miniagents.ext.realtime._recording import discard_recording, observed_session
 from miniagents.ext.realtime.errors import (
     RealtimeConnectionError,
+    RealtimeError,
     RealtimeInputError,
     RealtimeServerError,
 )
@@ -247,6 +248,7 @@ class Session:
         self._said: dict[str | None, _Said] = {}  # the model's items, the latest last
         self._reply_items: list[_Said] = []
         self._tool_runs: dict[str, MessagePromise[ToolResultMessage]] = {}
+        self._withdrawn: set[str] = set()  # the calls the API withdrew, their results unended
         self._tool_turns = _ToolTurns()  # (an API that answers tools' outputs by itself: when)
         self._conversation: deque[tuple[str, str, _Said | None]] = deque(maxlen=CONVERSATION_KEPT)
         self._untranscribed: dict[str, _Said] = {}  # the user's turns whose words are to come
@@ -269,6 +271,7 @@ class Session:
         self._link = link = await connect(self.setup)
         self._spawn(self._forward(link), "input")
         events = link.events()
+        ended: BaseException | None = None  # (the session's own error, kept over the close's)
         try:
             async for event in events:
                 if self._failure is not None:
@@ -286,17 +289,28 @@ class Session:
             if self._failure is not None:
                 raise self._failure
             self._ended_well()
+        except BaseException as error:
+            ended = error
+            raise
         finally:
             self._closing = True
             for task in self._tasks:
                 task.cancel()
-            await link.aclose()
-            if isinstance(events, AsyncGenerator):  # (left mid-way: its finally runs here, now)
-                await events.aclose()
+            closing = await _close_link(link, events)
             self._end_pieces()
             for result in list(self._tool_runs.values()):
                 result.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            if closing is not None:
+                if ended is None:
+                    raise closing
+                logger.warning(
+                    "The realtime link of %s failed to close after the session's own error "
+                    "(%r), which the session ends with.",
+                    self._alias,
+                    ended,
+                    exc_info=closing,
+                )
 
     def _spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
         task = spawn(work, f"realtime {what} of {self._alias}", self._tasks)
@@ -574,6 +588,19 @@ class Session:
         return LLMCall(self._model, True, self._setup.instructions, (), {}, self._setup.tools)
 
     def _call(self, event: ToolCalled) -> None:
+        """Run the model's call (in the background), shown in the reply.
+
+        Raises:
+            RealtimeError: for a call outside any reply (the link's defect: a call always
+                comes between its reply's ``ReplyStarted`` and ``ReplyEnded``).
+        """
+        if not self._replying:
+            raise RealtimeError(
+                f"The realtime link of {self._alias} ({type(self._link).__name__}) said the "
+                f"call {event.call_id!r} of {event.name!r} outside any reply: a link says "
+                "ReplyStarted before the calls of a reply (and ReplyEnded after them). Fix "
+                "the link, e.g. check it with miniagents.testing.realtime_link_contract."
+            )
         try:
             arguments = json.loads(event.arguments) if event.arguments.strip() else {}
         except ValueError:
@@ -626,6 +653,7 @@ class Session:
         self._tool_turns.withdrawn(call_id)
         result = self._tool_runs.pop(call_id, None)
         if result is not None:
+            self._withdrawn.add(call_id)
             result.cancel()
 
     async def _deliver(
@@ -649,7 +677,8 @@ class Session:
         except BaseException as error:  # (a result fails only when cancelled, or exited)
             self._tool_runs.pop(call_id, None)
             self._changed.set()
-            _end_unfinished(shown, self._closing)
+            _end_unfinished(shown, withdrawn=call_id in self._withdrawn)
+            self._withdrawn.discard(call_id)
             if _raised_on(error):
                 raise  # (a tool's sys.exit(): the loop raises it on, the program ends so)
             if isinstance(error, Exception):
@@ -660,6 +689,7 @@ class Session:
         if message.is_error:
             shown.update_metadata(is_error=True)
         shown.complete()
+        self._withdrawn.discard(call_id)
         link = self._link
         if link is None or self._closing or self._tool_runs.get(call_id) is not result:
             return  # (the session ended, or the API withdrew the call as it completed)
@@ -832,6 +862,24 @@ class Session:
             await link.aclose()
 
 
+async def _close_link(link: RealtimeLink, events: AsyncIterator[RealtimeEvent]) -> Exception | None:
+    """Close ``link`` and its events (a generator left mid-way: its finally runs now).
+
+    Returns:
+        The first error either close raised (both are done whatever the first does).
+    """
+    failed: Exception | None = None
+    closes: list[Callable[[], Awaitable[None]]] = [link.aclose]
+    if isinstance(events, AsyncGenerator):
+        closes.append(events.aclose)
+    for close in closes:
+        try:
+            await close()
+        except Exception as error:
+            failed = failed or error
+    return failed
+
+
 def _raised_on(error: BaseException) -> bool:
     """Whether a task of the session lets ``error`` out rather than end the session with it.
 
@@ -857,15 +905,19 @@ def _exit_taken(task: asyncio.Task[None]) -> None:
         report_lost_error(error, f"The task {task.get_name()!r}")
 
 
-def _end_unfinished(shown: MessageTokenAppender[ToolResultMessage], session_ended: bool) -> None:
-    """End the reply's result of a call that did not finish, saying why."""
+def _end_unfinished(shown: MessageTokenAppender[ToolResultMessage], *, withdrawn: bool) -> None:
+    """End the reply's result of a call that did not finish, saying why.
+
+    ``withdrawn``: the API withdrew the call (else the session ended under it), whenever
+    the cancellation reached the tool (the session may be closing by then).
+    """
     if shown.closed:
         return
     why = (
-        "The session ended before the tool finished."
-        if session_ended
-        else "The realtime API withdrew the call (the reply that made it was cut short), so "
+        "The realtime API withdrew the call (the reply that made it was cut short), so "
         "the tool was stopped before it finished."
+        if withdrawn
+        else "The session ended before the tool finished."
     )
     shown.update_metadata(is_error=True)
     shown.append((ERROR_SEPARATOR if shown.appended else "") + why)

@@ -128,7 +128,11 @@ class TextOut:
 
 @dataclass(frozen=True, slots=True)
 class ToolCalled:
-    """The model calls a tool (its arguments complete, as JSON text)."""
+    """The model calls a tool (its arguments complete, as JSON text).
+
+    A call always comes inside a reply: after its :class:`ReplyStarted`, before its
+    :class:`ReplyEnded` (the session refuses one outside any reply: the link's defect).
+    """
 
     call_id: str
     name: str

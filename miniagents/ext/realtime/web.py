@@ -517,11 +517,11 @@ async def _relay(
                     text = message.get("text")
                     size = len(data or b"") + len((text or "").encode())
                     if size > max_bytes:
-                        await websocket.close(1009, "A message was bigger than the app takes.")
+                        await page.close(1009, "A message was bigger than the app takes.")
                         return
                     said = _said(text) if data is None and text is not None else (None, None)
                     if said is None or len(data or b"") % 2:  # (odd: no 16-bit samples)
-                        await websocket.close(1007, _UNREADABLE)
+                        await page.close(1007, _UNREADABLE)
                         return
                     kind, typed = said
                     if kind == "end":
@@ -529,7 +529,7 @@ async def _relay(
                         return
                     given = AudioChunk(audio=data, format=audio_format) if data else typed
                     if given is not None and not await intake.put(given, size):
-                        await websocket.close(1008, _PAST_HELD)
+                        await page.close(1008, _PAST_HELD)
                         return
             except WebSocketDisconnect:
                 pass
@@ -539,6 +539,7 @@ async def _relay(
                     reply.cancel()
 
         reading = spawn(read(), "voice page input")
+        failure: Exception | None = None
         try:
             async with asyncio.timeout(seconds):
                 await _send_reply(page, reply, sending, settings.error_texts)
@@ -547,15 +548,20 @@ async def _relay(
             reply.cancel()
             with contextlib.suppress(Exception):
                 await websocket.close(1008, "The session lasted as long as the app allows.")
-        except (WebSocketDisconnect, StreamCancelledError):  # (the page left)
+        except (WebSocketDisconnect, StreamCancelledError):  # (the page left, or was closed)
             reply.cancel()
         except Exception as error:  # the session's error (or the app's): told, then closed
-            await _tell_failure(page, error, agent.alias, settings.error_texts)
+            failure = error
         finally:
             reading.cancel()
             for task in sending:
                 task.cancel()
             await asyncio.gather(reading, *sending, return_exceptions=True)
+        lost = None if reading.cancelled() else reading.exception()
+        if failure is None and isinstance(lost, Exception):  # (the input's own: telling "held")
+            failure = lost
+        if failure is not None:
+            await _tell_failure(page, failure, agent.alias, settings.error_texts)
 
 
 async def _tell_failure(page: _Page, error: Exception, alias: str, error_texts: bool) -> None:
@@ -587,12 +593,20 @@ class _Page:
     """The page of one session as the app sends to it: each event, and the send that failed.
 
     A send that fails otherwise than by the page leaving (``WebSocketDisconnect``) is a
-    step of the app's own: its error is the server's to tell, not the agent's.
+    step of the app's own: its error is the server's to tell, not the agent's; one after
+    the app closed the page itself (:meth:`close`: a message it refused) is neither: the
+    page is gone as if it had left (a ``WebSocketDisconnect`` of the app's close code).
     """
 
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
         self.failure: Exception | None = None  # (the first send of the app's own that failed)
+        self._closed_with: int | None = None  # (the code the app closed the page with)
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the page's connection (a message the app refused): it is told no more."""
+        self._closed_with = code
+        await self.websocket.close(code, reason)
 
     async def event(self, kind: str, **fields: object) -> None:
         """Send the page the event ``kind`` with ``fields`` (JSON)."""
@@ -606,6 +620,8 @@ class _Page:
         try:
             await send()
         except Exception as error:
+            if self._closed_with is not None and not isinstance(error, WebSocketDisconnect):
+                raise WebSocketDisconnect(self._closed_with) from error  # (closed by the app)
             if self.failure is None and not isinstance(error, WebSocketDisconnect):
                 self.failure = error
             raise

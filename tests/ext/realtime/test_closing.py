@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from miniagents import MiniAgents
+from miniagents.ext.realtime.errors import RealtimeServerError
 from miniagents.ext.realtime.provider import RealtimeEvent, ServerFailed
 from miniagents.messages import ImagePart
 from miniagents.promising.lowlevel import running_tasks
@@ -92,3 +93,30 @@ async def test_a_session_that_stops_reading_its_links_events_closes_their_genera
             await scripted_agent(lambda: link, "REFUSED").inquire("Hi.")
         assert link.ended_in is not None  # (ended as the session did)
     assert link.ended_in is link.read_in
+
+
+class _FailingCloseLink(ScriptedLink):
+    """An API that ends the session with its error, and whose close fails too."""
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        return None
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        yield ServerFailed("The model is overloaded.", "server_error")
+        await self.closed.wait()
+
+    async def aclose(self) -> None:
+        self.closed.set()
+        raise RuntimeError("The socket was already gone.")
+
+
+async def test_a_close_that_fails_after_the_sessions_error_keeps_the_sessions_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # (was: the close's RuntimeError, raised in the session's finally, replaced the API's)
+    link = _FailingCloseLink()
+    async with MiniAgents():
+        with pytest.raises(RealtimeServerError, match="overloaded"):
+            await scripted_agent(lambda: link, "CLOSING").inquire("Hi.")
+    assert "failed to close" in caplog.text
+    assert "The socket was already gone." in caplog.text

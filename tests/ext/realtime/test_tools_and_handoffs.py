@@ -24,12 +24,14 @@ from miniagents.ext.llm.messages import (
     UserMessage,
 )
 from miniagents.ext.realtime import AudioChunk, HandoffResult, SessionEnd, Transcript, TurnEnd
+from miniagents.ext.realtime.errors import RealtimeError
 from miniagents.ext.realtime.provider import (
     RealtimeEvent,
     ReplyEnded,
     ReplyStarted,
     TextOut,
     ToolCalled,
+    ToolCancelled,
 )
 from miniagents.ext.tools import ToolResultMessage
 from miniagents.messages import ImagePart, Message
@@ -39,6 +41,7 @@ from tests.ext.realtime.kit import (
     Api,
     ScriptedLink,
     of,
+    pieces_then_error,
     planner,
     question,
     scripted_agent,
@@ -674,3 +677,77 @@ async def test_an_api_answering_each_replys_calls_apart_is_owed_each_answer() ->
     assert [piece.text for piece in of(Transcript, found)] == ["Answer 3.", "Answer 4."]
     assert isinstance(found[-1], SessionEnd)
     assert time.elapsed == 2.0  # (closed after the second answer, not at its drain_timeout)
+
+
+class _WithdrawingAsItEndsLink(ScriptedLink):
+    """An API whose reply calls a slow tool, withdraws the call once it runs, and ends."""
+
+    def __init__(self, running: asyncio.Event) -> None:
+        super().__init__()
+        self.asked = asyncio.Event()
+        self.running = running
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        return None
+
+    async def arespond(self) -> None:
+        self.asked.set()
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        await self.asked.wait()
+        yield ReplyStarted("r1")
+        yield ToolCalled("c1", "slow", "{}")
+        await self.running.wait()
+        yield ToolCancelled("c1")  # (the events end at once: the session closes meanwhile)
+
+
+async def test_a_withdrawn_call_says_so_though_the_session_closes_before_its_tool_stops() -> None:
+    # (was: which sentence ended the result was told by the timing: a withdrawal whose
+    # cancellation reached the tool after the session began closing said the session ended)
+    running = asyncio.Event()
+
+    async def slow() -> str:
+        """Takes its time."""
+        running.set()
+        await asyncio.Event().wait()
+        return "Never."
+
+    link = _WithdrawingAsItEndsLink(running)
+    voice = scripted_agent(lambda: link, "WITHDRAWN").fork(tools=[slow])
+    async with MiniAgents():
+        found = await voice.inquire("Do the slow thing.")
+    [result] = of(LLMToolResultMessage, found)
+    assert result.is_error
+    assert "withdrew the call" in (result.text or ""), result.text
+
+
+class _CallOutsideAReplyLink(ScriptedLink):
+    """A defective link: it says a tool's call with no reply under way."""
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        return None
+
+    async def arespond(self) -> None:
+        return None
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        yield ReplyStarted("r1")
+        yield ReplyEnded("r1", "completed")
+        yield ToolCalled("c1", "clock", "{}")
+        await self.closed.wait()
+
+
+async def test_a_call_outside_any_reply_is_refused_as_the_links_defect() -> None:
+    # (was: taken as a call of the previous reply, grouped with its calls)
+    def clock() -> str:
+        """Tells the time."""
+        return "Noon."
+
+    link = _CallOutsideAReplyLink()
+    voice = scripted_agent(lambda: link, "DEFECT").fork(tools=[clock])
+    async with MiniAgents():
+        found, error = await pieces_then_error(voice.inquire("What time is it?"))
+    assert isinstance(error, RealtimeError)
+    assert "outside any reply" in str(error)
+    assert "_CallOutsideAReplyLink" in str(error)
+    assert of(LLMToolCallMessage, found) == []

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 from miniagents.errors import WebConfigurationError
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.realtime import web
+from miniagents.ext.realtime.provider import AudioOut, RealtimeEvent, ReplyStarted
 from miniagents.ext.realtime.web import voice_app
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
@@ -2262,3 +2263,81 @@ async def test_a_tools_told_tokens_are_closed_in_their_own_task_when_the_page_le
         await until(lambda: not running_tasks())
     started_in, closed_in = tasks
     assert closed_in is started_in  # (was: the garbage collector's task, after it returned)
+
+
+class _SpeakingLink(_HeldLink):
+    """A :class:`_HeldLink` that answers the page's text with a chunk of audio."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = asyncio.Event()
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        self.asked.set()
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        await self.asked.wait()
+        yield ReplyStarted("r1")
+        yield AudioOut("i1", bytes(480))
+        await self.closed.wait()
+
+
+async def test_a_send_cut_by_the_apps_own_close_of_a_refused_message_is_no_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # (was: the reply's send after read() closed the page (1007) failed with a RuntimeError,
+    # told and logged at ERROR as the server's failure: it is the app's own close)
+    from websockets.exceptions import ConnectionClosed
+
+    holding, closed = asyncio.Event(), asyncio.Event()
+    app = held_voice(_SpeakingLink())
+
+    async def held_item(scope: Scope, receive: Receive, send: Send) -> None:
+        async def sending(message: ASGIMessage) -> None:
+            if message["type"] == "websocket.close":
+                closed.set()
+            elif '"type": "item"' in str(message.get("text")):
+                holding.set()  # (the reply's send under way as the app closes the page)
+                await closed.wait()
+            await send(message)
+
+        await app(scope, receive, sending)
+
+    async with served(held_item) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        ticket = (await client.post("/session", json={})).json()["ticket"]
+        async with session_socket(base_url, ticket) as socket:
+            await socket.send('{"type": "text", "text": "Hi."}')
+            await holding.wait()
+            await socket.send('{"type": "nothing the page sends"}')
+            with contextlib.suppress(ConnectionClosed):
+                async for _ in socket:
+                    pass
+        assert socket.close_code == 1007
+        await until(lambda: not running_tasks())
+    assert [record for record in caplog.records if record.levelno >= logging.ERROR] == []
+
+
+async def test_a_failure_to_tell_the_page_held_is_told_and_logged_not_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # (was: the read task's error was gathered with return_exceptions=True and lost: the
+    # session ended as if the page had left, nothing told nor logged)
+    from websockets.exceptions import ConnectionClosed
+
+    told: list[str | bytes] = []
+    app = _failing_at(held_voice(_HeldLink()), "held")
+    async with served(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        ticket = (await client.post("/session", json={})).json()["ticket"]
+        async with session_socket(base_url, ticket) as socket:
+            with contextlib.suppress(ConnectionClosed):
+                for index in range(60):  # (past the read-ahead: the page is told held)
+                    await socket.send(bytes([index, 0]) * 2048)
+                async for message in socket:
+                    told.append(message)
+        assert socket.close_code == 1011
+        await until(lambda: not running_tasks())
+    said = json.loads(told[-1])
+    assert said["type"] == "error"
+    assert said["message"].startswith("The server, streaming the session, failed with")
+    [logged] = [record for record in caplog.records if said["reference"] in record.getMessage()]
+    assert str(logged.exc_info[1] if logged.exc_info else "") == "The app could not send the event."
