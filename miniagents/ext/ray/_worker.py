@@ -184,9 +184,8 @@ async def _interaction(agent: MiniAgent[...], call: Call, outbox: _Outbox) -> No
             raise
         except BaseException as error:  # the agent's error, even KeyboardInterrupt, travels
             await outbox.put((FAILED, 0, outbox.error(error)))
-        await _stop_readers(
-            readers, agent.alias
-        )  # the links closed and settled before the end is said
+        # the links closed and settled before the end is said
+        await _stop_readers(readers, agent.alias)
         await outbox.close()
     finally:
         await _stop_readers(readers, agent.alias)
