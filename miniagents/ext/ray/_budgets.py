@@ -67,7 +67,7 @@ class _FarCall:
         self._link = link
         self._number = number
         self._verdict: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        if not link.admits:  # no limit there: the call starts at once, and is reported
+        if not (link.admits or link.closed):  # no limit there: it starts at once, reported
             self._verdict.set_result(0)
         self.window = 0  # 0: no wait for the count
         self._pieces = 0
@@ -164,7 +164,7 @@ class _AwayEnd:
     ) -> _FarCall:
         number = next(self._numbers)
         call = self._calls[number] = _FarCall(self, number)
-        if self._refusal is not None:  # closed (a call with no limit starts, uncharged)
+        if self._refusal is not None:  # closed: nothing would carry what it uses, so it fails
             call.admitted(self._refusal)
             return call
         self._starts.append((number, budgets, alias, model, price_provider))
@@ -224,7 +224,8 @@ class _AwayEnd:
     def close(self, error: BaseException | None = None) -> None:
         """The interaction has ended (or the link broke: ``error``): calls asking to start fail.
 
-        So do the calls that ask later (they would wait for a verdict for ever).
+        So do the calls that ask later, with or without a limit: they would wait for a verdict
+        for ever, or run with what they use reaching no budget.
         """
         self.closed = True
         refusal = self._refusal = error or LLMError(

@@ -58,10 +58,13 @@ class InThread:
     Its outcome is handed back to one waiter, who waits a bounded time: a thread, blocking
     (:meth:`join`; :meth:`ajoin` from a task), or a task awaiting :meth:`future`. A failure
     that comes once the waiter gave up on it (the join timed out, the future was cancelled,
-    or the future's loop has closed) is logged: nobody else would see it.
+    or the future's loop has closed) is logged, naming ``what`` the call stops (e.g. "the
+    Ray task of the agent X"): nobody else would see it.
     """
 
-    def __init__(self, function: Callable[..., object], *args: object) -> None:
+    def __init__(self, what: str, function: Callable[..., object], *args: object) -> None:
+        self.what = what
+        """What the call stops, for the log of a late failure."""
         self.error: BaseException | None = None
         """The call's error, once it has ended (:meth:`join` returned ``True``)."""
         self._ended = False
@@ -89,12 +92,12 @@ class InThread:
             except RuntimeError:  # the loop has closed (a second Ctrl-C): nobody waits any more
                 lost = True
         if lost and error is not None:
-            log_late_failure(error)
+            log_late_failure(error, self.what)
 
     def _hand(self, future: asyncio.Future[None]) -> None:
         if future.done():  # given up on already (cancelled)
             if self.error is not None:
-                log_late_failure(self.error)
+                log_late_failure(self.error, self.what)
         elif self.error is None:
             future.set_result(None)
         else:
@@ -126,10 +129,11 @@ class InThread:
         return future
 
 
-def log_late_failure(error: BaseException) -> None:
-    """Log a step of a stop that failed after nobody waited for it any more."""
+def log_late_failure(error: BaseException, what: str) -> None:
+    """Log a step of the stop of ``what`` that failed after nobody waited for it any more."""
     logger.warning(
-        "Stopping a remote interaction failed after it had been given up on (%r): its Ray "
-        "task may go on running. Check the Ray cluster (`ray status`).",
+        "Stopping %s failed after it had been given up on (%r): it may go on running. Check "
+        "the Ray cluster (`ray status`).",
+        what,
         error,
     )

@@ -35,9 +35,10 @@ from miniagents.messages import MessagePromise, MessageSequencePromise
 __all__ = [
     "BOX_EVENTS",
     "Mailbox",
-    "forget_dead_mailbox",
+    "forget_mailbox",
     "known_inputs",
     "mailbox_actor",
+    "mailbox_died",
     "send_inputs",
 ]
 
@@ -115,7 +116,7 @@ _actors: dict[tuple[str, str], Any] = {}
 def mailbox_actor() -> Any:
     """This driver's mailbox actor in the current Ray cluster (made at the first call).
 
-    One that has died (see :func:`forget_dead_mailbox`) is replaced by a new one.
+    One that has died (see :func:`forget_mailbox`) is replaced by a new one.
     """
     import ray
 
@@ -129,21 +130,26 @@ def mailbox_actor() -> Any:
     return actor
 
 
-def forget_dead_mailbox(actor: Any, error: BaseException) -> bool:
-    """Whether ``error`` (from a call to ``actor``) says the mailbox actor died.
+def mailbox_died(error: BaseException) -> bool:
+    """Whether ``error`` (from a call to a mailbox actor) says the actor died.
 
-    If it did, the next :func:`mailbox_actor` makes a new one: its process may have been
-    killed (the OOM killer, a lost node), and every interaction would fail on it.
+    (A question only: the driver that made the actor forgets it with :func:`forget_mailbox`.)
     """
     import ray.exceptions as ray_errors
 
     unavailable = isinstance(error, ray_errors.ActorUnavailableError)  # for a moment: not dead
-    if unavailable or not isinstance(error, ray_errors.RayActorError):
-        return False
+    return isinstance(error, ray_errors.RayActorError) and not unavailable
+
+
+def forget_mailbox(actor: Any) -> None:
+    """Forget a mailbox actor that died: the next :func:`mailbox_actor` makes a new one.
+
+    Its process may have been killed (the OOM killer, a lost node), and every interaction
+    would fail on it.
+    """
     for session, cached in list(_actors.items()):
         if cached is actor:
             del _actors[session]
-    return True
 
 
 # -- the driver's side -----------------------------------------------------------------------

@@ -271,7 +271,8 @@ class PipelineRun(Generic[T, ReplyT]):
         self.bar.close()
         if not refs:
             return None
-        return InThread(cancel_running, [(ref, ref) for ref in refs]), len(refs)
+        batches = [(ref, ref) for ref in refs]
+        return InThread("the running batches of a Ray pipeline", cancel_running, batches), len(refs)
 
     def _check(self, cancel: InThread, batches: int, ended: bool) -> None:
         """Raise what became of Ray's cancel of ``batches`` batches, if it did not end well.

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
 from miniagents.ext.ray._failures import mailbox_died_error, ray_failure
-from miniagents.ext.ray._mailbox import forget_dead_mailbox
+from miniagents.ext.ray._mailbox import mailbox_died
 from miniagents.ext.ray._wire import (
     COMPLETE,
     END,
@@ -38,11 +38,13 @@ from miniagents.ext.ray._wire import (
     loads,
 )
 from miniagents.ext.ray._worker_loop import CANCEL_TIMEOUT, LoopTask, run_on_loop
+from miniagents.ext.ray.errors import RayAgentError
 from miniagents.messages import Message, MessagePromise, MessageSequencePromise
 from miniagents.messages.appender import MessageSequenceAppender, MessageTokenAppender
 from miniagents.miniagents import MiniAgent, MiniAgents
 from miniagents.miniagents.lowlevel import LinkEnd, adopt_carrier, start_task, with_settings
 from miniagents.pipeline.errors import PipelineTimeoutError
+from miniagents.promising.lowlevel import report_lost_error
 
 __all__ = ["OUTBOX_EVENTS", "run_items", "serve_interaction"]
 
@@ -182,18 +184,26 @@ async def _interaction(agent: MiniAgent[...], call: Call, outbox: _Outbox) -> No
             raise
         except BaseException as error:  # the agent's error, even KeyboardInterrupt, travels
             await outbox.put((FAILED, 0, outbox.error(error)))
-        await _stop_readers(readers)  # the links closed and settled before the end is said
+        # the links closed and settled before the end is said
+        await _stop_readers(readers, agent.alias)
         await outbox.close()
     finally:
-        await _stop_readers(readers)
+        await _stop_readers(readers, agent.alias)
 
 
-async def _stop_readers(readers: Sequence[asyncio.Task[None]]) -> None:
-    """Cancel the readers and wait for their ends (the links' close and settling)."""
+async def _stop_readers(readers: Sequence[asyncio.Task[None]], alias: str) -> None:
+    """Cancel the readers and wait for their ends (the links' close and settling).
+
+    A reader's error (a link end's ``close`` or ``asettled`` raised) is logged, once: the
+    interaction has ended, and nobody else would see it.
+    """
     for task in readers:
         task.cancel()
     if readers:
         await asyncio.wait(readers)
+    for task in readers:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            report_lost_error(error, f"Closing the live links of the agent {alias}")
 
 
 async def _read_links(call: Call, links: Sequence[LinkEnd], alias: str) -> None:
@@ -215,12 +225,8 @@ async def _read_links(call: Call, links: Sequence[LinkEnd], alias: str) -> None:
                     return
                 links[index].receive(loads(payload))
     except ray.exceptions.RayError as error:
-        what = f"the agent {alias}"
-        if forget_dead_mailbox(call.mailbox, error):
-            note = "its live links to the caller (e.g. its budgets) broke with it"
-            broken = mailbox_died_error(what, error, note, "ray_agent")
-        else:
-            broken = ray_failure(error, f"{what} (its live links)")
+        note = "its live links to the caller (e.g. its budgets) broke with it"
+        broken = _mailbox_failure(error, alias, note, "its live links")
     except Exception as error:  # (not cancelled: the interaction runs on without the links)
         broken = error
     finally:
@@ -228,6 +234,14 @@ async def _read_links(call: Call, links: Sequence[LinkEnd], alias: str) -> None:
             link.close(broken)
         for link in links:
             await link.asettled()
+
+
+def _mailbox_failure(error: BaseException, alias: str, note: str, part: str) -> RayAgentError:
+    """The error of a call to the mailbox that failed: it died (``note``: what then), or else."""
+    what = f"the agent {alias}"
+    if mailbox_died(error):
+        return mailbox_died_error(what, error, note, "ray_agent")
+    return ray_failure(error, f"{what} ({part})")
 
 
 def _apply_inputs(inputs: MessageSequenceAppender, events: Sequence[InputEvent]) -> bool:
@@ -259,7 +273,8 @@ async def _read_mailbox(call: Call, inputs: MessageSequenceAppender, alias: str)
             if _apply_inputs(inputs, events):
                 return
     except ray.exceptions.RayError as error:  # e.g. the mailbox actor died
-        inputs.fail(ray_failure(error, f"the agent {alias} (taking its input messages)"))
+        note = "the input messages it had not received yet were lost with it"
+        inputs.fail(_mailbox_failure(error, alias, note, "taking its input messages"))
     except BaseException as error:  # cancelled: the interaction ended
         inputs.fail(error)
         if isinstance(error, asyncio.CancelledError):

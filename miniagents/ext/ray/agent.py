@@ -49,9 +49,10 @@ from miniagents.ext.ray._failures import (
 )
 from miniagents.ext.ray._import import require_ray
 from miniagents.ext.ray._mailbox import (
-    forget_dead_mailbox,
+    forget_mailbox,
     known_inputs,
     mailbox_actor,
+    mailbox_died,
     send_inputs,
 )
 from miniagents.ext.ray._worker import serve_interaction
@@ -322,10 +323,10 @@ class _Runner:
         return worker_died_error(what, died.cause, note, "ray_agent", fix)
 
 
-def _log_if_failed(step: asyncio.Future[None]) -> None:
-    """Retrieve the outcome of a step nobody awaits: log it if it failed."""
+def _log_if_failed(what: str, step: asyncio.Future[None]) -> None:
+    """Retrieve the outcome of a step of the stop of ``what`` nobody awaits: log it if it failed."""
     if not step.cancelled() and (error := step.exception()) is not None:
-        log_late_failure(error)
+        log_late_failure(error, what)
 
 
 class _WorkerDied(Exception):
@@ -345,6 +346,8 @@ class _Attempt:
         self.runner = runner
         self.ctx = ctx
         self.alias = runner.agent.alias
+        self.stopped = f"the Ray task of the agent {self.alias}"
+        """What a stop stops (named by the log of a step that fails late)."""
         self.key = uuid.uuid4().hex
         self.delivered = False
         self.appenders: dict[int, MessageTokenAppender] = {}
@@ -512,14 +515,15 @@ class _Attempt:
                     close = mailbox.close.remote(key)
                     await self._bounded(close, f"the close of the mailbox's {what} box", deadline)
                 except ray.exceptions.RayError as error:  # a dead mailbox is closed
-                    if forget_dead_mailbox(mailbox, error):
+                    if mailbox_died(error):
+                        forget_mailbox(mailbox)
                         self.mailbox_error = error
                 del boxes[0]
             if self.cancelling is not None:  # a sender asked for it while it was stopped
                 await self._cancel_ended(deadline)
             generator, self.generator = [self.generator], None  # only `generator` holds it now
             # Ray's generator drop (its finalizer tells Ray) happens in a thread: it may block.
-            dropping = InThread(generator.clear).future()
+            dropping = InThread(self.stopped, generator.clear).future()
             await self._bounded(dropping, "the drop of the reply stream", deadline)
         except BaseException:
             self._let_go(mailbox, boxes)
@@ -566,9 +570,9 @@ class _Attempt:
                 )
         if self.generator is not None:
             generator, self.generator = [self.generator], None
-            InThread(generator.clear)  # (it cannot fail: nobody needs to wait for it)
+            InThread(self.stopped, generator.clear)  # (it cannot fail: nobody waits for it)
         if self.cancelling is not None and not self.cancelling.done():  # (asked, not awaited)
-            self.cancelling.add_done_callback(_log_if_failed)
+            self.cancelling.add_done_callback(functools.partial(_log_if_failed, self.stopped))
 
     async def _bounded(self, step: Awaitable[Any], what: str, deadline: float) -> None:
         timeout = max(0.0, deadline - asyncio.get_running_loop().time())
@@ -704,4 +708,4 @@ class _Attempt:
         """
         if self.cancelling is None:
             stopping = [(self.generator, self.generator.completed())]
-            self.cancelling = InThread(cancel_running, stopping).future()
+            self.cancelling = InThread(self.stopped, cancel_running, stopping).future()

@@ -10,10 +10,14 @@ import pickle
 import subprocess
 import sys
 
+import pytest
+
 import miniagents.ext.ray  # noqa: F401  # registers the budgets' link opener
 from miniagents import MiniAgents
 from miniagents.ext.llm import Budget, charged_to, with_budget
-from miniagents.ext.ray._budgets import open_link
+from miniagents.ext.llm.errors import LLMError
+from miniagents.ext.ray._budgets import _AwayEnd, open_link
+from miniagents.ext.ray.errors import RayWorkerDiedError
 from miniagents.miniagents.lowlevel import outgoing_links
 
 
@@ -80,3 +84,25 @@ async def test_a_closed_link_leaves_no_admission_running() -> None:
     async with MiniAgents():
         before = asyncio.all_tasks()
         await asyncio.create_task(interaction())
+
+
+@pytest.mark.parametrize("admits", [False, True])
+async def test_a_call_asking_a_closed_link_fails_with_its_error_limit_or_none(admits: bool) -> None:
+    """What a call uses once the link has closed could reach no budget: it does not start.
+
+    (With no limit there, it started and ran, and what it used was dropped: the caller's
+    budget undercounted.)
+    """
+    far = _budget_of_another_process()
+    ended = _AwayEnd((far,), admits)
+    ended.close()  # the interaction has ended
+    call = ended.start((far,), "late", "gpt-4o-mini", None)
+    with pytest.raises(LLMError, match="the interaction that made it has ended"):
+        await call.averdict()
+    broken = _AwayEnd((far,), admits)
+    broken.close(RayWorkerDiedError("The mailbox actor died."))  # the link broke
+    call = broken.start((far,), "late", "gpt-4o-mini", None)
+    with pytest.raises(RayWorkerDiedError, match="The mailbox actor died"):
+        await call.averdict()
+    assert ended.drain() is None
+    assert broken.drain() is None

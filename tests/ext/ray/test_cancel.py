@@ -338,8 +338,8 @@ async def test_a_ray_agent_whose_stop_is_cut_short_logs_its_cancel_failing_later
         (record,) = logged.records
         assert record.levelno == logging.WARNING
         assert record.getMessage().startswith(
-            "Stopping a remote interaction failed after it had been given up on "
-            '(RaySystemError("Ray has not been started yet.'
+            f"Stopping the Ray task of the agent {waiting_agent.alias} failed after it had been "
+            'given up on (RaySystemError("Ray has not been started yet.'
         )
     finally:
         release.set()
@@ -377,7 +377,7 @@ async def test_a_cancel_still_pending_when_the_stop_is_let_go_is_logged_if_it_fa
         # on main without the let-go's callback: nothing logged (the failure was lost)
         (record,) = logged.records
         assert record.getMessage().startswith(
-            "Stopping a remote interaction failed after it had been given up on "
+            "Stopping the Ray task of the agent FAKE failed after it had been given up on "
             "(RaySystemError('Ray has not been started yet.'"
         )
     finally:

@@ -10,17 +10,19 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import ray
 
 from miniagents import Message, MessageTuple, MiniAgents
 from miniagents.errors import LoopAlreadyRunningError, MessageSerializationError
-from miniagents.ext.ray import ray_pipeline
+from miniagents.ext.ray import _pipeline_run, ray_pipeline
+from miniagents.ext.ray._pipeline_run import PipelineRun, Settings
 from miniagents.ext.ray._wire import dumps, loads
-from miniagents.ext.ray.errors import RayPipelineArgumentError
+from miniagents.ext.ray.errors import RayCancelTimeoutError, RayPipelineArgumentError
 from tests.ext.ray.remote import upper_agent
 
 pytestmark = pytest.mark.ray
@@ -207,3 +209,49 @@ def test_a_count_or_flag_refused_says_how_to_give_it(options: dict[str, Any], fi
     with pytest.raises(RayPipelineArgumentError) as refused:
         ray_pipeline(upper_agent, ["a"], **options)
     assert fix in str(refused.value)
+
+
+class _Heard(logging.Handler):
+    """The records of a logger, with a thread's event set at each (Ray's cancel logs in its own)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+        self.event = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        self.event.set()
+
+
+def test_a_cancel_of_the_batches_failing_after_the_wait_gave_up_is_logged_as_the_pipelines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    release = threading.Event()
+
+    def failing_late(tasks: object) -> None:
+        release.wait()  # Ray's cancel hangs until the wait for it has given up
+        raise RuntimeError("Ray's cancel failed.")
+
+    monkeypatch.setattr(_pipeline_run, "cancel_running", failing_late)
+    settings = Settings(1, 1, True, 0, False, "", None, cancel_timeout=0)
+    run: PipelineRun[str, Any] = PipelineRun(None, [], settings, lambda ref, future: None)
+    run.pending[object()] = cast(Any, None)  # a batch still running
+    heard = _Heard()
+    miniagents_logger = logging.getLogger("miniagents")
+    miniagents_logger.addHandler(heard)
+    try:
+        with pytest.raises(RayCancelTimeoutError):
+            run.close()
+        assert heard.records == []
+        release.set()  # Ray's cancel fails now: nobody waits for it
+        assert heard.event.wait(60)
+    finally:
+        release.set()
+        miniagents_logger.removeHandler(heard)
+    (record,) = heard.records
+    # on main: "Stopping a remote interaction failed ..." (for a pipeline's batches)
+    assert record.getMessage().startswith(
+        "Stopping the running batches of a Ray pipeline failed after it had been given up on "
+        '(RuntimeError("Ray\'s cancel failed.")): it may go on running.'
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
+import logging
 import threading
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -351,4 +352,70 @@ def test_llm_calls_waiting_on_a_link_whose_mailbox_died_fail_with_the_mailbox_de
         )
         assert "its live links to the caller (e.g. its budgets) broke with it" in reply
     assert events[-1][0] == COMPLETE
+    assert _pending_loop_tasks() == []
+
+
+# -- the input box broken: the agent's input fails with why -----------------------------------
+
+
+async def _dead_input_box(key: str) -> list[InputEvent]:
+    assert not key.endswith(LINKS_BOX)  # (no live links)
+    actor_died: Any = ray.exceptions.ActorDiedError  # (Ray's constructor is untyped)
+    raise actor_died()  # its actor's process was killed (the OOM killer, a lost node)
+
+
+@miniagent
+async def _input_reading_agent(ctx: InteractionContext) -> None:
+    """Reads its input: replies with what it failed with."""
+    try:
+        await ctx.message_promises
+    except Exception as error:
+        ctx.reply(f"{type(error).__name__}: {error}")
+
+
+def test_an_input_whose_mailbox_died_fails_with_the_mailbox_death_as_the_links_do() -> None:
+    mailbox = SimpleNamespace(take=SimpleNamespace(remote=_dead_input_box))
+    arguments = dumps_arguments((), {}, _input_reading_agent.alias)
+    call = Call(arguments, [], mailbox, "key", dumps_settings({}))  # the input is to follow
+    events = [event for batch in serve_interaction(_input_reading_agent, call) for event in batch]
+    (reply,) = [str(loads(payload)) for tag, _, payload in events if tag == WHOLE]
+    # on main: "RayAgentError: Ray could not run the agent ... (taking its input messages)"
+    assert reply.startswith(
+        "RayWorkerDiedError: The mailbox actor that carries the input messages of the agent "
+        "_INPUT_READING_AGENT to its Ray worker died (The actor died unexpectedly"
+    )
+    assert "the input messages it had not received yet were lost with it" in reply
+    assert events[-1][0] == COMPLETE
+    assert _pending_loop_tasks() == []
+
+
+# -- a link end that fails to close: its error is logged, not lost -----------------------------
+
+
+class _FailingFarEnd(_SettlingFarEnd):
+    """A far end whose close raises (as an extension's may)."""
+
+    def close(self, error: BaseException | None = None) -> None:
+        raise RuntimeError("The far end could not close.")
+
+
+def test_a_link_end_whose_close_raises_is_logged_once_and_the_interaction_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    mailbox = SimpleNamespace(take=SimpleNamespace(remote=_silent_box))
+    links = dumps([_FailingFarEnd()], "the live links of the caller")
+    arguments = dumps_arguments((), {}, _replying_agent.alias)
+    call = Call(arguments, [(INPUT_END, None)], mailbox, "key", dumps_settings({}), links=links)
+    with caplog.at_level(logging.ERROR, logger="miniagents"):
+        batches = list(serve_interaction(_replying_agent, call))
+    assert [tag for batch in batches for tag, _, _ in batch] == [WHOLE, COMPLETE]
+    # on main: nothing logged here, and asyncio's "Task exception was never retrieved" later
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        "Closing the live links of the agent _REPLYING_AGENT ended with an error that no "
+        "consumer ever received."
+    )
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "The far end could not close."
+    caplog.clear()  # (expected)
     assert _pending_loop_tasks() == []
