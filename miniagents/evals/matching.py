@@ -44,9 +44,15 @@ __all__ = [
 
 
 def expected_text(expected: object) -> str | None:
-    """The text an expectation stands for: a ``str`` itself, else its ``str()``."""
+    """The text an expectation stands for, shown to a judge and in a report.
+
+    A ``str`` itself; a ``Message`` with fields beside its text, its JSON (text and fields:
+    its text alone would drop them); anything else its ``str()``.
+    """
     if expected is None or isinstance(expected, str):
         return expected
+    if isinstance(expected, Message) and expected.model_fields_set - {"text"}:
+        return expected.model_dump_json(exclude_unset=True)
     return str(expected)
 
 

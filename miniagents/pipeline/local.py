@@ -938,6 +938,11 @@ def agent_chain(
                 f"`async def {name}(ctx: InteractionContext) -> None` that reads its item from "
                 "ctx.message_promises and replies with ctx.reply)."
             )
+        elif strays and isinstance(strays[0], type) and issubclass(strays[0], MiniAgent):
+            hint = (
+                f" {strays[0].__name__} is a class of agents, not an agent: pass an agent "
+                "object, e.g. offline_agent.fork(...) or an agent made with @miniagent."
+            )
         raise PipelineArgumentError(
             f"{caller}() needs at least one agent (an agent, or a list of agents for a chain) "
             "to run over the items; "

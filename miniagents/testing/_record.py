@@ -337,7 +337,7 @@ class Recorder:
         def probe() -> list[RecordedRequest] | None:
             return list(self._requests) if len(self._requests) >= count else None
 
-        return ProbedWait(self._lock, probe, timeout, outcome)
+        return ProbedWait(self._lock, probe, timeout, outcome, f"FakeLLMServer.{waiter}")
 
     def _finished_wait(
         self, index: int, timeout: float, waiter: str
@@ -350,6 +350,7 @@ class Recorder:
             lambda: self._ended(index, finished=True),
             timeout,
             lambda found: _found(found, what, timeout),
+            f"FakeLLMServer.{waiter}",
         )
 
     def _disconnected_wait(
@@ -365,6 +366,7 @@ class Recorder:
             lambda: self._ended(index),
             timeout,
             lambda found: _found(found, what, timeout)._disconnected.is_set(),
+            f"FakeLLMServer.{waiter}",
         )
 
     def _paused_wait(
@@ -383,7 +385,13 @@ class Recorder:
                 )
             return record
 
-        return ProbedWait(self._lock, lambda: self._paused_or_over(index), timeout, outcome)
+        return ProbedWait(
+            self._lock,
+            lambda: self._paused_or_over(index),
+            timeout,
+            outcome,
+            f"FakeLLMServer.{waiter}",
+        )
 
     def _paused_or_over(self, index: int) -> RecordedRequest | None:
         """The record of request ``index`` once it has paused or its response is over."""
@@ -408,20 +416,49 @@ class ProbedWait(Generic[T, R]):
         timeout: Its most seconds (wall-clock).
         outcome: What the waiter returns (or raises) of what the probe found (``None``:
             it did not come within ``timeout``).
+        waiter: The blocking waiter, e.g. ``"FakeLLMServer.wait_requests"`` (its ``_async``
+            twin is named after it); ``""``: it may block an event loop's thread.
     """
 
     lock: threading.Condition
     probe: Callable[[], T | None]
     timeout: float
     outcome: Callable[[T | None], R]
+    waiter: str = ""
 
     def blocking(self) -> R:
-        """The outcome, waited for in the caller's thread."""
-        return self.outcome(_wait_probed(self.lock, self.probe, self.timeout))
+        """The outcome, waited for in the caller's thread.
+
+        Raises:
+            FakeLLMServerTimeout: What it waits for did not come in time; when an event loop
+                runs in this thread (blocked meanwhile, the code under test could not go on),
+                it names the ``_async`` twin to await instead.
+        """
+        found = _wait_probed(self.lock, self.probe, self.timeout)
+        if found is not None or not self.waiter or not _loop_runs_here():
+            return self.outcome(found)
+        try:
+            return self.outcome(found)
+        except FakeLLMServerTimeout as timeout:
+            owner, name = self.waiter.rsplit(".", 1)
+            raise FakeLLMServerTimeout(
+                f"{timeout} {owner}.{name}() blocked the event loop that runs in this thread "
+                "meanwhile, so the code under test could not go on: in async code, await its "
+                f"twin, `await server.{name}_async(...)` (same arguments)."
+            ) from None
 
     async def awaited(self) -> R:
         """The outcome, waited for in a thread of its own while the event loop runs."""
         return self.outcome(await _wait_probed_async(self.lock, self.probe, self.timeout))
+
+
+def _loop_runs_here() -> bool:
+    """Whether an event loop runs in this thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def check_wait(name: str, value: object, timeout: object, owner: str) -> None:

@@ -116,3 +116,24 @@ async def test_a_judge_of_each_provider_over_its_real_sdk(
     assert "score" in sent  # the verdict's schema went with the request (structured output)
     assert report.evaluation_usage.input_tokens == 120
     assert JudgeVerdict.model_json_schema()["required"] == ["score", "reason"]
+
+
+async def test_the_judge_and_the_report_are_given_an_expected_messages_fields() -> None:
+    from miniagents import Message
+
+    class Capital(Message):
+        city: str = ""
+        country: str = ""
+
+    prompts: list[str] = []
+
+    def record(call: LLMCall) -> str:
+        prompts.append(call.messages[-1].text or "")
+        return '{"score": 1, "reason": "Fine."}'
+
+    expected = Capital(text="Paris", city="Paris", country="France")
+    judge = LLMJudge(offline_agent.fork(reply=record, token_delay=0), RUBRIC)
+    report = await aevaluate(geographer, [Case("Capital of France?", expected)], [judge])
+    shown = '{"text":"Paris","city":"Paris","country":"France"}'  # (was: "Paris" alone)
+    assert f"Reference answer:\n{shown}\n" in prompts[0]
+    assert report.results[0].expected == shown

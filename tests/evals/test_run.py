@@ -591,3 +591,11 @@ async def test_an_evaluator_that_returns_no_score_fails_its_score_and_says_what_
                 f"The evaluator {name} returned 0.5; ascore() returns a Score, or None (the "
                 "case is not scored)."
             )
+
+
+def test_a_class_of_agents_given_for_the_agent_names_an_agent_object() -> None:
+    from miniagents.ext.llm.offline import OfflineAgent
+
+    fix = r"OfflineAgent is a class of agents, not an agent: .*offline_agent\.fork\(\.\.\.\)"
+    with pytest.raises(EvalArgumentError, match=fix):
+        evaluate(OfflineAgent, [Case("hi", "hi")])  # type: ignore[arg-type]

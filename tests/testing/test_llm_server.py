@@ -907,6 +907,15 @@ async def test_the_async_waiters_work_on_a_stopped_clock_and_keep_their_timeout(
         assert clock.elapsed == 0
 
 
+async def test_a_blocking_waiter_timing_out_in_async_code_names_its_async_twin(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    twin = r"received 0 requests.*blocked the event loop.*await server\.wait_requests_async"
+    with pytest.raises(FakeLLMServerTimeout, match=twin):
+        fake_llm.wait_requests(1, timeout=0.05)  # (was: "received 0 requests" alone)
+    assert fake_llm.wait_requests(0) == []  # what has come already is given at once
+
+
 async def test_waiting_for_a_disconnection_that_does_not_come_times_out(
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:

@@ -312,11 +312,18 @@ def structured(
             "e.g. structured(openai_agent.fork(model='gpt-4o-mini'), Weather)."
         )
     # refuses an agent that takes no output_type now; the type itself goes with each call
-    inner: MiniAgent[..., Message] = (
-        agent.fork(output_type=None)
-        if output_retries is None
-        else agent.fork(output_type=None, output_retries=output_retries)
-    )
+    try:
+        inner: MiniAgent[..., Message] = (
+            agent.fork(output_type=None)
+            if output_retries is None
+            else agent.fork(output_type=None, output_retries=output_retries)
+        )
+    except AgentArgumentError as error:  # a plain @miniagent: a parameter is not the fix
+        raise AgentArgumentError(
+            f"structured takes an LLM agent, and {agent.alias} is not one (it takes no "
+            "output_type): pass one made by make_llm_agent, e.g. "
+            "structured(openai_agent.fork(model='gpt-4o-mini'), Weather)."
+        ) from error
 
     async def run(ctx: InteractionContext, /, **arguments: object) -> None:
         if "output_type" in arguments:

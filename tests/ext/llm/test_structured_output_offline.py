@@ -364,8 +364,9 @@ def test_structured_needs_an_llm_agent() -> None:
     async def plain(ctx: object) -> None:
         pass
 
-    with pytest.raises(AgentArgumentError):
+    with pytest.raises(AgentArgumentError, match=r"takes an LLM agent.*make_llm_agent") as caught:
         structured(plain, Weather)
+    assert "add a parameter" not in str(caught.value)
 
 
 def test_structured_refuses_what_is_not_an_agent_with_a_sentence() -> None:

@@ -185,6 +185,11 @@ class CallCache:
             store = SQLiteCallStore(DEFAULT_CACHE_PATH)
         elif isinstance(store, (str, os.PathLike)):
             store = SQLiteCallStore(store)
+        elif isinstance(store, type):  # (a class has the methods too, unbound)
+            raise LLMConfigurationError(
+                f"A CallCache's store must be a CallStore object, got the class "
+                f"{store.__name__}: make one, e.g. CallCache({store.__name__}())."
+            )
         elif not all(hasattr(store, name) for name in ("aget", "aput", "acandidates", "aclear")):
             raise LLMConfigurationError(
                 f"A CallCache's store must be a CallStore (aget, aput, acandidates, aclear) "
@@ -378,7 +383,7 @@ class CallCache:
         nearest = await asyncio.to_thread(_nearest, candidates, request)  # (off the loop)
         about = f"a call of the model {model!r} ({provider})"
         if nearest is None:
-            found = "It has no recording at all."
+            found = "It has no recording at all. "
             diff = ""
         else:
             diff = request_diff(nearest.request, request)

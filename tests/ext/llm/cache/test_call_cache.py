@@ -295,11 +295,18 @@ async def test_a_replay_only_cache_without_recordings_says_so() -> None:
     async with MiniAgents():
         with (
             CallCache(MemoryCallStore(), mode="replay").active(),
-            pytest.raises(LLMCacheMissError, match="It has no recording at all") as caught,
+            pytest.raises(
+                LLMCacheMissError, match=r"It has no recording at all\. Record"
+            ) as caught,
         ):
             await agent.inquire("hi")  # no key in the environment, and no request made
     assert caught.value.nearest is None
     assert caught.value.diff == ""
+
+
+def test_a_cache_refuses_a_store_class_for_a_store_object() -> None:
+    with pytest.raises(LLMConfigurationError, match=r"CallCache\(MemoryCallStore\(\)\)"):
+        CallCache(MemoryCallStore)  # type: ignore[arg-type]
 
 
 async def test_record_mode_makes_every_call_and_keeps_the_latest_reply(
