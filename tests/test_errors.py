@@ -107,9 +107,9 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "a json.loads hook (parse_int): json.loads lets its ValueError out, and read_json "
         "catches it right around the call as the body's 400"
     ),
-    ("miniagents.utils.blocks", "self._error(self._sentence)"): (
-        "a plain `with` block's refusal of `async with`: the error class its owner gave (the "
-        "LLM cache's LLMConfigurationError, the testing kit's VirtualTimeError)"
+    ("miniagents.utils.blocks", "self._block_refused()"): (
+        "a refused `with` or `async with` block: the error class its owner gave (the LLM "
+        "cache's LLMConfigurationError, the testing kit's VirtualTimeError, FakeLLMServerError)"
     ),
     ("miniagents.ext.history._file", "OSError(errno.EIO, 'the write made no progress')"): (
         "caught by the except OSError right around it and turned into a ChatHistoryError"

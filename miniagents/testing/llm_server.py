@@ -71,7 +71,6 @@ import ssl
 import threading
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, NoReturn
 
 from miniagents.testing._compatible_wire import COMPATIBLE_SERVERS
 from miniagents.testing._http import Handler, HTTPServer
@@ -80,11 +79,21 @@ from miniagents.testing._record import HANG_GUARD, check_wait
 from miniagents.testing._script import Failure, Reply, ThinkingOrder, ToolCall, as_tokens
 from miniagents.testing._serving import ScriptedApp
 from miniagents.testing.errors import FakeLLMServerError
+from miniagents.utils.blocks import RefusedBlocks
 
 __all__ = ["FakeLLMServer"]
 
 
-class FakeLLMServer(ScriptedApp):
+class FakeLLMServer(
+    ScriptedApp,
+    RefusedBlocks,
+    error=FakeLLMServerError,
+    sentence=(
+        "FakeLLMServer is entered with a plain `with FakeLLMServer() as server:` (it serves "
+        "in a thread of its own), not `async with`; the SDK clients and MiniAgents() go in "
+        "the `async with` inside it."
+    ),
+):
     """A local fake of the OpenAI and Anthropic HTTP APIs, scripted by the test.
 
     Use it as a context manager (or :meth:`start` / :meth:`stop`)::
@@ -160,23 +169,6 @@ class FakeLLMServer(ScriptedApp):
     ) -> None:
         """Stop the server."""
         self.stop()
-
-    if not TYPE_CHECKING:  # (at run time only: a type checker still refuses `async with`)
-
-        async def __aenter__(self) -> NoReturn:
-            """Refuse ``async with``: the server serves in a thread of its own (``with``).
-
-            Raises:
-                FakeLLMServerError: always, saying how to enter it.
-            """
-            raise FakeLLMServerError(
-                "FakeLLMServer is entered with a plain `with FakeLLMServer() as server:` (it "
-                "serves in a thread of its own), not `async with`; the SDK clients and "
-                "MiniAgents() go in the `async with` inside it."
-            )
-
-        async def __aexit__(self, *exc_info: object) -> None:
-            """Never called: :meth:`__aenter__` refuses ``async with`` (both make the protocol)."""
 
     def wait_connections_closed(self, timeout: float = HANG_GUARD) -> None:
         """Wait until every connection to the server has closed, and its requests are recorded.

@@ -31,6 +31,11 @@ the app find it by that id and read its reply again, from the first token::
 The reply that ``replay`` gives is the same stream as the run's first reader saw (the same
 messages, the same tokens, in the same order), so a reader that had read part of it can
 skip what it had.
+
+These functions read and write the database through a client of their own that does not
+wait for a server that is down (DBOS's own calls retry a lost or refused connection until
+the server answers, with no bound): a database that cannot be reached, or a connection
+lost meanwhile, is a ``DurableDatabaseError`` at once.
 """
 
 from __future__ import annotations
@@ -193,10 +198,6 @@ async def acancel_run(agent: MiniAgent[..., Message], workflow_id: str) -> None:
     and DBOS is writing its record). A run whose agent has returned in another process, and
     whose record is not written yet, is cancelled (DBOS then writes no record over the
     cancel): cancel from the process that runs the run to be sure to leave an ended run alone.
-
-    The database is read and written through a client of its own that does not wait for a
-    server that is down (DBOS's own calls retry until it answers, with no bound): a
-    database that cannot be reached, or a connection lost, is an error at once.
 
     Raises:
         DurableConfigurationError: if ``agent`` is not durable, or ``workflow_id`` names
@@ -382,8 +383,7 @@ async def aname_run(agent: MiniAgent[..., Message], name: str, workflow_id: str)
             another workflow than a durable run of ``agent`` (another agent's run): nothing
             is named.
         DurableDatabaseError: if the database cannot be reached (or its connection is lost
-            meanwhile), at once: it is read through a client that does not wait for a
-            server that is down (DBOS's own calls wait until it answers).
+            meanwhile), at once (see the module's docstring).
     """
     from dbos import SetWorkflowID
 
@@ -412,8 +412,7 @@ async def arun_named(agent: MiniAgent[..., Message], name: str) -> str | None:
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
         DurableDatabaseError: if the database cannot be reached (or its connection is lost
-            meanwhile), at once: it is read through a client that does not wait for a
-            server that is down (DBOS's own calls wait until it answers).
+            meanwhile), at once (see the module's docstring).
     """
     async with _adatabase(agent) as database:
         named = await _anamed(database, _name_id(_settings_of(agent).alias, name))
@@ -457,8 +456,7 @@ async def anote_run(
             another workflow than a durable run of ``agent`` (nothing is written).
         DurableRecordError: if a note is not a JSON value (nothing is written).
         DurableDatabaseError: if the database cannot be reached (or its connection is lost
-            meanwhile), at once: it is read and written through a client that does not wait for a
-            server that is down (DBOS's own calls wait until it answers).
+            meanwhile), at once (see the module's docstring).
     """
     try:
         json.dumps(dict(notes), allow_nan=False)
@@ -490,8 +488,7 @@ async def arun_notes(agent: MiniAgent[..., Message], workflow_id: str) -> dict[s
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
         DurableDatabaseError: if the database cannot be reached (or its connection is lost
-            meanwhile), at once: it is read through a client that does not wait for a
-            server that is down (DBOS's own calls wait until it answers).
+            meanwhile), at once (see the module's docstring).
     """
     async with _adatabase(agent) as database:
         statuses = await database.run(
@@ -591,8 +588,7 @@ async def afind_runs(
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
         DurableDatabaseError: if the database cannot be reached (or its connection is lost
-            meanwhile), at once: it is read through a client that does not wait for a
-            server that is down (DBOS's own calls wait until it answers).
+            meanwhile), at once (see the module's docstring).
     """
     async with _adatabase(agent) as database:
         return await _afound(database, agent, prefix, running_only, here_only, which, limit)
@@ -610,6 +606,8 @@ async def _afound(
     """What :func:`afind_runs` finds, read through ``database``."""
     alias = _settings_of(agent).alias
     executor_id = _dbos().executor_id
+    engine = current_engine()
+    returned = engine.returned if engine is not None else set()
     found: list[DurableRunInfo] = []
     offset = 0
     while True:
@@ -640,7 +638,10 @@ async def _afound(
         for status in accepted:
             if aliases.get(status.workflow_id) != alias:  # (another agent's run)
                 continue
-            found.append(await _run_info(database, status, executor_id))
+            ended = status.workflow_id in returned  # (its agent returned here, record coming)
+            if running_only and ended:
+                continue
+            found.append(await _run_info(database, status, executor_id, ended=ended))
             if len(found) == limit:
                 return found
         if limit is None or len(statuses) < limit:
@@ -685,9 +686,12 @@ async def _aruns_of(
 
 
 async def _run_info(
-    database: _Database, status: WorkflowStatus, executor_id: str
+    database: _Database, status: WorkflowStatus, executor_id: str, *, ended: bool
 ) -> DurableRunInfo:
-    """What :func:`afind_runs` tells of the run ``status`` describes."""
+    """What :func:`afind_runs` tells of the run ``status`` describes.
+
+    ``ended``: whether it has ended though its record does not say so yet.
+    """
     workflow_id = status.workflow_id
     recorded = await _arecorded_steps(database, workflow_id)
     decided = frozenset(
@@ -695,7 +699,7 @@ async def _run_info(
         for key in recorded
         if "/approval." in key
     )
-    ended = status.status not in ("PENDING", "ENQUEUED")
+    ended = ended or status.status not in ("PENDING", "ENQUEUED")
     notes = dict(status.attributes) if isinstance(status.attributes, dict) else {}
     cancelled = status.status == "CANCELLED"
     here = status.executor_id == executor_id
@@ -722,8 +726,7 @@ async def acancelled_runs(
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
         DurableDatabaseError: if the database cannot be reached (or its connection is lost
-            meanwhile), at once: it is read through a client that does not wait for a
-            server that is down (DBOS's own calls wait until it answers).
+            meanwhile), at once (see the module's docstring).
     """
     if not workflow_ids:
         return set()
@@ -792,9 +795,8 @@ def replay(agent: MiniAgent[..., ReplyT], workflow_id: str) -> MessageSequencePr
     fails again where its record stops (the call that failed has no recorded result), with
     the error it failed with; a run that was cancelled fails there with a ``DurableError``
     (the call that was running has no recorded result to replay). It fails with a
-    ``DurableDatabaseError`` at once if the database cannot be reached: the run's record
-    is read through a client that does not wait for a server that is down (DBOS's own
-    calls wait until it answers).
+    ``DurableDatabaseError`` at once if the database cannot be reached (see the module's
+    docstring).
 
     Raises:
         DurableConfigurationError: if ``agent`` is not durable.
@@ -847,8 +849,12 @@ async def _areplayed(
         )
     alias, messages, kwargs, version = _inputs_of(workflow_id, status.input)
     if status.status in ("PENDING", "ENQUEUED"):
-        reply = await engine.areply(
-            workflow_id, alias, messages, kwargs, elsewhere_timeout=elsewhere_timeout
+        reply = await _while_reachable(
+            database,
+            workflow_id,
+            engine.areply(
+                workflow_id, alias, messages, kwargs, elsewhere_timeout=elsewhere_timeout
+            ),
         )
         if isinstance(reply, MessageSequencePromise):
             return reply
@@ -881,6 +887,32 @@ async def _areplayed(
         return agent.inquire(messages, **kwargs)
 
     return contextvars.copy_context().run(start)
+
+
+REACHABLE_CHECK = 1.0
+"""Seconds between the checks that the database answers while a replay waits through DBOS."""
+
+
+async def _while_reachable(
+    database: _Database, workflow_id: str, work: Coroutine[Any, Any, T]
+) -> T:
+    """``work``'s result, unless the database stops answering first.
+
+    ``work`` waits through DBOS's calls, which retry a lost connection until the server
+    answers, with no bound: meanwhile the run is read through ``database`` every
+    :data:`REACHABLE_CHECK` seconds, and if that fails, ``work`` is cancelled (DBOS's call
+    goes on in its thread until the server answers).
+
+    Raises:
+        DurableDatabaseError: if the database cannot be reached meanwhile.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        while not (await asyncio.wait([task], timeout=REACHABLE_CHECK))[0]:
+            await database.run(lambda client: _status_of(client, workflow_id))
+        return task.result()
+    finally:
+        task.cancel()
 
 
 def _inputs_of(

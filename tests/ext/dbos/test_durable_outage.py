@@ -334,3 +334,78 @@ def test_a_client_of_a_server_that_never_answers_gives_up_after_the_connect_time
     assert lines[0].startswith("error: OperationalError "), done.stdout + done.stderr
     assert "timeout expired" in lines[0], done.stdout + done.stderr
     assert lines[1:] == ["accepted: True"], done.stdout + done.stderr
+
+
+PENDING = """
+import asyncio
+import sys
+
+from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents.ext.dbos import DurableDatabaseError, DurableRunStoppedError, durable, replay
+from miniagents.ext.dbos import runs, workflow_id
+from miniagents.ext.dbos._engine import current_engine
+from tests.fakes.postgres import PostgresServer
+
+server = PostgresServer(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
+events: dict[str, asyncio.Event] = {}
+read = runs._status_of
+
+
+def read_then_stop(client, workflow_id, *, load_output=False):
+    status = read(client, workflow_id, load_output=load_output)
+    if load_output:  # (replay's first read: the server goes down right after it)
+        server.stop()
+    return status
+
+
+@miniagent
+async def waiter(ctx: InteractionContext) -> None:
+    events["started"].set()
+    await asyncio.Event().wait()
+
+
+async def main() -> None:
+    events.update(started=asyncio.Event())
+    agent = durable(waiter, database_url=server.url())
+    async with MiniAgents():
+        with workflow_id("pending-1"):
+            reply = agent.inquire("go")
+        await events["started"].wait()
+        current_engine().stop("pending-1")
+        try:
+            await reply
+        except DurableRunStoppedError:
+            print("stopped", flush=True)
+        runs._status_of = read_then_stop
+        try:
+            await replay(agent, "pending-1")
+        except DurableDatabaseError as error:
+            print("error:", error, flush=True)
+        runs._status_of = read
+        await asyncio.to_thread(server.start)
+        current_engine().stop("pending-1")
+    print("exited", flush=True)
+
+
+asyncio.run(main())
+"""
+
+
+def test_replaying_a_pending_run_whose_server_stops_after_its_first_read_is_an_error(
+    postgres_for_outage: PostgresServer, tmp_path: Path
+) -> None:
+    # replay read a pending run's status through its client, then gave the run to the
+    # engine, whose DBOS calls retry a lost connection until the server answers: with the
+    # server stopped right after that first read, it waited for ever (the child's bound here)
+    server = postgres_for_outage
+    (tmp_path / "program.py").write_text(PENDING)
+    args = [server.host, str(server.port), server.user, server.folder, server.options]
+    done = run_python(["program.py", *args], tmp_path, timeout=90)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "stopped", done.stdout + done.stderr
+    assert lines[1].startswith(
+        f"error: The database of durable runs postgresql://***@{server.host}:{server.port}/"
+        "postgres cannot be reached (OperationalError: connection failed: "
+    ), done.stdout + done.stderr
+    assert lines[2:] == ["exited"], done.stdout + done.stderr

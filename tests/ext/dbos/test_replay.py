@@ -1027,6 +1027,10 @@ async def test_a_run_whose_agent_returned_here_is_not_cancelled_before_its_recor
             with workflow_id("returned-1"):
                 assert [str(message) for message in await agent.inquire()] == ["Done."]
             try:
+                # (afind_runs said such a run had not ended: its record says PENDING yet)
+                [found] = await afind_runs(agent, "returned-1")
+                assert found.ended
+                assert await afind_runs(agent, "returned-1", running_only=True) == []
                 await acancel_run(agent, "returned-1")  # the agent has returned: it ended
             finally:
                 lock.execute("ROLLBACK")

@@ -48,7 +48,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeAlias
+from typing import Any, Literal, NoReturn, TypeAlias
 
 from miniagents.arguments import check_seconds
 from miniagents.ext.llm.cache.keys import call_key, request_diff, similarity
@@ -65,7 +65,7 @@ from miniagents.ext.llm.provider import (
 from miniagents.ext.llm.routing import Proceed, install_llm_route, route_llm_calls
 from miniagents.promising.errors import MiniAgentsError
 from miniagents.promising.lowlevel import logger
-from miniagents.utils.blocks import PlainWithBlock
+from miniagents.utils.blocks import PlainWithBlock, RefusedBlocks
 
 __all__ = ["DEFAULT_CACHE_PATH", "CacheMode", "CacheStats", "CallCache"]
 
@@ -134,7 +134,7 @@ _WITH_ACTIVE = (
 )
 
 
-class CallCache:
+class CallCache(RefusedBlocks, error=LLMConfigurationError, sentence=_WITH_ACTIVE):
     """Replays recorded calls of models, records the others (see the module).
 
     Args:
@@ -238,30 +238,6 @@ class CallCache:
     def _routed(self) -> Iterator[CallCache]:
         with route_llm_calls(self):
             yield self
-
-    if not TYPE_CHECKING:  # (at run time only: a type checker still refuses these)
-
-        def __enter__(self) -> NoReturn:
-            """Refuse ``with cache:``: the block that routes calls is ``cache.active()``.
-
-            Raises:
-                LLMConfigurationError: always, saying how to activate the cache.
-            """
-            raise LLMConfigurationError(_WITH_ACTIVE)
-
-        def __exit__(self, *exc_info: object) -> None:
-            """Never called: :meth:`__enter__` refuses ``with`` (both make the protocol)."""
-
-        async def __aenter__(self) -> NoReturn:
-            """Refuse ``async with cache:``: the block that routes calls is ``cache.active()``.
-
-            Raises:
-                LLMConfigurationError: always, saying how to activate the cache.
-            """
-            raise LLMConfigurationError(_WITH_ACTIVE)
-
-        async def __aexit__(self, *exc_info: object) -> None:
-            """Never called: :meth:`__aenter__` refuses ``async with`` (both make the protocol)."""
 
     def install(self) -> Callable[[], None]:
         """Route every call of a model in this process through the cache, until removed.
