@@ -37,8 +37,15 @@ from miniagents.ext.llm.observing import (
     innermost_provider,
     llm_call_observers,
 )
-from miniagents.ext.llm.pricing import finish_usage, price_provider_of
-from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider, aclose_events
+from miniagents.ext.llm.pricing import finish_usage, price_provider_of, reported_count
+from miniagents.ext.llm.provider import (
+    AudioTokens,
+    Finish,
+    LLMCall,
+    LLMEvent,
+    LLMProvider,
+    aclose_events,
+)
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.observing import (
     ToolCallWatch,
@@ -235,6 +242,7 @@ class _ModelNode(_StepNode):
         # a dated model answered as priced_model says; a count that is no count, as -5, is
         # unknown)
         tokens = finish_usage(finish, self.model, self.price_provider)
+        audio = finish.audio or _NO_AUDIO  # (a reply that did not split its audio: None)
         return ModelCall(
             order=self.order,
             model=self.model,
@@ -249,11 +257,17 @@ class _ModelNode(_StepNode):
             reasoning_tokens=tokens.reasoning_tokens,
             cost_usd=tokens.cost_usd,
             error=self.error,
+            input_audio_tokens=reported_count(audio.input_tokens),
+            output_audio_tokens=reported_count(audio.output_tokens),
+            cached_audio_tokens=reported_count(audio.cached_input_tokens),
         )
 
 
 _UNREPORTED = Finish()
 """The end of a call that reported none (no tokens: no cost)."""
+
+_NO_AUDIO = AudioTokens()
+"""The audio of a reply that did not split it (no counts)."""
 
 _Node = _AgentNode | _ToolNode | _ModelNode
 

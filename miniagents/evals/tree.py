@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from miniagents.evals.errors import EvalReportError
@@ -62,6 +62,11 @@ class ModelCall:
         reasoning_tokens: Output tokens spent reasoning.
         cost_usd: What it cost, if the model's price is known (and the tokens reported).
         error: The class name of the error it failed with, if it failed.
+        input_audio_tokens: The prompt's tokens of audio, part of ``input_tokens``, if the
+            reply split its audio (``Finish.audio``: a realtime reply's, priced as such).
+        output_audio_tokens: The reply's tokens of audio, part of ``output_tokens``.
+        cached_audio_tokens: Prompt tokens of audio read from the cache, part of
+            ``cached_input_tokens``.
     """
 
     order: int
@@ -77,6 +82,9 @@ class ModelCall:
     reasoning_tokens: int | None = None
     cost_usd: float | None = None
     error: str | None = None
+    input_audio_tokens: int | None = field(default=None, kw_only=True)
+    output_audio_tokens: int | None = field(default=None, kw_only=True)
+    cached_audio_tokens: int | None = field(default=None, kw_only=True)
 
     @property
     def name(self) -> str:
@@ -339,6 +347,9 @@ _COUNTS = (
     "cached_input_tokens",
     "cache_write_tokens",
     "reasoning_tokens",
+    "input_audio_tokens",
+    "output_audio_tokens",
+    "cached_audio_tokens",
 )
 """A model call's token counts: each a whole number of at least 0, or ``None``."""
 
@@ -421,4 +432,7 @@ def _line(step: Step) -> str:
     tokens = ""
     if step.input_tokens is not None or step.output_tokens is not None:
         tokens = f", {step.input_tokens or 0} + {step.output_tokens or 0} tokens"
+        if step.input_audio_tokens is not None or step.output_audio_tokens is not None:
+            audio = f"{step.input_audio_tokens or 0} + {step.output_audio_tokens or 0}"
+            tokens += f" (of audio {audio})"
     return f"model {step.model} [{step.provider}] ({span}{tokens}){error}"

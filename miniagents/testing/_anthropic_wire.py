@@ -10,13 +10,13 @@ Requests are refused (400) as the API refuses them: roles other than ``user`` an
 Claude on Bedrock and Vertex AI refuse them; Anthropic's own API merges such turns), a
 message with no content (but a last assistant one), a blank text block, a last assistant
 text that ends with whitespace; tool blocks too: ``tool_use`` and ``tool_result`` blocks
-need ``tools``, a ``tool_use`` id is letters, digits, ``_`` and ``-``, and each
-``tool_use`` of an assistant message needs its ``tool_result`` in the next message; an
-``image`` block needs a ``url`` source (http(s)) or a ``base64`` one with the media type
-of a PNG, JPEG, GIF or WebP image; thinking blocks too: a ``thinking`` block must keep the
-signature the fake gave it (:func:`thinking_signature`), and with ``thinking`` enabled a
-last assistant message with ``tool_use`` blocks must start with a ``thinking`` or
-``redacted_thinking`` block (the reply's, sent back).
+need ``tools``, a ``tool_use`` id is letters, digits, ``_`` and ``-`` and unique in the
+request, and each ``tool_use`` of an assistant message needs its ``tool_result`` in the
+next message; an ``image`` block needs a ``url`` source (http(s)) or a ``base64`` one
+with the media type of a PNG, JPEG, GIF or WebP image; thinking blocks too: a
+``thinking`` block must keep the signature the fake gave it (:func:`thinking_signature`),
+and with ``thinking`` enabled a last assistant message with ``tool_use`` blocks must start
+with a ``thinking`` or ``redacted_thinking`` block (the reply's, sent back).
 """
 
 from __future__ import annotations
@@ -318,6 +318,12 @@ def _check_tool_blocks(messages: list[Any], has_tools: bool) -> str | None:
     ]
     if (any(uses) or any(results)) and not has_tools:
         return "Requests which include `tool_use` or `tool_result` blocks must define tools."
+    seen: set[str] = set()
+    for index, ids in enumerate(uses):
+        named = [str(used) for used in ids]
+        if seen.intersection(named) or len(set(named)) < len(named):
+            return f"messages.{index}: `tool_use` ids must be unique"
+        seen.update(named)
     for index, message in enumerate(messages):
         asked = uses[index - 1] if index > 0 else []
         unexpected = [used for used in results[index] if used not in asked]

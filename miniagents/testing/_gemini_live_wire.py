@@ -481,7 +481,7 @@ def _usage(usage: LiveUsage) -> dict[str, Any]:
         ("promptTokenCount", prompt),
         ("responseTokenCount", response),
         ("totalTokenCount", prompt + response),
-        ("cachedContentTokenCount", usage.cached),
+        ("cachedContentTokenCount", usage.cached + usage.cached_audio),
     )
     told: dict[str, Any] = {name: count for name, count in totals if count}
     if not usage.by_modality:
@@ -489,7 +489,7 @@ def _usage(usage: LiveUsage) -> dict[str, Any]:
     for name, text, audio in (
         ("promptTokensDetails", usage.input_text, usage.input_audio),
         ("responseTokensDetails", usage.output_text, usage.output_audio),
-        ("cacheTokensDetails", usage.cached, 0),  # (the cached tokens: text, LiveUsage's)
+        ("cacheTokensDetails", usage.cached, usage.cached_audio),
     ):
         listed = [
             {"modality": modality, "tokenCount": count}

@@ -96,7 +96,8 @@ class LiveUsage:
         input_audio: Prompt tokens of audio.
         output_text: Reply tokens of text.
         output_audio: Reply tokens of audio.
-        cached: Cached prompt tokens (of text).
+        cached: Cached prompt tokens of text.
+        cached_audio: Cached prompt tokens of audio.
         by_modality: Whether the reply splits its tokens by modality, as the APIs do
             (OpenAI: ``input_token_details`` and ``output_token_details``; Gemini:
             ``promptTokensDetails`` and ``responseTokensDetails``, listing the modalities
@@ -108,25 +109,29 @@ class LiveUsage:
     output_text: int = 0
     output_audio: int = 0
     cached: int = 0
+    cached_audio: int = 0
     by_modality: bool = True
 
     def __post_init__(self) -> None:
         """Refuse a count that no API reports: one that is not a whole number of at least 0
-        (a bool neither), or more cached tokens than the prompt's text tokens.
+        (a bool neither), or more cached tokens of a modality than the prompt has.
 
         Raises:
             FakeLLMServerError: naming the count and what it takes.
         """
         owner = "LiveUsage()"
         why = "no API reports such a count of tokens"
-        for name in ("input_text", "input_audio", "output_text", "output_audio", "cached"):
+        counts = ("input_text", "input_audio", "output_text", "output_audio")
+        for name in (*counts, "cached", "cached_audio"):
             check_script_count(getattr(self, name), name, owner, why=why)
-        if self.cached > self.input_text:
-            raise FakeLLMServerError(
-                f"{owner} got cached={self.cached} with input_text={self.input_text}: the "
-                "cached tokens are the prompt's text tokens read from the cache, so there "
-                f"are at most as many. Give e.g. input_text={self.cached}."
-            )
+        for cached, given in (("cached", "input_text"), ("cached_audio", "input_audio")):
+            if getattr(self, cached) > getattr(self, given):
+                raise FakeLLMServerError(
+                    f"{owner} got {cached}={getattr(self, cached)} with {given}="
+                    f"{getattr(self, given)}: the cached tokens are the prompt's tokens read "
+                    "from the cache, so there are at most as many. Give e.g. "
+                    f"{given}={getattr(self, cached)}."
+                )
         if not isinstance(self.by_modality, bool):
             raise FakeLLMServerError(
                 f"{owner} takes by_modality= as True or False, not {self.by_modality!r:.40}: "

@@ -554,7 +554,7 @@ def _usage(usage: LiveUsage) -> dict[str, Any]:
             "total_tokens": given + made,
             "input_tokens": given,
             "output_tokens": made,
-            "input_token_details": {"cached_tokens": usage.cached},
+            "input_token_details": {"cached_tokens": usage.cached + usage.cached_audio},
         }
     return {
         "total_tokens": given + made,
@@ -564,10 +564,10 @@ def _usage(usage: LiveUsage) -> dict[str, Any]:
             "text_tokens": usage.input_text,
             "audio_tokens": usage.input_audio,
             "image_tokens": 0,
-            "cached_tokens": usage.cached,
+            "cached_tokens": usage.cached + usage.cached_audio,
             "cached_tokens_details": {
                 "text_tokens": usage.cached,
-                "audio_tokens": 0,
+                "audio_tokens": usage.cached_audio,
                 "image_tokens": 0,
             },
         },

@@ -33,8 +33,8 @@ from miniagents.evals.tree import check_amounts, step_from_dict
 from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.observing import observe_llm_calls
 from miniagents.ext.llm.offline import CallTool, offline_agent
-from miniagents.ext.llm.pricing import cost_usd, modal_cost_usd, reported_count
-from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, ToolCallStart
+from miniagents.ext.llm.pricing import cost_usd, finish_usage, modal_cost_usd, reported_count
+from miniagents.ext.llm.provider import AudioTokens, Finish, LLMCall, LLMEvent, ToolCallStart
 from miniagents.ext.llm.routing import install_llm_route
 from miniagents.ext.llm.usage import UsageTotals
 from miniagents.ext.otel import instrument, uninstrument
@@ -224,6 +224,9 @@ async def test_the_steps_round_trip_through_their_json_data(
         ("cached_input_tokens", "200"),
         ("cache_write_tokens", True),
         ("reasoning_tokens", [1]),
+        ("input_audio_tokens", -1),
+        ("output_audio_tokens", 0.5),
+        ("cached_audio_tokens", "3"),
         ("cost_usd", -0.01),
         ("cost_usd", "0.01"),
         ("cost_usd", float("inf")),
@@ -505,6 +508,41 @@ def test_a_model_calls_usage_is_its_steps_whether_it_ended_reported_or_not() -> 
     steps = tuple(node.step() for node in (running, unreported, counted))
     tree = ReplyTree(AgentStep(3, "AGENT", 0.0, children=steps))
     assert tree.usage() == UsageTotals.summed((usage, UsageTotals(requests=2, unpriced_requests=2)))
+
+
+def _rendered(step: ModelCall) -> str:
+    return ReplyTree(AgentStep(0, "AGENT", 0.0, children=(step,))).render()
+
+
+def test_a_model_call_of_a_reply_that_splits_its_audio_keeps_the_split() -> None:
+    # (was: the step's cost priced the audio, its token counts said totals only)
+    recording = CaseRecording(lambda: 0.0)
+    call = LLMCall(model="gpt-realtime", stream=True, system=None, messages=())
+    node = _ModelNode(recording, ("openai", "openai"), call)
+    audio = AudioTokens(input_tokens=600, output_tokens=300, cached_input_tokens=100)
+    node.finish = Finish("stop", 1000, 400, cached_input_tokens=200, audio=audio)
+    step = node.step()
+    split = (step.input_audio_tokens, step.output_audio_tokens, step.cached_audio_tokens)
+    assert split == (600, 300, 100)
+    priced = finish_usage(node.finish, "gpt-realtime", "openai").cost_usd
+    assert priced is not None
+    assert step.cost_usd == priced
+    assert "1000 + 400 tokens (of audio 600 + 300)" in _rendered(step)
+    again = step_from_dict(step.to_dict())
+    assert again == step
+    # a tree saved before the split loads, its audio unknown; a text reply's is unknown too
+    saved = {key: value for key, value in step.to_dict().items() if "audio" not in key}
+    old = step_from_dict(saved)
+    assert isinstance(old, ModelCall)
+    assert (old.input_audio_tokens, old.output_audio_tokens, old.cached_audio_tokens) == (
+        None,
+        None,
+        None,
+    )
+    assert old.input_tokens == 1000
+    assert "of audio" not in _rendered(old)
+    node.finish = Finish("stop", 1000, 400)
+    assert node.step().input_audio_tokens is None
 
 
 def test_a_count_that_is_no_count_is_unknown_in_the_tree_as_in_its_price(

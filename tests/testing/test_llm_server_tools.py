@@ -303,8 +303,35 @@ TEXT = {"type": "text", "text": "and?"}
             True,
             "unexpected `tool_use_id` found in `tool_result` blocks: t1",
         ),
+        (
+            [
+                ASK,
+                {"role": "assistant", "content": [USE, USE]},
+                {"role": "user", "content": [RESULT, RESULT]},
+            ],
+            True,
+            "messages.1: `tool_use` ids must be unique",
+        ),
+        (
+            [
+                ASK,
+                {"role": "assistant", "content": [USE]},
+                {"role": "user", "content": [RESULT]},
+                {"role": "assistant", "content": [USE]},
+                {"role": "user", "content": [RESULT]},
+            ],
+            True,
+            "messages.3: `tool_use` ids must be unique",
+        ),
     ],
-    ids=["no-tools", "use-without-result", "result-not-first", "result-without-use"],
+    ids=[
+        "no-tools",
+        "use-without-result",
+        "result-not-first",
+        "result-without-use",
+        "one-id-twice-in-a-turn",
+        "one-id-in-two-turns",
+    ],
 )
 async def test_anthropic_refuses_tool_blocks_that_do_not_pair_up(
     fake_llm: FakeLLMServer,  # noqa: F811

@@ -717,9 +717,20 @@ def unused_id(call_id: str, used: Container[str]) -> str:
     conversation whose calls share an id is refused by other APIs (Anthropic's ``tool_use``
     ids must be unique), e.g. after a fallback, and its results could not be told apart.
     The turn renames such a call (its message, its result and the next request carry the
-    new id, which the provider's API takes as any other: the model wrote the old one).
+    new id, which the provider's API takes as any other: the model wrote the old one). The
+    new id keeps within 40 characters (OpenAI's APIs refuse a longer one): the end of a long
+    id gives way to the suffix.
     """
     number = 2
-    while f"{call_id}_{number}" in used:
+    while (renamed := _numbered(call_id, number)) in used:
         number += 1
-    return f"{call_id}_{number}"
+    return renamed
+
+
+_MAX_ID = 40  # the longest call id OpenAI's APIs take
+
+
+def _numbered(call_id: str, number: int) -> str:
+    """``call_id`` with the suffix ``_number``, cut so that it stays within ``_MAX_ID``."""
+    suffix = f"_{number}"
+    return call_id[: _MAX_ID - len(suffix)] + suffix

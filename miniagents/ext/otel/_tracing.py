@@ -535,7 +535,9 @@ class _ChatWatch(_Watch):
         self.first: float | None = None
         self.finish: Finish | None = None
         self.answer: list[str] | None = [] if telemetry.capture_content else None
-        self.calls: dict[str, list[str]] = {}  # id: [name, argument pieces...] (captured)
+        # (captured) each call, in order: its id, [name, argument pieces...]; two calls of
+        # one id (a model that writes its own ids) are two, a delta the later one's
+        self.calls: list[tuple[str, list[str]]] = []
         super().__init__(telemetry, span, parent)
 
     async def events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
@@ -604,11 +606,15 @@ class _ChatWatch(_Watch):
         if isinstance(event, str):
             self.answer.append(event)
         elif isinstance(event, ToolCallStart):
-            self.calls[event.call_id] = [event.tool_name]
+            self.calls.append((event.call_id, [event.tool_name]))
         elif isinstance(event, Refusal):
             return  # the call ends with an LLMRefusalError, which the span records
-        elif event.call_id in self.calls:
-            self.calls[event.call_id].append(event.text)
+        else:
+            pieces = next(
+                (kept for id_, kept in reversed(self.calls) if id_ == event.call_id), None
+            )
+            if pieces is not None:
+                pieces.append(event.text)
 
     def call_ended(self, error: BaseException | None) -> None:
         telemetry = self.telemetry
@@ -651,7 +657,7 @@ class _ChatWatch(_Watch):
         text = "".join(self.answer or ())
         if text:  # (a whole reply of tool calls has an empty text: no part)
             parts.append({"type": "text", "content": text})
-        for call_id, (name, *pieces) in self.calls.items():
+        for call_id, (name, *pieces) in self.calls:
             arguments = _parsed("".join(pieces))  # an object, as in gen_ai.input.messages
             parts.append({"type": "tool_call", "id": call_id, "name": name, "arguments": arguments})
         # The conventions require a finish reason: the API's own words, else (a reply that

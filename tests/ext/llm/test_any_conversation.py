@@ -21,6 +21,7 @@ import pytest
 
 from miniagents import Message, MessageTuple, MiniAgents
 from miniagents.ext.llm import AssistantMessage, LLMToolCallMessage, LLMToolResultMessage
+from miniagents.ext.llm._turn import unused_id
 from miniagents.ext.llm.anthropic import anthropic_agent
 from miniagents.ext.llm.bedrock import bedrock_agent
 from miniagents.ext.llm.compatible import ollama_agent
@@ -215,3 +216,31 @@ async def test_two_calls_of_a_turn_with_one_id_each_run_and_go_back_renamed(
     assert str(reply[-1]) == "Found both."
     sent = json.dumps(server.requests[-1].body)  # (taken by the fake's checks of the API)
     assert (sent.count('"dup"'), sent.count('"dup_2"')) == (2, 2)  # a call and its result
+
+
+@pytest.mark.parametrize("provider", PROVIDERS[:1], ids=IDS[:1])
+async def test_a_renamed_call_of_a_long_id_keeps_within_openais_40_characters(
+    server: FakeLLMServer, provider: Provider
+) -> None:
+    # the second call of a 40-character id is renamed within the 40 characters OpenAI's API
+    # takes (its end gives way to the suffix), and its next request is taken
+    long = "call_" + "x" * 35
+    calls = [ToolCall("lookup", {"query": q}, id=long) for q in "ab"]
+    server.reply(tool_calls=calls, for_model=provider.model)
+    server.reply(["Found both."], for_model=provider.model)
+    async with MiniAgents():
+        reply = await provider.agent.inquire(
+            "Find a and b.", model=provider.model, tools=[lookup], **provider.options
+        )
+    called = [m.call_id for m in reply if isinstance(m, LLMToolCallMessage)]
+    assert called == [long, long[:38] + "_2"]
+    assert str(reply[-1]) == "Found both."
+
+
+def test_a_renamed_id_is_unused_and_within_40_characters() -> None:
+    long = "y" * 40
+    assert unused_id(long, {long, long[:38] + "_2"}) == long[:38] + "_3"
+    assert unused_id(long, {long, *(long[:38] + f"_{n}" for n in range(2, 10))}) == (
+        long[:37] + "_10"
+    )
+    assert unused_id("dup", {"dup"}) == "dup_2"

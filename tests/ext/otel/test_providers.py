@@ -375,6 +375,40 @@ async def test_captured_tool_call_arguments_are_an_object_or_the_text_that_is_no
     assert calls == {"c1": {"city": "Paris"}, "c2": '{"city": "Par'}
 
 
+async def test_two_calls_of_one_id_keep_their_own_parts_and_tool_spans(
+    llm: LLM,
+    client: SDKClient,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    traces: Traces,  # noqa: F811
+) -> None:
+    # a model that writes one id for two calls: the chat span's output has both calls, each
+    # with its arguments; each ran in its own execute_tool span (the second renamed)
+    instrument(traces.tracer_provider, capture_content=True, meter_provider=traces.meter_provider)
+    fake_llm.reply(
+        tool_calls=[ToolCall("get_weather", {"city": city}, id="dup") for city in ("Paris", "Rome")]
+    )
+    fake_llm.reply(["Sunny."])
+    agent = llm.agent.fork(model=llm.model, async_client=client, tools=[get_weather])
+    async with MiniAgents():
+        await agent.inquire("Weather in Paris and Rome?")
+    first = traces.named(f"chat {llm.model}")[0]
+    (output,) = json.loads(str((first.attributes or {})["gen_ai.output.messages"]))
+    calls = [(part["id"], part["arguments"]) for part in output["parts"] if "arguments" in part]
+    # (the second's id: as the model wrote it, or renamed where the provider's own code
+    # renames it, OpenAI's Chat Completions)
+    assert calls == [("dup", {"city": "Paris"}), (calls[1][0], {"city": "Rome"})]
+    assert calls[1][0] in ("dup", "dup_2")
+    ran = sorted(
+        (
+            str((span.attributes or {})["gen_ai.tool.call.id"]),
+            str((span.attributes or {})["gen_ai.tool.call.arguments"]),
+        )
+        for span in traces.named("execute_tool get_weather")
+    )
+    assert [call_id for call_id, _ in ran] == ["dup", "dup_2"]
+    assert [json.loads(arguments) for _, arguments in ran] == [{"city": "Paris"}, {"city": "Rome"}]
+
+
 # -- the call's span is current in the provider's request ---------------------------------
 
 

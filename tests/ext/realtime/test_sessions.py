@@ -1143,6 +1143,35 @@ async def test_a_gemini_reply_of_a_cached_prompt_is_priced(fake_llm: FakeLLMServ
     assert told.cost_usd == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("api", APIS, ids=[api.name for api in APIS])
+async def test_a_reply_of_a_cached_audio_prompt_is_priced(
+    fake_llm: FakeLLMServer, api: Api
+) -> None:
+    # a script says cached audio too (LiveUsage(cached_audio=...)), and each API's wire says
+    # it as the API does (Gemini's cacheTokensDetails, OpenAI's cached_tokens_details): the
+    # reply is priced with its cached audio at the model's cached audio rate
+    usage = LiveUsage(input_text=30, input_audio=20, cached=10, cached_audio=5)
+    fake_llm.speak(["Hello."], usage=usage)
+    async with MiniAgents():
+        found = await pieces(api.voice(fake_llm).inquire(streamed(["Hi."])))
+    (turn,) = of(TurnEnd, found)
+    told = turn.usage
+    assert told is not None
+    assert (told.cached_input_tokens, told.cached_audio_tokens) == (15, 5)
+    assert turn.model is not None
+    expected = modal_cost_usd(
+        turn.model,
+        "google" if api.name == "gemini" else "openai",
+        input_tokens=50,
+        output_tokens=0,
+        cached_input_tokens=15,
+        input_audio_tokens=20,
+        cached_audio_tokens=5,
+    )
+    assert expected is not None
+    assert told.cost_usd == pytest.approx(expected)
+
+
 def test_a_gemini_usage_sums_the_counts_of_a_modality_it_lists_twice() -> None:
     from google.genai import types
 
@@ -1191,9 +1220,17 @@ def test_a_gemini_usage_tells_a_modality_of_none_from_one_not_said() -> None:
         ({"output_audio": cast("int", 2.5)}, "output_audio="),
         ({"output_text": True}, "output_text="),
         ({"input_text": 10, "cached": 20}, "cached=20 with input_text=10"),
+        ({"input_audio": 5, "cached_audio": 8}, "cached_audio=8 with input_audio=5"),
         ({"by_modality": cast("bool", "no")}, "by_modality="),
     ],
-    ids=["negative", "float", "bool", "cached-past-the-text", "by-modality"],
+    ids=[
+        "negative",
+        "float",
+        "bool",
+        "cached-past-the-text",
+        "cached-past-the-audio",
+        "by-modality",
+    ],
 )
 def test_a_scripted_usage_that_no_api_reports_is_refused(
     given: dict[str, Any], refused: str
