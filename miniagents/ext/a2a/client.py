@@ -749,16 +749,17 @@ class _EventBound:
         the stream, and an error of its, would be of another event than the one sent.
         """
         named = f"U+{ord(char):04X}"
+        into = f"{at} byte{'' if at == 1 else 's'} into"
         if data:
             said = (
-                f"an event whose data holds the control character {named} raw, {at} bytes "
-                f"into its data{_around(before, after, at)}. JSON allows it only escaped, in a "
+                f"an event whose data holds the control character {named} raw, "
+                f"{into} its data{_around(before, after, at)}. JSON allows it only escaped, in a "
                 f"string (\\u{ord(char):04x})"
             )
         else:
             said = (
                 "an event stream with a line (not of an event's data) that holds the control "
-                f"character {named} raw, {at} bytes into the line{_around(before, after, at)}, "
+                f"character {named} raw, {into} the line{_around(before, after, at)}, "
                 "where its SSE reader would end a line, and the SSE standard does not"
             )
         return A2AProtocolError(

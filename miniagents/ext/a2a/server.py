@@ -705,7 +705,9 @@ class _A2ATasks:
         if message.task_id:
             webhook = None if pushed is None else pushed(message.task_id)
             if webhook is not None:  # (its bound checked before anything is answered)
-                self._webhook_room(self._job(message.task_id, call.owner), webhook)
+                self._webhook_room(
+                    self._job(message.task_id, call.owner, "message.taskId"), webhook
+                )
             job = await self._aanswered(message.task_id, message.context_id, sent, call.owner)
             if webhook is not None:  # (before the task goes on: it hears what the answer makes)
                 self._set_webhook(job, webhook)
@@ -832,7 +834,7 @@ class _A2ATasks:
     ) -> Job:
         """The task ``task_id`` that waited for input, resumed with the message's decisions."""
         manager = self.manager
-        job = self._job(task_id, owner)
+        job = self._job(task_id, owner, "message.taskId")
         encoder = _encoder(job)
         if context_id and context_id != encoder.fold.context_id:
             raise _RPCError(
@@ -883,7 +885,7 @@ class _A2ATasks:
     async def _aget(self, call: _Call) -> Response:
         request = _parsed(call.params, GetTaskRequest())
         history = _history_length(request, "historyLength")
-        job = self._job(request.id, call.owner)
+        job = self._job(request.id, call.owner, "id")
         return result(call.rpc_id, self._task(job, history))
 
     async def _alist(self, call: _Call) -> Response:
@@ -972,14 +974,15 @@ class _A2ATasks:
         among those the ended tasks keep (``max_ended_run_bytes``).
         """
         request = _parsed(call.params, TaskPushNotificationConfig())
-        job = self._job(request.task_id, call.owner)
+        job = self._job(request.task_id, call.owner, "taskId")
         webhook = self._webhook(MessageToDict(request), "")(job.key)
         self._set_webhook(job, webhook)
         return result(call.rpc_id, webhook.json())
 
     async def _aget_webhook(self, call: _Call) -> Response:
         request = _parsed(call.params, GetTaskPushNotificationConfigRequest())
-        job = self._job(request.task_id, call.owner)
+        job = self._job(request.task_id, call.owner, "taskId")
+        _check_id(request.id, "id", self.max_id_chars)  # (likewise)
         webhook = _encoder(job).webhooks.get(request.id)
         if webhook is None:
             raise _RPCError(
@@ -992,14 +995,14 @@ class _A2ATasks:
 
     async def _alist_webhooks(self, call: _Call) -> Response:
         request = _parsed(call.params, ListTaskPushNotificationConfigsRequest())
-        job = self._job(request.task_id, call.owner)
+        job = self._job(request.task_id, call.owner, "taskId")
         configs = [webhook.json() for webhook in _encoder(job).webhooks.values()]
         return result(call.rpc_id, {"configs": configs, "nextPageToken": ""})
 
     async def _adelete_webhook(self, call: _Call) -> Response:
         """``DeleteTaskPushNotificationConfig``: nothing more is posted there (idempotent)."""
         request = _parsed(call.params, DeleteTaskPushNotificationConfigRequest())
-        job = self._job(request.task_id, call.owner)
+        job = self._job(request.task_id, call.owner, "taskId")
         gone = _encoder(job).webhooks.pop(request.id, None)
         if gone is not None:
             self.manager.resize_ended(job, -gone.size)
@@ -1099,7 +1102,7 @@ class _A2ATasks:
 
     def _unended_job(self, task_id: str, owner: str | None, code: int, why: str) -> Job:
         """The task's job, unless it has ended: then an error of ``code``, ended by ``why``."""
-        job = self._job(task_id, owner)
+        job = self._job(task_id, owner, "id")
         if job.done:
             status = self._task(job)["status"]
             state = status.get("state") if isinstance(status, dict) else status
@@ -1110,13 +1113,15 @@ class _A2ATasks:
             )
         return job
 
-    def _job(self, task_id: str, owner: str | None) -> Job:
+    def _job(self, task_id: str, owner: str | None, field: str) -> Job:
+        """The job of the task ``task_id`` (the params' ``field``) the caller ``owner`` sees."""
         if not task_id:
             raise _RPCError(
                 Code.INVALID_PARAMS,
                 "The request names no task (its id is empty).",
-                violations=[("id", "a task's id is needed")],
+                violations=[(field, "a task's id is needed")],
             )
+        _check_id(task_id, field, self.max_id_chars)  # (before it is repeated in an error)
         job = self.manager.job(task_id, owner)
         if job is None or _encoder(job).answered:  # (another's, or a message: none either)
             raise _RPCError(

@@ -297,7 +297,7 @@ def server_config(
         _Answers(served),
         host=host,
         port=port,
-        log_level=log_level,
+        log_level=log_level.lower(),  # (uvicorn < 0.35 knows the lowercase names only)
         http=_Protocol,
         limit_concurrency=None,  # (counted by _Answers: a lingering connection left out)
         timeout_keep_alive=KEEP_ALIVE_SECONDS,

@@ -332,6 +332,19 @@ async def test_an_unknown_task_is_not_found(web: httpx2.AsyncClient, method: str
     assert violations(error) == ["id"]
 
 
+@pytest.mark.parametrize("method", ["GetTask", "CancelTask", "SubscribeToTask"])
+@pytest.mark.parametrize("bad", ["x" * (MAX_ID_CHARS + 1), "a\nb"], ids=["long", "line-break"])
+async def test_a_task_id_that_cannot_be_one_is_refused_not_repeated(
+    web: httpx2.AsyncClient, method: str, bad: str
+) -> None:
+    # (was: "There is no task '…'", the id repeated whole, a line break or up to
+    # max_body_bytes of it, where the other methods refuse such an id)
+    error = error_of(await call(web, rpc(method, {"id": bad})))
+    assert error["code"] == -32602
+    assert violations(error) == ["id"]
+    assert bad not in error["message"]
+
+
 async def test_a_task_asked_for_with_a_negative_history_length_is_refused(
     web: httpx2.AsyncClient,
 ) -> None:

@@ -392,12 +392,13 @@ async def test_an_event_refused_after_the_task_in_its_chunk_cancels_the_task(
     [
         ("id: 7\x0bdata: {sent}", '5 bytes into the line, between "id: 7" and "data: {\\"jsonrpc'),
         ("id\x0b: 7", '2 bytes into the line, between "id" and ": 7", where'),
+        ("i\x0bd: 7", '1 byte into the line, between "i" and "d: 7", where'),  # (was: 1 bytes)
         (
             "id: " + "x" * 5_000 + "\x0bnear",
             f'5004 bytes into the line, between "…{"x" * 59}" and "near"',
         ),
     ],
-    ids=["a-value", "a-name", "far-into-it"],
+    ids=["a-value", "a-name", "one-byte-in", "far-into-it"],
 )
 async def test_a_line_of_another_field_holding_a_control_character_raw_is_refused(
     line: str, where: str

@@ -160,6 +160,22 @@ async def test_the_four_methods_keep_give_list_and_delete_a_tasks_webhooks() -> 
             assert unknown["code"] == -32001
 
 
+@pytest.mark.parametrize("bad", ["x" * 257, "a\nb"], ids=["long", "line-break"])
+async def test_a_task_or_webhook_id_that_cannot_be_one_is_refused_not_repeated(bad: str) -> None:
+    # (was: "There is no task '…'" / "no webhook '…'", the id repeated whole, a line break
+    # or up to max_body_bytes of it, where the other methods refuse such an id)
+    async with receiving() as receiver, served(greeting(receiver)) as web:
+        task = (await call(web, rpc("SendMessage", send_params()))).json()["result"]["task"]
+        for method, params, field in (
+            ("ListTaskPushNotificationConfigs", {"taskId": bad}, "taskId"),
+            ("DeleteTaskPushNotificationConfig", {"taskId": bad, "id": "x"}, "taskId"),
+            ("GetTaskPushNotificationConfig", {"taskId": task["id"], "id": bad}, "id"),
+        ):
+            error = error_of(await call(web, rpc(method, params)))
+            assert (error["code"], violations(error)) == (-32602, [field]), method
+            assert bad not in error["message"]
+
+
 async def test_a_refused_answer_sets_no_webhook_and_one_over_the_bound_answers_nothing() -> None:
     async with receiving() as receiver:
         app = greeting(receiver, max_per_task=1)

@@ -53,7 +53,7 @@ from miniagents.promising.limits import DEFAULT_HIGH_WATER_MARK
 from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import FakeLLMServer, ToolCall, VirtualClock
 from tests.ext.realtime.kit import APIS, ScriptedLink, scripted_agent
-from tests.ext.web.serving import until
+from tests.ext.web.serving import SERVED_WS, until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FOUND = CHROMIUM.exists()
@@ -86,7 +86,7 @@ async def served(
             app,
             log_level="warning",
             lifespan="off",
-            ws="websockets-sansio",
+            ws=SERVED_WS,
             timeout_graceful_shutdown=5,
         )
         server = uvicorn.Server(config)
@@ -720,7 +720,7 @@ def test_the_voice_server_takes_the_websockets_librarys_protocol_on_an_older_uvi
     import uvicorn.config
 
     app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
-    assert web.voice_server(app).config.ws == "websockets-sansio"
+    assert web.voice_server(app).config.ws == SERVED_WS
     older = {k: v for k, v in uvicorn.config.WS_PROTOCOLS.items() if k != "websockets-sansio"}
     monkeypatch.setattr(uvicorn.config, "WS_PROTOCOLS", older)  # (as uvicorn 0.30 to 0.34)
     server = web.voice_server(app)

@@ -571,7 +571,7 @@ SERVED_WS = (
     "websockets-sansio" if "websockets-sansio" in uvicorn.config.WS_PROTOCOLS else "websockets"
 )
 """The uvicorn WebSocket protocol ``server_config`` serves with, the websockets library
-installed: websockets-sansio from uvicorn 0.35 on, the library's legacy one before (0.30 to
+installed: websockets-sansio from uvicorn 0.35 on, the library's legacy one before (0.32.1 to
 0.34, which the web extra allows)."""
 
 LEGACY_WS_MARKS = [  # (uvicorn's deprecation of the protocol, and the websockets library's)
