@@ -62,6 +62,12 @@ _READ_MARGIN = 30.0
 """Seconds the HTTP client of a URL waits past ``read_timeout`` before it gives up on a
 stream that says nothing (the session's own timeout ends a call before)."""
 
+_CLOCK_SLACK = 1e-3
+"""Seconds by which a call the SDK timed out may seem shorter than ``read_timeout``: its timer
+fires at a time it added the timeout to, and subtracting the start again rounds (600.1 + 600
+- 600.1 < 600 in floating point), as the loop may also run a timer up to its clock's
+resolution early."""
+
 _MAX_PAGES = 1000
 """The most pages of tools a session reads from a server (a listing that never ends fails)."""
 
@@ -677,7 +683,9 @@ class MCPSession:
         the SDK's timer runs on) was not ended by the SDK.
         """
         return (
-            self._read_timeout is not None and elapsed >= self._read_timeout and error.data is None
+            self._read_timeout is not None
+            and elapsed + _CLOCK_SLACK >= self._read_timeout
+            and error.data is None
         )
 
     def _answered_error(self, name: str, said: str) -> str:

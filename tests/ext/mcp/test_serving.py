@@ -487,6 +487,22 @@ async def test_a_server_that_answers_the_opening_with_an_error_status_names_it()
     assert "Check that it runs" not in str(raised.value)
 
 
+def test_a_call_the_sdk_timed_out_is_told_as_read_timeout_though_the_clock_rounds() -> None:
+    """The SDK's timer fires at its start plus ``read_timeout``; the session subtracts its own
+    start again, which rounds below the timeout for some starts (1847.43... + 600 - 1847.43...
+    is 599.9999999999998): the call was told as the server's own error, in the SDK's words
+    ("Request 'tools/call' timed out"), not as the session's ``read_timeout``."""
+    from mcp import MCPError
+    from mcp.types import REQUEST_TIMEOUT
+
+    start = 1847.4337369372327
+    elapsed = (start + 600) - start
+    assert elapsed < 600
+    session = MCPSession.http("http://127.0.0.1:9/mcp", read_timeout=600)
+    assert session._timed_out(MCPError(REQUEST_TIMEOUT, "timed out"), elapsed)
+    assert not session._timed_out(MCPError(REQUEST_TIMEOUT, "timed out"), 599.0)
+
+
 async def test_over_http_a_hung_call_waits_read_timeout_not_the_http_clients_300() -> None:
     """``read_timeout=600`` (what the error of a call past it advises) holds over HTTP too:
     the call fails after 600 seconds (of a virtual clock) with the error that names it. The

@@ -476,7 +476,7 @@ async def test_a_run_tree_and_a_fork_given_a_stores_path_refuse_it_naming_the_ru
     tmp_path: Path,
 ) -> None:
     """(was: AttributeError: 'str' object has no attribute 'run')."""
-    path = str(tmp_path / "runs.sqlite")
+    path = "runs.sqlite"  # (refused before any use: a short path, quoted whole)
     with pytest.raises(StudioConfigurationError) as raised:
         RunTree.of(path, "last")  # type: ignore[arg-type]
     assert str(raised.value) == (
