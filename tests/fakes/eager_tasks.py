@@ -42,15 +42,28 @@ def _stand_in(
         return lazy(coro, loop=loop, name=name, context=context)  # type: ignore[no-any-return]
     task_class: Any = _asyncio_tasks._PyTask  # type: ignore[attr-defined]  # (pure Python)
     scheduled: list[tuple[Callable[..., object], Context]] = []
+    shadowed = loop.__dict__.get("call_soon")  # (an outer stand-in's hold, if any)
+    call_soon = loop.call_soon
 
-    def hold(callback: Callable[..., object], *args: object, context: Context) -> None:
-        scheduled.append((callback, context))  # the task's first step, run below instead
+    def hold(
+        callback: Callable[..., object], *args: object, context: Context | None = None
+    ) -> asyncio.Handle | None:
+        step_of = getattr(getattr(callback, "__self__", None), "_coro", None)
+        if context is not None and step_of is coro and not scheduled:
+            scheduled.append((callback, context))  # the new task's first step
+            return None  # (run below instead; the task's __init__ drops the handle)
+        # anything else scheduled meanwhile (a finalizer the garbage collector runs while
+        # the task is made, a task made by it) goes to the loop as ever
+        return call_soon(callback, *args, context=context)
 
     loop.call_soon = hold  # type: ignore[method-assign,assignment]  # (the task's __init__)
     try:
         task: asyncio.Task[Any] = task_class(coro, loop=loop, name=name, context=context)
     finally:
-        del loop.call_soon
+        if shadowed is None:
+            del loop.call_soon
+        else:
+            loop.call_soon = shadowed  # type: ignore[method-assign]
     ((step, step_context),) = scheduled
     caller = asyncio.current_task(loop)
     if caller is not None:  # the new task is current during its first step (as 3.12 does)

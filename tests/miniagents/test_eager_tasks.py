@@ -123,3 +123,47 @@ async def test_giving_up_on_an_unread_input_starts_none_of_what_it_holds() -> No
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(reply.aresolve(), 0.01)
     assert events == []
+
+
+class _FinalizingLoop(asyncio.SelectorEventLoop):
+    """A loop on which other code schedules a callback while a task is being made.
+
+    As the garbage collector does when it runs a finalizer then (a dropped stream's
+    ``__del__`` schedules its flow's reconsideration): a new future asks ``get_debug``.
+    """
+
+    def __init__(self) -> None:
+        self.finalizer_armed = False  # (before the loop's own making, which asks get_debug)
+        self.finalized: list[str] = []
+        super().__init__()
+
+    def get_debug(self) -> bool:
+        if self.finalizer_armed:
+            self.finalizer_armed = False
+            self.call_soon(self.finalized.append, "finalizer")
+        return super().get_debug()
+
+
+def test_a_callback_scheduled_while_an_eager_task_is_made_runs_and_the_task_starts() -> None:
+    # the stand-in took every call_soon during the task's making for the task's first
+    # step: a finalizer's callback then failed (TypeError) or was run as the step, and the
+    # task was never started (an agent's run lost: a deadlock in the deep fuzzer's run)
+    loop = _FinalizingLoop()
+    steps: list[str] = []
+
+    async def first_step() -> None:
+        steps.append("task")
+
+    async def main() -> None:
+        with eager_tasks():
+            loop.finalizer_armed = True
+            task = asyncio.get_running_loop().create_task(first_step())
+            assert steps == ["task"]  # (eagerly: inside create_task)
+            await task
+        await asyncio.sleep(0)
+        assert loop.finalized == ["finalizer"]
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
