@@ -121,7 +121,14 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
     ("miniagents.ext.llm._turn", "translated"): (
         "a provider's error, or the provider's translation of it into an LLMError, re-raised"
     ),
-    ("miniagents.ext.ray._worker", "failure"): "an agent's error, re-raised after the replies",
+    ("miniagents.ext.ray._worker", "failure"): (
+        "an agent's error, re-raised after the replies; a live link end's own error (its "
+        "close or settling), re-raised once every end is closed and settled"
+    ),
+    ("miniagents.ext.ray._budgets", "self._link.halt.with_traceback(None)"): (
+        "why the link of a call still running closed: an LLMError, or the error its transport "
+        "broke with (e.g. a RayWorkerDiedError)"
+    ),
     ("miniagents.ext.mcp.serving", "MCPError(_TOO_MANY_CALLS, refusal)"): (
         "the MCP SDK's: a request handler raises it for the server to answer the request with "
         "that JSON-RPC error (a tool call past the calls its caller may have under way)"

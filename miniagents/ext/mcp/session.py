@@ -68,6 +68,11 @@ fires at a time it added the timeout to, and subtracting the start again rounds 
 - 600.1 < 600 in floating point), as the loop may also run a timer up to its clock's
 resolution early."""
 
+_CLOSE_TIMEOUT = 10.0
+"""Seconds a session waits for its connection to close (a server reached by its URL told to
+end the session, a server's process stopped) before it cuts it: a server that hangs cannot
+hold the end of the block (the HTTP client's own wait is ``read_timeout`` and more, or none)."""
+
 _MAX_PAGES = 1000
 """The most pages of tools a session reads from a server (a listing that never ends fails)."""
 
@@ -120,9 +125,10 @@ class MCPSession:
 
     ``async with`` connects (starting the server's process for stdio), lists the server's
     tools (``tools``; the session also iterates over them) and closes the connection at the
-    end of the block. Use the tools only inside the block: a call after it, or still running
-    as it ends, gives an error result that says so. Open the session around the
-    ``MiniAgents`` context, so the context, which waits for every tool call, ends first::
+    end of the block (cut after 10 seconds if the server does not take the close). Use the
+    tools only inside the block: a call after it, or still running as it ends, gives an
+    error result that says so. Open the session around the ``MiniAgents`` context, so the
+    context, which waits for every tool call, ends first::
 
         async with MCPSession.stdio("python", ["server.py"]) as server, MiniAgents():
             ...  # tools=[*server] (or server.tools)
@@ -920,9 +926,15 @@ def _shown_url(url: str) -> str:
 
 
 async def _ended(running: asyncio.Task[None]) -> None:
-    """Wait for the session's task to end; if the wait is cancelled, cancel the task too."""
+    """Wait for the session's task to end, cancelled after ``_CLOSE_TIMEOUT`` seconds.
+
+    If the wait is cancelled, the task is cancelled too.
+    """
     try:
-        await asyncio.wait([running])
+        await asyncio.wait([running], timeout=_CLOSE_TIMEOUT)
+        if not running.done():  # (a server that does not answer the close: cut it)
+            running.cancel()
+            await asyncio.wait([running])
     except asyncio.CancelledError:
         running.cancel()
         raise

@@ -91,6 +91,15 @@ class _FarCall:
                 self._verdict.set_result(verdict)
 
     def piece(self, cost: float) -> Exceeded | None:
+        """Report one streamed piece (see the protocol).
+
+        Raises:
+            LLMError: if the link has closed (the interaction that made the call has ended):
+                what the call used next would reach no budget, so it stops (the error of
+                the link's transport if it broke, e.g. a ``RayWorkerDiedError``).
+        """
+        if self._link.halt is not None:
+            raise self._link.halt.with_traceback(None)
         self._pieces += 1
         self._link.charge(self._number, (0, 1, 0, 0, 0, cost, 0, 0))
         return self._stopped
@@ -150,6 +159,8 @@ class _AwayEnd:
         self.closed = False
         self._refusal: BaseException | None = None
         """Why the calls asking to start once it has closed fail."""
+        self.halt: BaseException | None = None
+        """Why the calls still running once it has closed stop at their next piece."""
 
     def __reduce__(self) -> tuple[type[_AwayEnd], tuple[tuple[Budget, ...], bool]]:
         return (_AwayEnd, (self._ambient, self.admits))
@@ -225,12 +236,21 @@ class _AwayEnd:
         """The interaction has ended (or the link broke: ``error``): calls asking to start fail.
 
         So do the calls that ask later, with or without a limit: they would wait for a verdict
-        for ever, or run with what they use reaching no budget.
+        for ever, or run with what they use reaching no budget. The calls still running (a
+        call in the background, outliving its interaction) stop at their next piece: what
+        they use from now on would reach no budget either (their reports ride the
+        interaction's replies, which have ended; the caller's end has ended their charges),
+        and waiting for them would hold the interaction's end for work that is not its own.
         """
         self.closed = True
+        ended = "the interaction that made it has ended, and with it the link to the budgets"
         refusal = self._refusal = error or LLMError(
-            "An LLM call did not start: the interaction that made it has ended, and with it "
-            "the link to the budgets that charge it."
+            f"An LLM call did not start: {ended} that charge it."
+        )
+        self.halt = error or LLMError(
+            f"An LLM call was stopped: {ended} that charge it, so what the call used next "
+            "would reach no budget. Await the LLM calls an agent makes before its "
+            "interaction ends."
         )
         for call in list(self._calls.values()):
             call.admitted(refusal)

@@ -230,10 +230,28 @@ async def _read_links(call: Call, links: Sequence[LinkEnd], alias: str) -> None:
     except Exception as error:  # (not cancelled: the interaction runs on without the links)
         broken = error
     finally:
-        for link in links:
-            link.close(broken)
-        for link in links:
+        await close_links(links, broken)
+
+
+async def close_links(links: Sequence[LinkEnd], error: BaseException | None = None) -> None:
+    """Close every end of ``links`` (with ``error``: why they broke), then wait until each settled.
+
+    An end whose ``close`` or ``asettled`` raises does not keep the others open: each is
+    closed and settled all the same, and the first error is raised after.
+    """
+    failure: Exception | None = None
+    for link in links:
+        try:
+            link.close(error)
+        except Exception as raised:
+            failure = failure or raised
+    for link in links:
+        try:
             await link.asettled()
+        except Exception as raised:
+            failure = failure or raised
+    if failure is not None:
+        raise failure
 
 
 def _mailbox_failure(error: BaseException, alias: str, note: str, part: str) -> RayAgentError:

@@ -55,7 +55,7 @@ from miniagents.ext.ray._mailbox import (
     mailbox_died,
     send_inputs,
 )
-from miniagents.ext.ray._worker import serve_interaction
+from miniagents.ext.ray._worker import close_links, serve_interaction
 from miniagents.ext.ray._worker_loop import CANCEL_TIMEOUT as _WORKER_CANCEL_TIMEOUT
 from miniagents.ext.ray._worker_loop import in_worker_loop
 from miniagents.ext.ray.errors import (
@@ -323,12 +323,6 @@ class _Runner:
         return worker_died_error(what, died.cause, note, "ray_agent", fix)
 
 
-def _log_if_failed(what: str, step: asyncio.Future[None]) -> None:
-    """Retrieve the outcome of a step of the stop of ``what`` nobody awaits: log it if it failed."""
-    if not step.cancelled() and (error := step.exception()) is not None:
-        log_late_failure(error, what)
-
-
 class _WorkerDied(Exception):
     """The worker of an attempt died, or the mailbox actor feeding it (``mailbox``)."""
 
@@ -411,11 +405,10 @@ class _Attempt:
                 try:
                     await self._stop(not finished, sender, link_sender, mailbox)
                 finally:
-                    for link in links:
-                        link.close()  # the calls the worker left open end
-                    self._end_open_messages()
-                    for link in links:
-                        await link.asettled()  # what its close stopped has ended
+                    try:  # the calls the worker left open end, and what their close stopped
+                        await close_links(links)
+                    finally:
+                        self._end_open_messages()
         except Exception as error:
             failure = error
         if failure is not None:
@@ -572,7 +565,12 @@ class _Attempt:
             generator, self.generator = [self.generator], None
             InThread(self.stopped, generator.clear)  # (it cannot fail: nobody waits for it)
         if self.cancelling is not None and not self.cancelling.done():  # (asked, not awaited)
-            self.cancelling.add_done_callback(functools.partial(_log_if_failed, self.stopped))
+            self.cancelling.add_done_callback(self._log_if_failed)
+
+    def _log_if_failed(self, step: asyncio.Future[None]) -> None:
+        """Retrieve the outcome of a step of the stop nobody awaits: log it if it failed."""
+        if not step.cancelled() and (error := step.exception()) is not None:
+            log_late_failure(error, self.stopped)
 
     async def _bounded(self, step: Awaitable[Any], what: str, deadline: float) -> None:
         timeout = max(0.0, deadline - asyncio.get_running_loop().time())

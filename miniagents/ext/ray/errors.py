@@ -41,11 +41,12 @@ class RayWorkerDiedError(RayAgentError):
 
 
 class RayCancelTimeoutError(RayAgentError, TimeoutError):
-    """Stopping a remote interaction (Ray's cancel and what follows it) took too long.
+    """Stopping remote work (Ray's cancel and what follows it) took too long.
 
-    The driver waits at most the ``cancel_timeout`` of ``ray_agent`` (10 s by default) in
-    all; the worker waits as long for its agent to end once cancelled. The message names
-    the step that did not end.
+    The work: an interaction of a ``ray_agent``, or a batch of items of a ``ray_pipeline``.
+    The driver waits at most their ``cancel_timeout`` (10 s by default) in all; the worker
+    waits as long for its agents to end once cancelled. The message names the step that
+    did not end.
     """
 
 

@@ -540,6 +540,54 @@ async def test_over_http_a_hung_call_waits_read_timeout_not_the_http_clients_300
     assert elapsed == pytest.approx(600)
 
 
+async def test_a_server_that_does_not_answer_the_close_is_cut_after_10_seconds() -> None:
+    """The end of the block waits 10 seconds (of a virtual clock) for a server to end the
+    session (the DELETE of a handshake-era server's session), then cuts the connection. It
+    waited as long as the HTTP client's reads: ``read_timeout`` and 30 seconds more (for
+    ever with ``read_timeout=None``)."""
+    released = asyncio.Event()
+    inner = mcp_server([divide]).streamable_http_app(
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    )
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "DELETE":
+            await released.wait()  # the server hangs on the session's end
+        if scope["type"] == "http" and scope["method"] == "POST":
+            read = [await receive()]
+            while read[-1].get("more_body"):
+                read.append(await receive())
+            sent = json.loads(b"".join(message.get("body", b"") for message in read))
+            if sent.get("method") == "server/discover":  # a server of the handshake's era
+                unknown = {"code": -32601, "message": "Method not found"}
+                answer = {"jsonrpc": "2.0", "id": sent["id"], "error": unknown}
+                json_type = [(b"content-type", b"application/json")]
+                await send({"type": "http.response.start", "status": 200, "headers": json_type})
+                await send({"type": "http.response.body", "body": json.dumps(answer).encode()})
+                return
+
+            async def again() -> Message:
+                return read.pop(0) if read else await receive()
+
+            await inner(scope, again, send)
+            return
+        await inner(scope, receive, send)
+
+    with virtual_time() as clock:
+        async with served(app) as client:
+            try:
+                session = MCPSession.http(f"{client.base_url}/mcp", read_timeout=600)
+                async with session:
+                    async with MiniAgents():
+                        (divided,) = await ToolSet(session).run_all([call("divide", a=1, b=4)])
+                    start = clock.elapsed
+                elapsed = clock.elapsed - start
+            finally:
+                released.set()
+    assert str(divided) == "0.25"
+    assert elapsed == pytest.approx(10)  # (on main: 630)
+
+
 @pytest.mark.parametrize(
     ("headers", "refusal"),
     [

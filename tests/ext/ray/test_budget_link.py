@@ -16,7 +16,8 @@ import miniagents.ext.ray  # noqa: F401  # registers the budgets' link opener
 from miniagents import MiniAgents
 from miniagents.ext.llm import Budget, charged_to, with_budget
 from miniagents.ext.llm.errors import LLMError
-from miniagents.ext.ray._budgets import _AwayEnd, open_link
+from miniagents.ext.llm.usage import REMOTE_PIECES_AHEAD
+from miniagents.ext.ray._budgets import _VERDICT, _AwayEnd, open_link
 from miniagents.ext.ray.errors import RayWorkerDiedError
 from miniagents.miniagents.lowlevel import outgoing_links
 
@@ -106,3 +107,25 @@ async def test_a_call_asking_a_closed_link_fails_with_its_error_limit_or_none(ad
         await call.averdict()
     assert ended.drain() is None
     assert broken.drain() is None
+
+
+@pytest.mark.parametrize("admits", [False, True])
+async def test_a_call_still_running_when_its_link_closes_stops_at_its_next_piece(
+    admits: bool,
+) -> None:
+    """A call outliving its interaction (in the background) stops: nothing would charge it."""
+    far = _budget_of_another_process()
+    for error, expected in [
+        (None, "An LLM call was stopped: the interaction that made it has ended"),
+        (RayWorkerDiedError("The mailbox actor died."), "The mailbox actor died"),
+    ]:
+        link = _AwayEnd((far,), admits)
+        call = link.start((far,), "background", "gpt-4o-mini", None)
+        link.receive([(_VERDICT, 1, REMOTE_PIECES_AHEAD if admits else 0)])
+        await call.averdict()
+        assert call.piece(0.0) is None
+        link.close(error)
+        # on main: it streamed on, and what it used was dropped (the budget undercounted)
+        with pytest.raises(LLMError if error is None else RayWorkerDiedError, match=expected):
+            call.piece(0.0)
+        assert not call.behind  # (a call waiting for the count is let go, to stop so)

@@ -398,17 +398,30 @@ class _FailingFarEnd(_SettlingFarEnd):
     def close(self, error: BaseException | None = None) -> None:
         raise RuntimeError("The far end could not close.")
 
+    async def asettled(self) -> None:
+        _far_end_record.append("settled what it could")
+
 
 def test_a_link_end_whose_close_raises_is_logged_once_and_the_interaction_ends(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     mailbox = SimpleNamespace(take=SimpleNamespace(remote=_silent_box))
-    links = dumps([_FailingFarEnd()], "the live links of the caller")
+    links = dumps([_FailingFarEnd(), _SettlingFarEnd()], "the live links of the caller")
     arguments = dumps_arguments((), {}, _replying_agent.alias)
     call = Call(arguments, [(INPUT_END, None)], mailbox, "key", dumps_settings({}), links=links)
+    _far_end_record.clear()
     with caplog.at_level(logging.ERROR, logger="miniagents"):
         batches = list(serve_interaction(_replying_agent, call))
     assert [tag for batch in batches for tag, _, _ in batch] == [WHOLE, COMPLETE]
+    # on main: the end after the failing one was never closed, and no end was settled
+    assert _far_end_record == [
+        "opened",
+        "opened",
+        "closed",
+        "settled what it could",
+        "stopped",
+        "settled",
+    ]
     # on main: nothing logged here, and asyncio's "Task exception was never retrieved" later
     (record,) = caplog.records
     assert record.getMessage() == (
