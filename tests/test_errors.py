@@ -69,18 +69,15 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
     ): ("a facade's __getattr__ must raise AttributeError for a name it does not have"),
     (
         "miniagents.messages.message_promise",
-        "AttributeError(f'{type(self).__name__!r} object has no attribute {name!r}')",
+        "AttributeError(f'{type(obj).__name__!r} object has no attribute {name!r}')",
     ): (
-        "MessagePromise.__getattr__, for a private or special name it lacks: the plain "
-        "AttributeError Python raises without the method (copy, pickle and hasattr probe them)"
+        "the __getattr__ of a MessagePromise, a MessageSequencePromise and a MessageTuple, "
+        "for a private or special name it lacks: the plain AttributeError Python raises "
+        "without the method (copy, pickle and hasattr probe them)"
     ),
-    (
-        "miniagents.messages.sequence",
-        "AttributeError(f'{type(self).__name__!r} object has no attribute {name!r}')",
-    ): (
-        "MessageTuple.__getattr__ and MessageSequencePromise.__getattr__, for a private or "
-        "special name it lacks: the plain "
-        "AttributeError Python raises without the method (copy, pickle and hasattr probe them)"
+    ("miniagents.messages.message_promise", "error(sentence, name=name, obj=obj)"): (
+        "the same __getattr__ for a public name: an UnresolvedMessageError, or the "
+        "MessageTupleFieldError a MessageTuple passes (both MiniAgentsErrors)"
     ),
     ("miniagents.promising._replay", "error.with_traceback(self._traceback)"): (
         "re-raises the error that ended a stream (its producer's, of any type) for a consumer"

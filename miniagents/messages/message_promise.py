@@ -12,7 +12,12 @@ from typing_extensions import TypeVar
 
 from miniagents.arguments import a_class
 from miniagents.frozen.model import FrozenDict, freeze
-from miniagents.messages.errors import MessageTypeError, SyncReadError, UnresolvedMessageError
+from miniagents.messages.errors import (
+    MessageTupleFieldError,
+    MessageTypeError,
+    SyncReadError,
+    UnresolvedMessageError,
+)
 from miniagents.messages.message import Message
 from miniagents.promising.errors import IncompleteStreamError, StreamArgumentError
 from miniagents.promising.lowlevel import (
@@ -430,14 +435,12 @@ class MessagePromise(StreamedPromise[str, Message], Generic[MessageT_co]):
                     ``hasattr`` still says no), telling to await the promise first.
                 AttributeError: for a private or special one, as without this method.
             """
-            if name[:1] == "_":
-                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-            raise UnresolvedMessageError(
+            _refuse_attribute(
+                self,
+                name,
                 f"A MessagePromise has no attribute {name!r}: it is the promise of a message "
                 "(which may still be streaming). Await it, then read the message: `message = "
                 f"await promise`, then `message.{name}`.",
-                name=name,
-                obj=self,
             )
 
         def __getitem__(self, index: object) -> NoReturn:
@@ -472,6 +475,28 @@ def _refuse_sync_read(subject: str, *, each: str, whole: str) -> NoReturn:
         SyncReadError: always.
     """
     raise SyncReadError(f"{subject}: use {each}, or {whole}.")
+
+
+def _refuse_attribute(
+    obj: object,
+    name: str,
+    sentence: str,
+    error: type[UnresolvedMessageError | MessageTupleFieldError] = UnresolvedMessageError,
+) -> NoReturn:
+    """Refuse reading ``name``, which ``obj`` (messages, or a promise of them) lacks.
+
+    The one refusal of the ``__getattr__`` of a ``MessagePromise``, a
+    ``MessageSequencePromise`` (hidden from mypy) and a ``MessageTuple``: a message's field
+    read too soon, or from many messages.
+
+    Raises:
+        UnresolvedMessageError: (or ``error``) for a public name (an ``AttributeError``, so
+            that ``hasattr`` still says no), saying ``sentence``: where to read it instead.
+        AttributeError: for a private or special one, as without a ``__getattr__``.
+    """
+    if name[:1] == "_":
+        raise AttributeError(f"{type(obj).__name__!r} object has no attribute {name!r}")
+    raise error(sentence, name=name, obj=obj)
 
 
 _NO_METADATA = FrozenDict()

@@ -32,9 +32,14 @@ from miniagents.arguments import a_class
 from miniagents.messages._collect import AsyncPart, Segment, collect
 from miniagents.messages._flatten import FlattenSource, LoopObservable
 from miniagents.messages._resolve import messages_in_order
-from miniagents.messages.errors import MessageTupleFieldError, UnresolvedMessageError
+from miniagents.messages.errors import MessageTupleFieldError
 from miniagents.messages.message import Message
-from miniagents.messages.message_promise import MessagePromise, MessageT_co, _refuse_sync_read
+from miniagents.messages.message_promise import (
+    MessagePromise,
+    MessageT_co,
+    _refuse_attribute,
+    _refuse_sync_read,
+)
 from miniagents.promising.errors import (
     IncompleteStreamError,
     StreamArgumentError,
@@ -90,14 +95,13 @@ class MessageTuple(tuple[MessageT_co, ...]):
                     ``hasattr`` still says no), telling to read it from one message.
                 AttributeError: for a private or special one, as without this method.
             """
-            if name[:1] == "_":
-                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-            raise MessageTupleFieldError(
+            _refuse_attribute(
+                self,
+                name,
                 f"A MessageTuple has no attribute {name!r}: it is the tuple of the messages "
                 f"(here {len(self)}), not one message. Read it from one of them: "
                 f"`messages[0].{name}`; `str(messages)` gives their text, joined.",
-                name=name,
-                obj=self,
+                MessageTupleFieldError,
             )
 
     @overload
@@ -170,15 +174,13 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
                     ``hasattr`` still says no), telling to await the sequence first.
                 AttributeError: for a private or special one, as without this method.
             """
-            if name[:1] == "_":
-                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-            raise UnresolvedMessageError(
+            _refuse_attribute(
+                self,
+                name,
                 f"A {type(self).__name__} has no attribute {name!r}: it is the stream of the "
                 "messages (which may still be coming), not one message. Await it, then read "
                 f"it from one of them: `messages = await sequence`, then `messages[0].{name}` "
                 "(`str(messages)` gives their text, joined).",
-                name=name,
-                obj=self,
             )
 
         def __getitem__(self, index: object) -> NoReturn:

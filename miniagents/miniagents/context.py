@@ -31,7 +31,7 @@ from miniagents.miniagents.errors import (
     NoActiveContextError,
 )
 from miniagents.promising.limits import StreamLimits, stream_limits
-from miniagents.promising.lowlevel import EndOf, park, spawn, unpark
+from miniagents.promising.lowlevel import CancelReason, EndOf, park, spawn, task_owner, unpark
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 from miniagents.promising.streamed_promise import StreamedPromise
 
@@ -295,6 +295,8 @@ class MiniAgents:
         self._persist: tuple[Persisting, ...] = ()
         self._resolved: tuple[MessageHandler, ...] = self._own_resolved
         self._tasks: set[asyncio.Task[None]] = set()
+        # the tasks started in its block with no owner (a stream's): cancelled after an error
+        self._loose: set[asyncio.Task[None]] = set()
         self._open_inputs: set[MessageSequenceAppender] = set()
         self._streams = StreamTracker(self._tasks)
         self._tokens: tuple[contextvars.Token[Any], ...] | None = None
@@ -377,6 +379,7 @@ class MiniAgents:
             _current.set(self),
             message_listener.set(listener),
             stream_limits.set(self.stream_limits),
+            task_owner.set(self._loose),
         )
         return self
 
@@ -397,6 +400,7 @@ class MiniAgents:
             raise
         finally:
             if self._tokens is not None:
+                task_owner.reset(self._tokens[3])
                 stream_limits.reset(self._tokens[2])
                 message_listener.reset(self._tokens[1])
                 _current.reset(self._tokens[0])
@@ -472,7 +476,8 @@ class MiniAgents:
         Work started meanwhile is cancelled as it starts (a task of :func:`start_task_in`,
         a stream the context tracks), and wakes the exit, which cancels the rest of it (the
         run of an agent inquired then): a task that catches its cancellation and then starts
-        an agent and awaits it is released too. Each task is cancelled once.
+        an agent and awaits it is released too. Each task is cancelled once, the tasks of
+        the streams made in its block with them (a message of an async generator pulled).
 
         Args:
             error: The error the context exits with, named to the streams' readers.
@@ -482,10 +487,10 @@ class MiniAgents:
         cancelling = self._cancelling = _Cancelling(reason)
         self._streams.cancel_from_now(cancelling.wake, reason)
         try:
-            while self._tasks:
-                cancelling.cancel(list(self._tasks))
+            while tasks := self._tasks | self._loose:  # (a stream's tasks in its block too)
+                cancelling.cancel(tasks)
                 self._streams.cancel(reason)
-                await cancelling.wait(self._tasks)
+                await cancelling.wait(tasks)
             self._streams.cancel(reason)
         finally:
             self._cancelling = None
@@ -530,9 +535,12 @@ class MiniAgents:
 # and MiniAgents itself shows users only what they use.
 
 
-def _exit_reason(error: BaseException) -> str:
-    """The text of the error of a stream cancelled by its context's exit with ``error``."""
-    return (
+def _exit_reason(error: BaseException) -> CancelReason:
+    """The text of the error of a stream cancelled by its context's exit with ``error``.
+
+    It is the message of each cancel of the context's tasks too: what a stream one fed says.
+    """
+    return CancelReason(
         f"This stream was cancelled because its MiniAgents context exited with an error "
         f"({type(error).__name__}), and the exit after an error cancels the agents and streams "
         "started in the context. Read the replies inside the async with MiniAgents(): block, "
@@ -550,7 +558,7 @@ class _Cancelling:
 
     __slots__ = ("cancelled", "reason", "woken")
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: CancelReason) -> None:
         self.cancelled: set[asyncio.Task[None]] = set()
         self.reason = reason  # the message of each cancel: what a stream its task fed says
         self.woken: asyncio.Future[None] | None = None  # what :meth:`wait` awaits

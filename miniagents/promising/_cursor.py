@@ -237,40 +237,16 @@ class _PlainIterator(PieceIterator[T]):
         return await PieceIterator.__anext__(self)
 
 
-class _WatchedPlainIterator(_PlainIterator[T]):
-    """A plain iterator of a stream with a producer to give up: it gives up if its loop is
-    left by a cancellation of its task (see :meth:`PieceIterator.give_up_unwinding`).
-
-    (Only such streams' iterators have a finalizer: one object fewer to finalize for each
-    message read that is ready, or that no agent streams.)
-    """
+class _GoingIterator(PieceIterator[T]):
+    """An iterator with something to do when it goes: tell its stream's flow (its cursor),
+    give up if its loop is left by a cancellation of its task (see
+    :meth:`PieceIterator.give_up_unwinding`), check again the streams it kept."""
 
     __slots__ = ()
 
     def __del__(self) -> None:
-        try:  # (a finalizer must not raise: no context manager's calls)
-            if not self.quit:  # (one read to its end, closed or given up on: nothing to do)
-                self.give_up_unwinding()
-            if self.kept:
-                recheck_kept(self.kept)
-        except Exception:
-            pass
-
-
-class _FollowedIterator(PieceIterator[T]):
-    """An iterator that a stream's flow follows: it tells the flow when it is gone.
-
-    An iterator of a stream without a flow (a message's tokens) has nothing to tell, so it
-    has no finalizer (one object fewer to finalize per message read).
-    """
-
-    __slots__ = ()
-
-    def __del__(self) -> None:
-        core = getattr(self, "_stream", None)
-        if core is None:
-            return
         try:  # (a finalizer must not raise: no context manager's calls per iterator)
+            core = self._stream
             if core.flow is not None:
                 core.flow.drop_cursor(core, self, gone=True)
             if not self.quit:  # (read to its end, closed or given up on: nothing to give up)
@@ -279,6 +255,26 @@ class _FollowedIterator(PieceIterator[T]):
                 recheck_kept(self.kept)
         except Exception:
             pass
+
+
+class _WatchedPlainIterator(_PlainIterator[T], _GoingIterator[T]):
+    """A plain iterator of a stream with a producer to give up, which it gives up on going.
+
+    (Only such streams' iterators have a finalizer: one object fewer to finalize for each
+    message read that is ready, or that no agent streams.)
+    """
+
+    __slots__ = ()
+
+
+class _FollowedIterator(_GoingIterator[T]):
+    """An iterator that a stream's flow follows: it tells the flow when it is gone.
+
+    An iterator of a stream without a flow (a message's tokens) has nothing to tell, so it
+    has no finalizer (one object fewer to finalize per message read).
+    """
+
+    __slots__ = ()
 
 
 class _KeepingIterator(PieceIterator[T]):

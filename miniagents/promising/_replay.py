@@ -62,6 +62,7 @@ from miniagents.promising.errors import StreamCancelledError
 from miniagents.promising.limits import Overflow, stream_limits
 
 __all__ = [
+    "CancelReason",
     "Deferred",
     "DirectSource",
     "Observer",
@@ -105,12 +106,25 @@ _VIEW_CANCELLED = (
 """The error of a view cancelled on its own (see :meth:`ReplayCore.detached_copy`)."""
 
 
+class CancelReason(str):
+    """A task's cancel message that is a whole error text of the streams that task feeds.
+
+    Given as ``task.cancel(CancelReason(text))`` (the exit of a ``MiniAgents`` context after
+    an error), it is the error of each stream the task was cancelled under, as a ``reason``
+    given to :meth:`ReplayCore.cancel` is; any other message is quoted in a sentence of ours.
+    """
+
+    __slots__ = ()
+
+
 def _producer_cancelled(reason: str | None, error: asyncio.CancelledError) -> str:
     """The text of the error of a stream whose producer was cancelled (``error``), with the
-    reason of the stream's cancellation if one was given (see ``ReplayCore.why_cancelled``)."""
-    if reason is not None:
-        return reason
-    said = f" with the message {error.args[0]!r}" if error.args and error.args[0] else ""
+    reason of the stream's cancellation if one was given (see ``ReplayCore.why_cancelled``),
+    or the cancel's message if it is such a reason (a :class:`CancelReason`)."""
+    message = error.args[0] if error.args else None
+    if reason is not None or isinstance(message, CancelReason):
+        return reason or cast(str, message)
+    said = f" with the message {message!r}" if message else ""
     return (
         f"The producer of this stream (the task that fed it) was cancelled{said} before the "
         "stream ended, so the stream ends here. To read it to its end, let that task run "

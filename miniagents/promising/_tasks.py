@@ -17,12 +17,22 @@ __all__ = [
     "running_tasks",
     "spawn",
     "start_owned",
+    "task_owner",
 ]
 
 TASK_NAME_PREFIX = "miniagents:"
 
 _tasks: dict[asyncio.Task[None], set[asyncio.Task[None]] | None] = {}
 """Every running task of the library, with the set of its owner (if any) to leave when done."""
+
+task_owner: contextvars.ContextVar[set[asyncio.Task[None]] | None] = contextvars.ContextVar(
+    "miniagents_task_owner", default=None
+)
+"""The set :func:`spawn` adds a task to when no owner is given (nor one of :func:`start_owned`).
+
+A ``MiniAgents`` block sets it, so that the tasks of the streams made in it (a message of an
+async generator, pulled in a task) are its own: its exit after an error cancels them.
+"""
 
 _NO_CONTEXT = contextvars.Context()  # done callbacks need none: this spares a copy per task
 
@@ -47,7 +57,8 @@ def spawn(
         coroutine: The coroutine to run.
         what: A short description used in the task's name and in error messages.
         owner: A set the task is added to while it runs (e.g. a context's tasks); by
-            default, the one :func:`start_owned` gives around the call, if any.
+            default, the one :func:`start_owned` gives around the call, else
+            :data:`task_owner`'s, if any.
 
     Raises:
         NoRunningLoopError: if no asyncio event loop is running in this thread.
@@ -59,6 +70,8 @@ def spawn(
         raise no_loop_error(what) from None
     if owner is None:
         owner = _owning.owner  # (None but inside start_owned)
+        if owner is None:
+            owner = task_owner.get()
     task = loop.create_task(coroutine, name=TASK_NAME_PREFIX + what)
     if task.done():  # an eager task factory (Python 3.12's) ran it to its end right here
         return task

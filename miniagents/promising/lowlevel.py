@@ -21,7 +21,8 @@ What the layers above need, and where it is:
   a core is known to be of one type (to mypy too);
 - **producing** into an open core: ``accept(piece)``, ``complete()``, ``fail(error)``,
   ``cancel(reason)`` (``on_abandoned`` first; a reason given is the error's text, kept in
-  ``reason``: ``why_cancelled()`` tells it, or a holder's), ``cancel_now()``,
+  ``reason``: ``why_cancelled()`` tells it, or a holder's; a producer task cancelled with a
+  :class:`CancelReason` message tells that), ``cancel_now()``,
   ``defer(starter)`` (the producer starts at the first consumer); **pacing**:
   ``has_room()``, ``await await_room()``, ``unpace()``, and ``flow`` (``None`` for a core
   that keeps everything and never makes a producer wait; the rules:
@@ -59,7 +60,8 @@ What the layers above need, and where it is:
   (a producer that leads, :meth:`RunFirst.lead`, has the streams do it as they wake);
 - **tasks**: :func:`spawn` (the one place tasks start: none is lost or left behind),
   :func:`running_tasks`, :func:`forget_task` (a task's last step, instead of its done
-  callback), :func:`start_owned` (start something whose tasks go to an owner's set);
+  callback), :func:`start_owned` (start something whose tasks go to an owner's set),
+  :data:`task_owner` (the owner of the tasks started with none: a ``MiniAgents`` block's);
 - **the deadlock watch**: :func:`park` (the current task waits on the library, for a future
   of ours or for other tasks of ours, saying what it waits *on*: a core, :class:`EndOf`
   some tasks, or a :class:`Producer` naming who can end the wait) and :func:`unpark` when
@@ -92,6 +94,7 @@ from miniagents.promising._deadlock import parked as parked
 from miniagents.promising._deadlock import set_check_interval as set_deadlock_check_interval
 from miniagents.promising._deadlock import unpark as unpark
 from miniagents.promising._outside import follow_outside as follow_outside
+from miniagents.promising._replay import CancelReason as CancelReason
 from miniagents.promising._replay import DirectSource as DirectSource
 from miniagents.promising._replay import Observer as Observer
 from miniagents.promising._replay import ReplayCore as ReplayCore
@@ -113,6 +116,7 @@ from miniagents.promising._tasks import forget_task as forget_task
 from miniagents.promising._tasks import running_tasks as running_tasks
 from miniagents.promising._tasks import spawn as spawn
 from miniagents.promising._tasks import start_owned as start_owned
+from miniagents.promising._tasks import task_owner as task_owner
 from miniagents.promising._waitfor import EndOf as EndOf
 from miniagents.promising._waitfor import Producer as Producer
 from miniagents.promising._waitfor import fed_by as fed_by
@@ -124,6 +128,7 @@ from miniagents.promising.streamed_promise import stream_on as stream_on
 
 __all__ = [
     "TASK_NAME_PREFIX",
+    "CancelReason",
     "DirectSource",
     "EndOf",
     "Observer",
@@ -158,6 +163,7 @@ __all__ = [
     "start_owned",
     "stream_limits",
     "stream_on",
+    "task_owner",
     "unpark",
     "was_received",
 ]

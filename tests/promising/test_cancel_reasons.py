@@ -21,6 +21,7 @@ from miniagents import (
     MessagePromise,
     MessageSequencePromise,
     MiniAgents,
+    StreamedPromise,
     miniagent,
 )
 from miniagents.errors import StreamCancelledError
@@ -28,7 +29,7 @@ from miniagents.messages import MessageTokenAppender
 from miniagents.miniagents.lowlevel import start_task
 from miniagents.promising._giving_up import check_abandoned
 from miniagents.promising._replay import NESTED
-from miniagents.promising.lowlevel import ReplayCore, core_of
+from miniagents.promising.lowlevel import CancelReason, ReplayCore, core_of
 
 REASON = "This stream was cancelled for a reason its canceller gave. Do it differently."
 
@@ -231,4 +232,52 @@ async def test_a_stream_fed_by_a_task_the_contexts_exit_cancelled_names_that_exi
         await failing_context()
     with pytest.raises(StreamCancelledError) as caught:
         await messages[0]
-    assert "context exited with an error (KeyError)" in str(caught.value)
+    text = str(caught.value)
+    assert text.startswith("This stream was cancelled because its MiniAgents context exited")
+    assert text.count("MiniAgents context") == 1  # said once, not quoted in another sentence
+    assert "The producer of this stream" not in text
+
+
+async def test_a_producer_cancelled_with_a_cancel_reason_says_it_alone() -> None:
+    core: ReplayCore[str] = ReplayCore(open_ended=True)
+    core.fail(asyncio.CancelledError(CancelReason(REASON)))
+    assert str(core.error) == REASON
+    core.handed_over = True  # (read here: no lost error to log)
+
+
+async def test_the_exit_after_an_error_stops_the_streams_made_in_its_block() -> None:
+    # streams of async generators made in the block itself (no agent's), partly read: the
+    # exit after an error cancels their producers' tasks as it does its agents', and waits
+    # for them (no task left running), and each stream tells that exit
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    closed: list[str] = []
+
+    async def tokens(name: str) -> AsyncIterator[str]:
+        try:
+            yield "a"
+            await never
+            yield "b"
+        finally:
+            closed.append(name)
+
+    async def joined(pieces: tuple[str, ...]) -> str:
+        return "".join(pieces)
+
+    streams: list[Any] = []
+
+    async def failing_context() -> None:
+        async with MiniAgents():
+            streams.append(MessagePromise(tokens("message")))
+            streams.append(StreamedPromise(tokens("stream"), resolver=joined))
+            for stream in streams:
+                async for _ in stream:
+                    break
+            raise KeyError("oops")
+
+    with pytest.raises(KeyError):
+        await failing_context()
+    assert sorted(closed) == ["message", "stream"]  # closed before the exit returned
+    for stream in streams:
+        with pytest.raises(StreamCancelledError) as caught:
+            await stream
+        assert str(caught.value).startswith("This stream was cancelled because its MiniAgents")
