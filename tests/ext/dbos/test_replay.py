@@ -48,6 +48,7 @@ from miniagents.ext.dbos import (
     replay,
     workflow_id,
 )
+from miniagents.ext.dbos._engine import Engine
 from miniagents.ext.llm.offline import CallTool, offline_agent
 from miniagents.ext.llm.offline_script import ScriptedReply
 from miniagents.ext.llm.provider import LLMCall
@@ -656,6 +657,25 @@ async def _held(ctx: InteractionContext) -> None:
     ctx.reply(f"Reply to {(await ctx.messages)[0]}.")
 
 
+async def _stopped_here(agent: MiniAgent[..., Message], run: str) -> Engine:
+    """The engine, once it has stopped ``agent``'s run ``run`` (of :func:`_held`) as it began.
+
+    Its reply, started here, ends with a ``DurableRunStoppedError``; the run stays pending.
+    """
+    from miniagents.ext.dbos import _engine
+
+    held[:] = [asyncio.Event(), asyncio.Event()]
+    with workflow_id(run):
+        first = agent.inquire("Hello?")
+    await held[0].wait()
+    engine = _engine.current_engine()
+    assert engine is not None
+    engine.stop(run)
+    with pytest.raises(DurableRunStoppedError):
+        await first
+    return engine
+
+
 async def test_a_workflow_id_gives_the_reply_of_its_run_still_running_to_the_same_input_only(
     database: str,
 ) -> None:
@@ -901,19 +921,9 @@ async def test_a_run_stopped_here_and_forgotten_is_told_stopped_when_asked_again
     # a run stopped here whose id the engine no longer keeps (see above), asked for again,
     # is this process's run that nothing runs: it is told stopped after the engine's
     # unclaimed_wait (was: its end was waited for forever), and asked again it runs on
-    from miniagents.ext.dbos import _engine
-
     agent = durable(_held, database_url=database)
     async with MiniAgents():
-        held[:] = [asyncio.Event(), asyncio.Event()]
-        with workflow_id("forgotten-1"):
-            first = agent.inquire("Hello?")
-        await held[0].wait()
-        engine = _engine.current_engine()
-        assert engine is not None
-        engine.stop("forgotten-1")
-        with pytest.raises(DurableRunStoppedError):
-            await first
+        engine = await _stopped_here(agent, "forgotten-1")
         engine.stopped.limit = 1  # (as past STOPPED_KEPT)
         engine.stopped.add("another-run")  # its id is dropped
         assert "forgotten-1" not in engine.stopped
@@ -1050,19 +1060,9 @@ async def test_a_replay_of_a_run_stopped_here_reads_its_status_once(
     # round trip of the database per replay (the replay's read is given to the engine)
     from dbos import DBOS
 
-    from miniagents.ext.dbos import _engine
-
     agent = durable(_held, database_url=database)
     async with MiniAgents():
-        held[:] = [asyncio.Event(), asyncio.Event()]
-        with workflow_id("replayed-stopped-1"):
-            first = agent.inquire("Hello?")
-        await held[0].wait()
-        engine = _engine.current_engine()
-        assert engine is not None
-        engine.stop("replayed-stopped-1")
-        with pytest.raises(DurableRunStoppedError):
-            await first
+        await _stopped_here(agent, "replayed-stopped-1")
         read: list[str] = []
         asked = DBOS.get_workflow_status_async
 
