@@ -67,6 +67,10 @@ class PostgresServer:
         data, log = f"{self.folder}/data", f"{self.folder}/server.log"
         _pg_ctl(self.folder, "-D", data, "-l", log, "-o", self.options, "-w", "-t", "60", "start")
 
+    def running(self) -> bool:
+        """Whether the server runs (``pg_ctl status``): not from :meth:`stop` to :meth:`start`."""
+        return _pg_ctl(self.folder, "status", "-D", f"{self.folder}/data", check=False) == 0
+
     def url(self, database: str = "postgres", *, driver: str = "postgresql") -> str:
         """The SQLAlchemy-style URL of ``database`` (``driver`` e.g. ``postgresql+psycopg``)."""
         return f"{driver}://{self.user}@{self.host}:{self.port}/{database}"
@@ -138,17 +142,18 @@ def _owner() -> pwd.struct_passwd | None:
     return pwd.getpwnam("postgres") if os.geteuid() == 0 else None
 
 
-def _pg_ctl(folder: str, *args: str) -> None:
+def _pg_ctl(folder: str, *args: str, check: bool = True) -> int:
+    """Run ``pg_ctl *args`` as the clusters' user; its exit code (not 0: raised if ``check``)."""
     owner = _owner()
-    subprocess.run(
+    return subprocess.run(
         [str(_binary("pg_ctl")), *args],
-        check=True,
+        check=check,
         capture_output=True,
         timeout=120,
         cwd=folder,
         user=owner.pw_uid if owner else None,
         group=owner.pw_gid if owner else None,
-    )
+    ).returncode
 
 
 def postgres_binaries() -> Path | None:

@@ -389,15 +389,24 @@ async def _sent_from_here(url: str, name: str, decision: ToolDecision) -> None:
 
 async def _claimed_here(url: str, name: str, message: dict[str, object]) -> Claim | None:
     """:func:`claimed_send` on ``url``, the database of the runs of this process."""
+    return await _awith_client(url, lambda client: claimed_send(client, url, name, message))
 
-    def claimed() -> Claim | None:
+
+async def _awith_client(url: str, work: Callable[[DBOSClient], T]) -> T:
+    """``work`` done in a thread with a client of ``url`` of its own, closed after.
+
+    The client does not wait for a server that is down (DBOS's own calls retry a lost
+    connection with no bound): ``work`` fails at once with the driver's error.
+    """
+
+    def done() -> T:
         client = new_client(url)
         try:
-            return claimed_send(client, url, name, message)
+            return work(client)
         finally:
             close_client(client)
 
-    return await asyncio.to_thread(claimed)
+    return await asyncio.to_thread(done)
 
 
 async def withdraw(url: str, names: set[str]) -> None:
@@ -418,12 +427,14 @@ async def withdraw_orphans(url: str) -> None:
 
     A run cancelled by DBOS while no process ran it (its server down: an operator's
     cancel) left its approvals waiting, and DBOS recovers them at every launch: each is
-    withdrawn now, and ends at once. Best effort, as :func:`withdraw`: a failure to look
-    for them is logged (``INFO``, one line: the database's damage, if that is why, is the
-    error of what the launch was for, and a program's stderr is not written twice).
+    withdrawn now, and ends at once. They are looked for through a client that does not
+    wait for a server that is down (the launch goes on). Best effort, as :func:`withdraw`:
+    a failure to look for them is logged (``INFO``, one line: the database's damage, if
+    that is why, is the error of what the launch was for, and a program's stderr is not
+    written twice).
     """
     try:
-        orphans = await _outside(_orphans())
+        orphans = await _awith_client(url, _orphans)
     except Exception as error:  # (a damaged database: what the launch was for says so)
         _logger.info(
             "The approvals of ended durable runs could not be looked for (%s: %s); any that "
@@ -435,14 +446,13 @@ async def withdraw_orphans(url: str) -> None:
     await withdraw(url, orphans)
 
 
-async def _orphans() -> set[str]:
+def _orphans(client: DBOSClient) -> set[str]:
     """The ids of the approvals that have not ended whose runs have (or are gone).
 
-    The runs are asked in queries of at most :data:`IDS_PER_QUERY` ids each.
+    Read through ``client`` (blocking); the runs are asked in queries of at most
+    :data:`IDS_PER_QUERY` ids each.
     """
-    from dbos import DBOS
-
-    approvals = await DBOS.list_workflows_async(
+    approvals = client.list_workflows(
         name=APPROVAL_WORKFLOW, status=["PENDING", "ENQUEUED"], load_output=False
     )
     runs = {
@@ -452,7 +462,7 @@ async def _orphans() -> set[str]:
     asked = sorted({run for run in runs.values() if run is not None})
     live: set[str] = set()
     for start in range(0, len(asked), IDS_PER_QUERY):
-        statuses = await DBOS.list_workflows_async(
+        statuses = client.list_workflows(
             workflow_ids=asked[start : start + IDS_PER_QUERY],
             status=["PENDING", "ENQUEUED"],
             load_input=False,

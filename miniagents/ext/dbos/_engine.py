@@ -86,7 +86,7 @@ from miniagents.promising.lowlevel import core_of
 
 if TYPE_CHECKING:
     import sqlalchemy
-    from dbos import DBOS
+    from dbos import DBOS, WorkflowStatus
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -439,12 +439,14 @@ class Engine:
         kwargs: Mapping[str, object],
         *,
         elsewhere_timeout: float | None = None,
+        status: WorkflowStatus | None = None,
     ) -> MessageSequencePromise | tuple[Message, ...]:
         """The reply of the run ``workflow_id``: started now, running here, or recorded.
 
         A run that another process's DBOS executor runs streams there: its recorded reply
         is waited for, at most ``elsewhere_timeout`` seconds if given (``None``: as long
-        as it takes), unless this process runs it meanwhile (dequeued here).
+        as it takes), unless this process runs it meanwhile (dequeued here). ``status``:
+        the run's status (with its input), if the caller has just read it (not read again).
 
         Raises:
             DurableVersionError: if the run was started by another application version.
@@ -462,7 +464,8 @@ class Engine:
         dbos = _dbos()
         if workflow_id in self.running:  # its reply published here, or about to be
             return await self._ashared(workflow_id, alias, messages, kwargs, elsewhere_timeout)
-        status = await _outside(dbos.get_workflow_status_async(workflow_id))
+        if status is None:
+            status = await _outside(dbos.get_workflow_status_async(workflow_id))
         refused = self.refused.get(workflow_id)  # recovered at launch, refused: other code
         if refused is not None and status is not None and status.status not in _UNENDED:
             del self.refused[workflow_id]  # (ended since: run to its end by that code)
@@ -490,17 +493,8 @@ class Engine:
             return cast("tuple[Message, ...]", result)
         if status.status == "ERROR":
             await _outside(dbos.get_result_async(workflow_id))  # raises the run's error
-        if status.status in ("PENDING", "ENQUEUED") and (
-            status.app_version != dbos.application_version
-        ):
-            raise DurableVersionError(
-                f"The durable run {workflow_id!r} was started by other code (application "
-                f"version {status.app_version}) than the code running now (version "
-                f"{dbos.application_version}): its recorded steps may not match what this "
-                "code does, so it is not recovered. Run it to its end with the code that "
-                "started it, or start a new run under another workflow id."
-            )
-        if status.status not in ("PENDING", "ENQUEUED"):
+        _check_application(workflow_id, status)
+        if status.status not in _UNENDED:
             raise DurableError(
                 f"The durable run {workflow_id!r} ended as {status.status} and has no reply: "
                 "start a new run under another workflow id."
@@ -556,8 +550,10 @@ class Engine:
         if known is not None:  # (a call of another agent or input: refused at once)
             _check_same_run(workflow_id, {"args": known}, alias, messages, kwargs)
         running = await self._published_or(workflow_id, self._ended(workflow_id, elsewhere_timeout))
-        if known is None:  # (published meanwhile, or ended: its record says)
-            await _acheck_recorded(workflow_id, alias, messages, kwargs)
+        if known is None:  # (published meanwhile: its inputs are here; else its record's)
+            known = self.inputs.get(workflow_id)
+            recorded = await _arecorded_input(workflow_id) if known is None else {"args": known}
+            _check_same_run(workflow_id, recorded, alias, messages, kwargs)
         self._wait_for_record(workflow_id)
         return running
 
@@ -698,19 +694,28 @@ async def _ended_elsewhere(
         ) from None
 
 
-async def _acheck_recorded(
-    workflow_id: str, alias: str, messages: tuple[Message, ...], kwargs: Mapping[str, object]
-) -> None:
-    """Refuse a call of another agent, or with other input, under the id of a recorded run.
-
-    The run's inputs are read from its record (DBOS records them as it starts the run),
-    once the caller has found that they were not published here.
+def _check_application(workflow_id: str, status: WorkflowStatus) -> None:
+    """Refuse to run on the run ``workflow_id`` (of ``status``) if other code started it.
 
     Raises:
-        DurableConfigurationError: see :func:`_check_same_run`.
+        DurableVersionError: if it has not ended and its application version is not this
+            code's.
     """
+    running = _dbos().application_version
+    if status.status in _UNENDED and status.app_version != running:
+        raise DurableVersionError(
+            f"The durable run {workflow_id!r} was started by other code (application "
+            f"version {status.app_version}) than the code running now (version {running}): "
+            "its recorded steps may not match what this code does, so it is not recovered. "
+            "Run it to its end with the code that started it, or start a new run under "
+            "another workflow id."
+        )
+
+
+async def _arecorded_input(workflow_id: str) -> object:
+    """The recorded input of the run ``workflow_id`` (DBOS records it as it starts the run)."""
     status = await _outside(_dbos().get_workflow_status_async(workflow_id))
-    _check_same_run(workflow_id, None if status is None else status.input, alias, messages, kwargs)
+    return None if status is None else status.input
 
 
 def _check_same_run(

@@ -853,7 +853,12 @@ async def _areplayed(
             database,
             workflow_id,
             engine.areply(
-                workflow_id, alias, messages, kwargs, elsewhere_timeout=elsewhere_timeout
+                workflow_id,
+                alias,
+                messages,
+                kwargs,
+                elsewhere_timeout=elsewhere_timeout,
+                status=status,  # (just read: not read again)
             ),
         )
         if isinstance(reply, MessageSequencePromise):
@@ -890,7 +895,11 @@ async def _areplayed(
 
 
 REACHABLE_CHECK = 1.0
-"""Seconds between the checks that the database answers while a replay waits through DBOS."""
+"""Seconds before the first check that the database answers while a replay waits through
+DBOS; each next check comes twice as long after the last, at most
+:data:`REACHABLE_CHECK_MOST` seconds."""
+REACHABLE_CHECK_MOST = 15.0
+"""The most seconds between two checks that the database answers (see :data:`REACHABLE_CHECK`)."""
 
 
 async def _while_reachable(
@@ -899,17 +908,21 @@ async def _while_reachable(
     """``work``'s result, unless the database stops answering first.
 
     ``work`` waits through DBOS's calls, which retry a lost connection until the server
-    answers, with no bound: meanwhile the run is read through ``database`` every
-    :data:`REACHABLE_CHECK` seconds, and if that fails, ``work`` is cancelled (DBOS's call
-    goes on in its thread until the server answers).
+    answers, with no bound: meanwhile the run is read through ``database``, first after
+    :data:`REACHABLE_CHECK` seconds, then less and less often (a long wait, for a run of
+    another process, costs a read every :data:`REACHABLE_CHECK_MOST` seconds), and if
+    that fails, ``work`` is cancelled (DBOS's call goes on in its thread until the server
+    answers).
 
     Raises:
         DurableDatabaseError: if the database cannot be reached meanwhile.
     """
     task = asyncio.ensure_future(work)
+    wait = REACHABLE_CHECK
     try:
-        while not (await asyncio.wait([task], timeout=REACHABLE_CHECK))[0]:
+        while not (await asyncio.wait([task], timeout=wait))[0]:
             await database.run(lambda client: _status_of(client, workflow_id))
+            wait = min(wait * 2, REACHABLE_CHECK_MOST)
         return task.result()
     finally:
         task.cancel()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.postgres import PostgresServer, postgres_binaries, postgres_server
+from tests.fakes.postgres import PostgresServer, postgres_binaries
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -22,10 +22,3 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         pytest.skip("PostgreSQL is not installed here (.ci/run installs Debian's postgresql)")
     server: PostgresServer = request.getfixturevalue("postgres")
     yield server.create_database(f"runs_{os.getpid()}_{time.monotonic_ns()}")
-
-
-@pytest.fixture
-def postgres_for_outage() -> Iterator[PostgresServer]:
-    """A real PostgreSQL cluster of the test's own, that it may stop and start again."""
-    with postgres_server() as server:
-        yield server

@@ -7,18 +7,71 @@ the run's record cannot be written: DBOS retries the statement until the server 
 block's exit waits for that record. Once DBOS says that it retries (its log line, in the
 thread that writes the run's records), the program starts the server again: the exit
 ends, and the run is recorded as ended, its reply given again to the same workflow id.
-The program runs in a child process (bounded: a hang fails the test), whose server is
-its own, so that stopping it leaves the other tests' server alone.
+The program runs in a child process (bounded: a hang fails the test), on a database of
+its test's own, of a server that this module's tests share (one cluster made for them all)
+and no other test uses, so that stopping it leaves the other tests' server alone.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.fakes.postgres import PostgresServer
+from tests.fakes.postgres import PostgresServer, postgres_server
 from tests.subprocesses import run_python
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A real PostgreSQL server that the test may stop and start again, and its database."""
+
+    server: PostgresServer
+    database: str
+
+    @property
+    def args(self) -> list[str]:
+        """The program's arguments: the server's host, port, user, folder and options, and
+        the database's name (``sys.argv[1:7]``)."""
+        server = self.server
+        return [
+            server.host,
+            str(server.port),
+            server.user,
+            server.folder,
+            server.options,
+            self.database,
+        ]
+
+    @property
+    def unreachable(self) -> str:
+        """The start of the line a program prints for the error of the server down."""
+        return (
+            f"error: The database of durable runs postgresql://***@{self.server.host}:"
+            f"{self.server.port}/{self.database} cannot be reached (OperationalError: "
+            "connection failed: "
+        )
+
+
+@pytest.fixture(scope="module")
+def outage_cluster() -> Iterator[PostgresServer]:
+    """A real PostgreSQL cluster of this module's tests (made once: ``initdb`` is slow)."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def outage(outage_cluster: PostgresServer) -> Outage:
+    """The module's server, running (a test that failed may have left it stopped), and an
+    empty database of the test's own on it (no run of another test is recovered there)."""
+    if not outage_cluster.running():
+        outage_cluster.start()
+    database = outage_cluster.create_database(f"outage_{time.monotonic_ns()}")
+    return Outage(outage_cluster, database.rpartition("/")[2])
+
 
 PROGRAM = """
 import asyncio
@@ -52,7 +105,7 @@ async def waiter(ctx: InteractionContext) -> None:
 async def main() -> None:
     stopped["server"] = asyncio.Event()
     logging.getLogger("dbos").addHandler(_Retries())
-    agent = durable(waiter, database_url=server.url(driver="postgresql+psycopg"))
+    agent = durable(waiter, database_url=server.url(sys.argv[6], driver="postgresql+psycopg"))
     async with MiniAgents():
         with workflow_id("outage-1"):
             reply = agent.inquire("go")
@@ -77,12 +130,10 @@ asyncio.run(main())
 
 
 def test_a_run_whose_server_stopped_waits_for_it_and_is_recorded_once_it_is_back(
-    postgres_for_outage: PostgresServer, tmp_path: Path
+    outage: Outage, tmp_path: Path
 ) -> None:
-    server = postgres_for_outage
     (tmp_path / "program.py").write_text(PROGRAM)
-    args = [server.host, str(server.port), server.user, server.folder, server.options]
-    done = run_python(["program.py", *args], tmp_path, timeout=120)
+    done = run_python(["program.py", *outage.args], tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "read: before the stop",
@@ -104,7 +155,7 @@ from tests.fakes.postgres import PostgresServer
 
 server = PostgresServer(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
 answering = offline_agent.fork(alias="CANCELLED", reply=lambda call: "Done.", token_delay=0)
-agent = durable(answering, database_url=server.url())
+agent = durable(answering, database_url=server.url(sys.argv[6]))
 
 
 async def main() -> None:
@@ -128,21 +179,16 @@ asyncio.run(main())
 
 
 def test_cancelling_a_run_while_its_server_is_down_is_an_error_not_a_wait(
-    postgres_for_outage: PostgresServer, tmp_path: Path
+    outage: Outage, tmp_path: Path
 ) -> None:
     # acancel_run read and wrote through DBOS's own calls, which retry a lost connection
     # until the server answers, with no bound: it waited for ever (the child's bound here)
-    server = postgres_for_outage
     (tmp_path / "program.py").write_text(CANCELLING)
-    args = [server.host, str(server.port), server.user, server.folder, server.options]
-    done = run_python(["program.py", *args], tmp_path, timeout=120)
+    done = run_python(["program.py", *outage.args], tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "reply: ['Done.']", done.stdout + done.stderr
-    assert lines[1].startswith(
-        f"error: The database of durable runs postgresql://***@{server.host}:{server.port}/"
-        "postgres cannot be reached (OperationalError: connection failed: "
-    ), done.stdout + done.stderr
+    assert lines[1].startswith(outage.unreachable), done.stdout + done.stderr
     assert lines[2:] == ["ended: True cancelled: False"], done.stdout + done.stderr
 
 
@@ -178,7 +224,7 @@ async def waiter(ctx: InteractionContext) -> None:
 async def main() -> None:
     events.update(started=asyncio.Event(), stopped=asyncio.Event())
     logging.getLogger("dbos").addHandler(_Retries())
-    agent = durable(waiter, database_url=server.url(driver="postgresql+psycopg"))
+    agent = durable(waiter, database_url=server.url(sys.argv[6], driver="postgresql+psycopg"))
     async with MiniAgents():
         with workflow_id("stopped-1"):
             reply = agent.inquire("go")
@@ -196,15 +242,11 @@ asyncio.run(main())
 """
 
 
-def test_a_run_stopped_while_dbos_waits_to_record_it_stops(
-    postgres_for_outage: PostgresServer, tmp_path: Path
-) -> None:
+def test_a_run_stopped_while_dbos_waits_to_record_it_stops(outage: Outage, tmp_path: Path) -> None:
     # the run's body was forgotten as its agent returned, before DBOS wrote its record:
     # Engine.stop then found nothing to stop, and the block's exit waited for the server
-    server = postgres_for_outage
     (tmp_path / "program.py").write_text(STOPPING)
-    args = [server.host, str(server.port), server.user, server.folder, server.options]
-    done = run_python(["program.py", *args], tmp_path, timeout=120)
+    done = run_python(["program.py", *outage.args], tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["reply: ['after the stop']", "exited"], (
         done.stdout + done.stderr
@@ -233,7 +275,7 @@ from tests.fakes.postgres import PostgresServer
 
 server = PostgresServer(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
 answering = offline_agent.fork(alias="OUTSIDE", reply=lambda call: "Done.", token_delay=0)
-agent = durable(answering, database_url=server.url())
+agent = durable(answering, database_url=server.url(sys.argv[6]))
 CALLS = {
     "afind_runs": lambda: afind_runs(agent, "down-"),
     "acancelled_runs": lambda: acancelled_runs(agent, ["down-1"]),
@@ -246,54 +288,52 @@ CALLS = {
 
 
 async def main() -> None:
-    call = CALLS[sys.argv[6]]
     async with MiniAgents():
         with workflow_id("down-1"):
             print("reply:", [str(message) for message in await agent.inquire("Go.")], flush=True)
-    async with MiniAgents():  # (the exit above waited for the run's record)
-        await asyncio.to_thread(server.stop)
-        try:
-            await call()
-        except DurableDatabaseError as error:
-            print("error:", error, flush=True)
-        await asyncio.to_thread(server.start)
-        await call()  # (back: it answers again)
-        print("answered", flush=True)
+    for name in sys.argv[7:]:  # (each after the last's outage: the server back each time)
+        call = CALLS[name]
+        async with MiniAgents():  # (the exit above waited for the run's record)
+            await asyncio.to_thread(server.stop)
+            try:
+                await call()
+            except DurableDatabaseError as error:
+                print(name, "error:", error, flush=True)
+            await asyncio.to_thread(server.start)
+            await call()  # (back: it answers again)
+            print(name, "answered", flush=True)
 
 
 asyncio.run(main())
 """
 
 
-@pytest.mark.parametrize(
-    "function",
-    [
-        "afind_runs",
-        "acancelled_runs",
-        "anote_run",
-        "arun_notes",
-        "aname_run",
-        "arun_named",
-        "replay",
-    ],
-)
+CALLED = [
+    "afind_runs",
+    "acancelled_runs",
+    "anote_run",
+    "arun_notes",
+    "aname_run",
+    "arun_named",
+    "replay",
+]
+
+
 def test_reading_or_noting_runs_while_their_server_is_down_is_an_error_not_a_wait(
-    postgres_for_outage: PostgresServer, tmp_path: Path, function: str
+    outage: Outage, tmp_path: Path
 ) -> None:
     # these read and wrote through DBOS's own calls, which retry a lost connection until
-    # the server answers, with no bound: they waited for ever (the child's bound here)
-    server = postgres_for_outage
+    # the server answers, with no bound: they waited for ever (the child's bound here).
+    # One program calls each in turn, the server stopped and started again for each
     (tmp_path / "program.py").write_text(OUTSIDE)
-    args = [server.host, str(server.port), server.user, server.folder, server.options]
-    done = run_python(["program.py", *args, function], tmp_path, timeout=90)
+    done = run_python(["program.py", *outage.args, *CALLED], tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "reply: ['Done.']", done.stdout + done.stderr
-    assert lines[1].startswith(
-        f"error: The database of durable runs postgresql://***@{server.host}:{server.port}/"
-        "postgres cannot be reached (OperationalError: connection failed: "
-    ), done.stdout + done.stderr
-    assert lines[2:] == ["answered"], done.stdout + done.stderr
+    assert len(lines) == 1 + 2 * len(CALLED), done.stdout + done.stderr
+    for name, failed, answered in zip(CALLED, lines[1::2], lines[2::2], strict=True):
+        assert failed.startswith(f"{name} {outage.unreachable}"), done.stdout + done.stderr
+        assert answered == f"{name} answered", done.stdout + done.stderr
 
 
 SILENT = """
@@ -366,7 +406,7 @@ async def waiter(ctx: InteractionContext) -> None:
 
 async def main() -> None:
     events.update(started=asyncio.Event())
-    agent = durable(waiter, database_url=server.url())
+    agent = durable(waiter, database_url=server.url(sys.argv[6]))
     async with MiniAgents():
         with workflow_id("pending-1"):
             reply = agent.inquire("go")
@@ -392,20 +432,62 @@ asyncio.run(main())
 
 
 def test_replaying_a_pending_run_whose_server_stops_after_its_first_read_is_an_error(
-    postgres_for_outage: PostgresServer, tmp_path: Path
+    outage: Outage, tmp_path: Path
 ) -> None:
     # replay read a pending run's status through its client, then gave the run to the
     # engine, whose DBOS calls retry a lost connection until the server answers: with the
     # server stopped right after that first read, it waited for ever (the child's bound here)
-    server = postgres_for_outage
     (tmp_path / "program.py").write_text(PENDING)
-    args = [server.host, str(server.port), server.user, server.folder, server.options]
-    done = run_python(["program.py", *args], tmp_path, timeout=90)
+    done = run_python(["program.py", *outage.args], tmp_path, timeout=90)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "stopped", done.stdout + done.stderr
-    assert lines[1].startswith(
-        f"error: The database of durable runs postgresql://***@{server.host}:{server.port}/"
-        "postgres cannot be reached (OperationalError: connection failed: "
-    ), done.stdout + done.stderr
+    assert lines[1].startswith(outage.unreachable), done.stdout + done.stderr
     assert lines[2:] == ["exited"], done.stdout + done.stderr
+
+
+LAUNCHED = """
+import asyncio
+import sys
+
+from miniagents import MiniAgents
+from miniagents.ext.dbos import _engine, arecover, durable
+from miniagents.ext.llm.offline import offline_agent
+from tests.fakes.postgres import PostgresServer
+
+server = PostgresServer(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
+answering = offline_agent.fork(alias="LAUNCHED", reply=lambda call: "Done.", token_delay=0)
+agent = durable(answering, database_url=server.url(sys.argv[6]))
+look = _engine.withdraw_orphans
+
+
+async def stopped_then_looked(url: str) -> None:
+    await asyncio.to_thread(server.stop)  # (the server goes down right after DBOS's launch)
+    await look(url)
+
+
+_engine.withdraw_orphans = stopped_then_looked
+
+
+async def main() -> None:
+    async with MiniAgents():
+        await arecover(agent)
+        print("launched", flush=True)
+        await asyncio.to_thread(server.start)
+    print("exited", flush=True)
+
+
+asyncio.run(main())
+"""
+
+
+def test_a_launch_whose_server_stops_as_it_looks_for_orphaned_approvals_goes_on(
+    outage: Outage, tmp_path: Path
+) -> None:
+    # the launch looked for the approvals of ended runs through DBOS's own listing, which
+    # retries a lost connection until the server answers: a server that stopped right after
+    # DBOS's launch held the launch for ever (the child's bound here)
+    (tmp_path / "program.py").write_text(LAUNCHED)
+    done = run_python(["program.py", *outage.args], tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["launched", "exited"], done.stdout + done.stderr

@@ -48,11 +48,13 @@ from miniagents.ext.dbos import (
     replay,
     workflow_id,
 )
+from miniagents.ext.dbos._engine import Engine
 from miniagents.ext.llm.offline import CallTool, offline_agent
 from miniagents.ext.llm.offline_script import ScriptedReply
 from miniagents.ext.llm.provider import LLMCall
 from miniagents.ext.tools import FunctionTool, ToolCallMessage, ToolResultMessage, ToolSet
 from miniagents.ext.tools.approval import ToolApprovalRequest
+from miniagents.testing import VirtualClock
 from tests.ext.dbos.queued import Waiting, queued_nowhere
 from tests.fakes.dead_executor import pending_elsewhere
 
@@ -655,6 +657,25 @@ async def _held(ctx: InteractionContext) -> None:
     ctx.reply(f"Reply to {(await ctx.messages)[0]}.")
 
 
+async def _stopped_here(agent: MiniAgent[..., Message], run: str) -> Engine:
+    """The engine, once it has stopped ``agent``'s run ``run`` (of :func:`_held`) as it began.
+
+    Its reply, started here, ends with a ``DurableRunStoppedError``; the run stays pending.
+    """
+    from miniagents.ext.dbos import _engine
+
+    held[:] = [asyncio.Event(), asyncio.Event()]
+    with workflow_id(run):
+        first = agent.inquire("Hello?")
+    await held[0].wait()
+    engine = _engine.current_engine()
+    assert engine is not None
+    engine.stop(run)
+    with pytest.raises(DurableRunStoppedError):
+        await first
+    return engine
+
+
 async def test_a_workflow_id_gives_the_reply_of_its_run_still_running_to_the_same_input_only(
     database: str,
 ) -> None:
@@ -900,19 +921,9 @@ async def test_a_run_stopped_here_and_forgotten_is_told_stopped_when_asked_again
     # a run stopped here whose id the engine no longer keeps (see above), asked for again,
     # is this process's run that nothing runs: it is told stopped after the engine's
     # unclaimed_wait (was: its end was waited for forever), and asked again it runs on
-    from miniagents.ext.dbos import _engine
-
     agent = durable(_held, database_url=database)
     async with MiniAgents():
-        held[:] = [asyncio.Event(), asyncio.Event()]
-        with workflow_id("forgotten-1"):
-            first = agent.inquire("Hello?")
-        await held[0].wait()
-        engine = _engine.current_engine()
-        assert engine is not None
-        engine.stop("forgotten-1")
-        with pytest.raises(DurableRunStoppedError):
-            await first
+        engine = await _stopped_here(agent, "forgotten-1")
         engine.stopped.limit = 1  # (as past STOPPED_KEPT)
         engine.stopped.add("another-run")  # its id is dropped
         assert "forgotten-1" not in engine.stopped
@@ -1040,3 +1051,83 @@ async def test_a_run_whose_agent_returned_here_is_not_cancelled_before_its_recor
     finally:
         lock.close()
         DBOS.destroy(destroy_registry=False)
+
+
+async def test_a_replay_of_a_run_stopped_here_reads_its_status_once(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # replay read the run's status, then the engine read it again through DBOS: a second
+    # round trip of the database per replay (the replay's read is given to the engine)
+    from dbos import DBOS
+
+    agent = durable(_held, database_url=database)
+    async with MiniAgents():
+        await _stopped_here(agent, "replayed-stopped-1")
+        read: list[str] = []
+        asked = DBOS.get_workflow_status_async
+
+        async def counted(workflow: str, **options: object) -> object:
+            read.append(workflow)
+            return await asked(workflow, **options)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(DBOS, "get_workflow_status_async", counted)
+        held[1].set()  # (resumed, the agent replies at once)
+        again = [str(message) for message in await replay(agent, "replayed-stopped-1")]
+    assert again == ["Reply to Hello?."]
+    assert read == []  # (was: ["replayed-stopped-1"], the engine's own read)
+
+
+async def test_a_call_that_shares_a_run_published_meanwhile_reads_no_record(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a call under the id of a run about to start here waits for its reply, then checked
+    # its input against the run's record, read through DBOS's call, which retries a lost
+    # connection with no bound: the server down then held the call, though the run's
+    # inputs were here (here, a read past the calls' first ones fails as a lost connection)
+    from dbos import DBOS
+
+    # (no elsewhere_timeout: the wait for the run's end reads no status of its own)
+    agent = _answering("PUBLISHED", database, ids_by_input=True, elsewhere_timeout=None)
+    async with MiniAgents():  # (DBOS launched: its own reads are not the calls')
+        await agent.inquire("Launch.")
+    asked = DBOS.get_workflow_status_async
+    read: list[str] = []
+    both = asyncio.Event()
+
+    async def first_reads_only(workflow: str, **options: object) -> object:
+        """DBOS's status of ``workflow``, told once both calls have it; later, a failure."""
+        if workflow.startswith("PUBLISHED:"):
+            read.append(workflow)
+            if len(read) > 2:
+                raise ConnectionError("the server of the database is down")
+            status = await asked(workflow, **options)  # type: ignore[arg-type]
+            if len(read) == 2:
+                both.set()
+            await both.wait()
+            return status
+        return await asked(workflow, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DBOS, "get_workflow_status_async", first_reads_only)
+    async with MiniAgents():
+        first, second = agent.inquire("Hello?"), agent.inquire("Hello?")
+        replies = [[str(m) for m in await first], [str(m) for m in await second]]
+    assert replies == [["Answer 2."], ["Answer 2."]]
+    assert len(read) == 2  # (was: 3, the shared call's read of the run's record)
+
+
+async def test_a_replay_that_waits_through_dbos_checks_the_database_less_and_less_often(
+    virtual_clock: VirtualClock,
+) -> None:
+    # (was: a read every second, 301 of them while a run of another process ended there)
+    from miniagents.ext.dbos import runs
+
+    checks: list[float] = []
+
+    class _Counted(runs._Database):
+        async def run(self, work: object) -> Any:
+            checks.append(virtual_clock.elapsed)
+
+    database = _Counted("sqlite:///unread.sqlite")
+    ended = await runs._while_reachable(database, "waited-1", asyncio.sleep(301, "ended"))
+    assert ended == "ended"
+    assert checks == [1, 3, 7, *range(15, 301, 15)]  # (at most 15 s apart)
