@@ -14,7 +14,9 @@ A recording program writes through a :class:`RunWriter`: the program's loop only
 to a queue, and the writer's thread writes what came, one chunk per batch, every
 :data:`FLUSH_INTERVAL` seconds. Readers (the studio, ``miniagents studio show``) read the
 file at any time, from any process: it is in WAL mode, so reading never waits for the
-writer. A run whose process ended without closing it (killed) shows as ``"lost"``.
+writer. A read of a run's events in the recording process itself first writes what its open
+writers of the run still queue (so that a program reads back what it recorded, before its
+recorder closes). A run whose process ended without closing it (killed) shows as ``"lost"``.
 """
 
 from __future__ import annotations
@@ -221,6 +223,7 @@ class RunStore:
         if self.path.is_dir():
             raise _directory_refused(self.path)
         self._file = SQLiteFile(path, self._set_up, self._failed)
+        self._resolved = self.path.resolve()  # (the file, whatever path names it)
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.path)!r})"
@@ -276,8 +279,10 @@ class RunStore:
     def chunks(self, run_id: str, after: int = 0, limit: int = 20) -> list[Chunk]:
         """The run's chunks of events after number ``after``, at most ``limit`` of them.
 
-        The first is cut to begin right after ``after`` when ``after`` is inside it.
+        The first is cut to begin right after ``after`` when ``after`` is inside it. What
+        this process's open writers of the run still queue is written first.
         """
+        _open_writers.flush(self._resolved, run_id)
         if not self.path.exists():
             return []
         rows = self._query(
@@ -547,6 +552,7 @@ class RunWriter:
         self._thread = threading.Thread(
             target=self._loop, name=f"miniagents-studio:{run_id}", daemon=True
         )
+        _open_writers.add(self)
         self._thread.start()
 
     @property
@@ -563,6 +569,7 @@ class RunWriter:
         self._stop.set()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
+        _open_writers.remove(self)
 
     def flush(self) -> None:
         """Write what is queued now, in the calling thread."""
@@ -601,3 +608,39 @@ class RunWriter:
 
 def _dropped(_item: tuple[Any, ...]) -> None:
     """What a closed writer's ``put`` is: nothing."""
+
+
+class _OpenWriters:
+    """This process's open :class:`RunWriter` s: what a read of their run writes first.
+
+    Without it a program that reads its own run back before its recorder closes would read
+    what the writer's thread happened to write so far (nothing, within its interval).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._writers: list[RunWriter] = []
+
+    def add(self, writer: RunWriter) -> None:
+        with self._lock:
+            self._writers.append(writer)
+
+    def remove(self, writer: RunWriter) -> None:
+        with self._lock:
+            if writer in self._writers:
+                self._writers.remove(writer)
+
+    def flush(self, file: Path, run_id: str) -> None:
+        """Write what the open writers of the run ``run_id`` in ``file`` queue, now."""
+        with self._lock:
+            due = [
+                writer
+                for writer in self._writers
+                if writer.run_id == run_id and writer.store._resolved == file
+            ]
+        for writer in due:
+            writer.flush()
+
+
+_open_writers = _OpenWriters()
+"""The writers open in this process (see :class:`_OpenWriters`)."""
