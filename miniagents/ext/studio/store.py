@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, TypeVar
 
-from miniagents.arguments import check_path, refused_argument
+from miniagents.arguments import check_path
 from miniagents.ext.sqlite_files import SQLiteFile, damaged_sqlite_file, is_damaged_sqlite
 from miniagents.ext.studio.errors import (
     StudioConfigurationError,
@@ -43,6 +43,7 @@ from miniagents.ext.studio.errors import (
     StudioNotFoundError,
     StudioRunTooLargeError,
     StudioStoreError,
+    _checked,
 )
 from miniagents.ext.studio.events import RunEvent, batch_json, decode_batch, event_of
 from miniagents.promising.lowlevel import logger
@@ -139,15 +140,12 @@ def checked_store(store: object, owner: str) -> RunStore:
     Raises:
         StudioConfigurationError: for anything else (its file's path, say), naming ``owner``.
     """
-    if isinstance(store, RunStore):
-        return store
-    raise refused_argument(
+    return _checked(
         store,
+        RunStore,
         "store",
-        "a RunStore",
-        owner=owner,
-        fix=f'Open the file first, e.g. {owner}(RunStore("miniagents_runs.sqlite"), ...).',
-        error=StudioConfigurationError,
+        owner,
+        f'Open the file first, e.g. {owner}(RunStore("miniagents_runs.sqlite"), ...).',
     )
 
 
