@@ -58,11 +58,7 @@ class StudioConfigurationError(StudioError, ArgumentError):
 
 
 def _checked(value: object, cls: type[_T], name: str, owner: str, fix: str) -> _T:
-    """``value``, if it is a ``cls`` (the argument ``name`` of ``owner``).
-
-    Raises:
-        StudioConfigurationError: for anything else, naming ``owner``, with ``fix``.
-    """
+    """``value`` if a ``cls``; else a ``StudioConfigurationError`` naming ``owner``, raised."""
     if isinstance(value, cls):
         return value
     raise refused_argument(
