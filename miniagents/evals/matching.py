@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pydantic
+from pydantic_core import PydanticSerializationError
 
 from miniagents.arguments import a_class, check_number
 from miniagents.evals.case import CaseRun, Evaluator, Score
@@ -46,32 +47,54 @@ __all__ = [
 def expected_text(expected: object) -> str | None:
     """The text an expectation stands for, shown to a judge and in a report.
 
-    A ``str`` itself; a ``Message`` with fields beside its text, its JSON (text and fields:
-    its text alone would drop them); anything else its ``str()``.
+    Its text alone where it is text alone (see :func:`_text_alone`: what the text
+    evaluators compare); a ``Message`` with fields beside its text, its JSON (text and
+    fields; its ``repr`` where a field is no JSON value); anything else its ``str()``.
     """
-    if expected is None or isinstance(expected, str):
-        return expected
-    if isinstance(expected, Message) and expected.model_fields_set - {"text"}:
-        return expected.model_dump_json(exclude_unset=True)
+    text = _text_alone(expected)
+    if text is not None or expected is None:
+        return text
+    if isinstance(expected, Message):
+        try:
+            return expected.model_dump_json(exclude_unset=True)
+        except PydanticSerializationError:
+            return repr(expected)
     return str(expected)
+
+
+def _fields_beside_text(message: Message) -> list[str]:
+    """The fields ``message`` holds beside its text (given, not left to their defaults)."""
+    return sorted(message.model_dump(exclude_unset=True).keys() - {"text"})
+
+
+def _text_alone(expected: object) -> str | None:
+    """``expected`` as text alone, if it is: the one decision of the report, judge and evaluators.
+
+    A ``str``, or the text of a ``Message`` with no field beside it; ``None`` for anything else.
+    """
+    if isinstance(expected, str):
+        return expected
+    if isinstance(expected, Message) and not _fields_beside_text(expected):
+        return expected.text
+    return None
 
 
 def _case_text(run: CaseRun[object, object], who: str) -> str | None:
     """The case's expected text, for a text evaluator: a ``str``, or a ``Message``'s text.
 
     Raises:
-        EvaluatorDefinitionError: for an expectation that is not text (a number, a list, a
-            message with fields and no text), whose ``str()`` would be compared, or a
-            message given fields beside its text, whose fields would not be.
+        EvaluatorDefinitionError: for an expectation that is not text alone (see
+            :func:`_text_alone`): a number, a list, a message with fields and no text, whose
+            ``str()`` would be compared, or a message with fields beside its text, whose
+            fields would not be.
     """
     expected = run.expected
-    if expected is None or isinstance(expected, str):
-        return expected
+    text = _text_alone(expected)
+    if text is not None or expected is None:
+        return text
     if isinstance(expected, Message) and expected.text is not None:
-        fields = sorted(expected.model_fields_set - {"text"})
-        if not fields:
-            return expected.text
-        problem = f"a message with fields beside its text ({', '.join(fields)}), not compared"
+        fields = ", ".join(_fields_beside_text(expected))
+        problem = f"a message with fields beside its text ({fields}), not compared"
         fix = f"expect its text alone (expected={expected.text!r:.40})"
     else:
         problem = "which is not text (its str() would be compared, not its value)"

@@ -34,6 +34,7 @@ from miniagents.evals import (
     ToolStep,
     evaluator,
 )
+from miniagents.evals.matching import expected_text
 from miniagents.ext.llm import UsageTotals
 
 
@@ -163,6 +164,28 @@ def test_a_message_expected_with_fields_beside_its_text_is_refused_by_the_text_e
 
 def test_a_message_expected_whose_fields_keep_their_defaults_is_compared_by_its_text() -> None:
     assert ExactMatch().score(_run("Sunny", Answer(text="Sunny"))) == Score(1.0, True)
+
+
+@pytest.mark.parametrize(
+    ("expected", "shown"),
+    [
+        (Message(text="Sunny", images=[]), "Sunny"),  # (no images: no field beside its text)
+        (Answer(text="Sunny"), "Sunny"),
+        (Message(text="Sunny", city="Paris"), '{"text":"Sunny","city":"Paris"}'),
+        (Message(text="Sunny", raw=b"\xff"), "Message(text='Sunny', raw=b'\\xff')"),
+    ],
+)
+def test_the_report_and_the_text_evaluators_take_an_expected_message_as_text_alone_alike(
+    expected: Message, shown: str
+) -> None:
+    """(was: a message given ``images=[]`` was refused by the evaluators, shown as JSON by
+    the report; a field that JSON cannot hold failed the report)."""
+    assert expected_text(expected) == shown
+    if shown == "Sunny":
+        assert ExactMatch().score(_run("Sunny", expected)) == Score(1.0, True)
+    else:
+        with pytest.raises(EvaluatorDefinitionError, match="fields beside its text"):
+            ExactMatch().score(_run("Sunny", expected))
 
 
 @pytest.mark.parametrize("make", [ExactMatch, FuzzyMatch, Contains])

@@ -10,6 +10,9 @@ is not in it (:class:`StudioNotFoundError`), a run whose record in it is damaged
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from miniagents.arguments import a_class, refused_argument
 from miniagents.promising.errors import MiniAgentsError
 from miniagents.root_error import ArgumentError
 
@@ -22,6 +25,8 @@ __all__ = [
     "StudioRunTooLargeError",
     "StudioStoreError",
 ]
+
+_T = TypeVar("_T")
 
 
 class StudioError(MiniAgentsError):
@@ -50,3 +55,12 @@ class StudioForkError(StudioError, ValueError):
 
 class StudioConfigurationError(StudioError, ArgumentError):
     """A recorder or a studio given options it cannot use (the message names them)."""
+
+
+def _checked(value: object, cls: type[_T], name: str, owner: str, fix: str) -> _T:
+    """``value`` if a ``cls``; else a ``StudioConfigurationError`` naming ``owner``, raised."""
+    if isinstance(value, cls):
+        return value
+    raise refused_argument(
+        value, name, a_class(cls), owner=owner, fix=fix, error=StudioConfigurationError
+    )

@@ -14,7 +14,9 @@ A recording program writes through a :class:`RunWriter`: the program's loop only
 to a queue, and the writer's thread writes what came, one chunk per batch, every
 :data:`FLUSH_INTERVAL` seconds. Readers (the studio, ``miniagents studio show``) read the
 file at any time, from any process: it is in WAL mode, so reading never waits for the
-writer. A run whose process ended without closing it (killed) shows as ``"lost"``.
+writer. A read of a run's events in the recording process itself first writes what its open
+writers of the run still queue (so that a program reads back what it recorded, before its
+recorder closes). A run whose process ended without closing it (killed) shows as ``"lost"``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, TypeVar
 
-from miniagents.arguments import check_path, refused_argument
+from miniagents.arguments import check_path
 from miniagents.ext.sqlite_files import SQLiteFile, damaged_sqlite_file, is_damaged_sqlite
 from miniagents.ext.studio.errors import (
     StudioConfigurationError,
@@ -41,6 +43,7 @@ from miniagents.ext.studio.errors import (
     StudioNotFoundError,
     StudioRunTooLargeError,
     StudioStoreError,
+    _checked,
 )
 from miniagents.ext.studio.events import RunEvent, batch_json, decode_batch, event_of
 from miniagents.promising.lowlevel import logger
@@ -137,15 +140,12 @@ def checked_store(store: object, owner: str) -> RunStore:
     Raises:
         StudioConfigurationError: for anything else (its file's path, say), naming ``owner``.
     """
-    if isinstance(store, RunStore):
-        return store
-    raise refused_argument(
+    return _checked(
         store,
+        RunStore,
         "store",
-        "a RunStore",
-        owner=owner,
-        fix=f'Open the file first, e.g. {owner}(RunStore("miniagents_runs.sqlite"), ...).',
-        error=StudioConfigurationError,
+        owner,
+        f'Open the file first, e.g. {owner}(RunStore("miniagents_runs.sqlite"), ...).',
     )
 
 
@@ -221,6 +221,7 @@ class RunStore:
         if self.path.is_dir():
             raise _directory_refused(self.path)
         self._file = SQLiteFile(path, self._set_up, self._failed)
+        self._resolved = self.path.resolve()  # (the file, whatever path names it)
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.path)!r})"
@@ -276,8 +277,10 @@ class RunStore:
     def chunks(self, run_id: str, after: int = 0, limit: int = 20) -> list[Chunk]:
         """The run's chunks of events after number ``after``, at most ``limit`` of them.
 
-        The first is cut to begin right after ``after`` when ``after`` is inside it.
+        The first is cut to begin right after ``after`` when ``after`` is inside it. What
+        this process's open writers of the run still queue is written first.
         """
+        _open_writers.flush(self._resolved, run_id)
         if not self.path.exists():
             return []
         rows = self._query(
@@ -547,6 +550,7 @@ class RunWriter:
         self._thread = threading.Thread(
             target=self._loop, name=f"miniagents-studio:{run_id}", daemon=True
         )
+        _open_writers.add(self)
         self._thread.start()
 
     @property
@@ -563,6 +567,7 @@ class RunWriter:
         self._stop.set()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
+        _open_writers.remove(self)
 
     def flush(self) -> None:
         """Write what is queued now, in the calling thread."""
@@ -601,3 +606,39 @@ class RunWriter:
 
 def _dropped(_item: tuple[Any, ...]) -> None:
     """What a closed writer's ``put`` is: nothing."""
+
+
+class _OpenWriters:
+    """This process's open :class:`RunWriter` s: what a read of their run writes first.
+
+    Without it a program that reads its own run back before its recorder closes would read
+    what the writer's thread happened to write so far (nothing, within its interval).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._writers: list[RunWriter] = []
+
+    def add(self, writer: RunWriter) -> None:
+        with self._lock:
+            self._writers.append(writer)
+
+    def remove(self, writer: RunWriter) -> None:
+        with self._lock:
+            if writer in self._writers:
+                self._writers.remove(writer)
+
+    def flush(self, file: Path, run_id: str) -> None:
+        """Write what the open writers of the run ``run_id`` in ``file`` queue, now."""
+        with self._lock:
+            due = [
+                writer
+                for writer in self._writers
+                if writer.run_id == run_id and writer.store._resolved == file
+            ]
+        for writer in due:
+            writer.flush()
+
+
+_open_writers = _OpenWriters()
+"""The writers open in this process (see :class:`_OpenWriters`)."""

@@ -16,8 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from miniagents.arguments import refused_argument
-from miniagents.ext.studio.errors import StudioConfigurationError, StudioNotFoundError
+from miniagents.ext.studio.errors import StudioNotFoundError, _checked
 from miniagents.ext.studio.events import RunEvent
 from miniagents.ext.studio.store import RunInfo, RunStore, checked_store
 
@@ -340,13 +339,10 @@ def checked_tree(tree: object, name: str, owner: str) -> RunTree:
     Raises:
         StudioConfigurationError: for anything else (a run's id, say), naming ``owner``.
     """
-    if isinstance(tree, RunTree):
-        return tree
-    raise refused_argument(
+    return _checked(
         tree,
+        RunTree,
         name,
-        "a RunTree",
-        owner=owner,
-        fix=f"Read the run first, e.g. {owner}(RunTree.of(store, run_id), ...).",
-        error=StudioConfigurationError,
+        owner,
+        f"Read the run first, e.g. {owner}(RunTree.of(store, run_id), ...).",
     )

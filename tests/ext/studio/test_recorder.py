@@ -131,7 +131,6 @@ async def test_the_loop_only_queues_and_a_thread_writes_in_batches(store: RunSto
             async with MiniAgents():
                 assert len(await aggregator.inquire()) == 200
             assert batches == []  # nothing written on the loop, nor yet
-            assert store.events(recorder.run_id) == []
         finally:
             recorder.close()
     # one batch at the close, by the writer's thread: 201 nodes, 201 ends, 400 replies (the
@@ -139,6 +138,30 @@ async def test_the_loop_only_queues_and_a_thread_writes_in_batches(store: RunSto
     assert batches == [(f"miniagents-studio:{recorder.run_id}", 201 * 2 + 400)]
     tree = RunTree.of(store, recorder.run_id)
     assert [node.reply_text for node in tree.roots[0].children][-1] == "reply 199"
+
+
+async def test_a_run_read_back_before_its_recorder_closes_has_what_was_recorded(
+    tmp_path: Path,
+) -> None:
+    @miniagent
+    async def echo(ctx: InteractionContext) -> None:
+        ctx.reply("echoed")
+
+    path = tmp_path / "runs.sqlite"
+    recorder = Recorder(path, command=(), flush_interval=3600).start()  # (its thread waits)
+    other = RunStore(tmp_path / "." / "runs.sqlite")  # (the same file, named otherwise)
+    try:
+        async with MiniAgents():
+            assert str(await echo.inquire()) == "echoed"
+        # what the writer's thread has not written yet is written by the read itself
+        [node] = RunTree.of(recorder.store, recorder.run_id).agents()
+        assert (node.name, node.reply_text) == ("ECHO", "echoed")
+        assert [node.name for node in RunTree.of(other, "last").agents()] == ["ECHO"]
+        assert RunTree.of(other, recorder.run_id).run.status == "running"
+    finally:
+        other.close()
+        recorder.close()
+    assert [node.name for node in RunTree.of(recorder.store, recorder.run_id).agents()] == ["ECHO"]
 
 
 async def test_a_reply_entered_complete_is_written_with_one_time_and_a_streamed_one_with_two(
