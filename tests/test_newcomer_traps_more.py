@@ -9,6 +9,7 @@ wrong and what to do.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,21 +19,37 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from miniagents import InteractionContext, Message, MessageSequencePromise, MiniAgents, miniagent
+from miniagents import (
+    InteractionContext,
+    Message,
+    MessageSequencePromise,
+    MiniAgents,
+    miniagent,
+    pipeline,
+)
 from miniagents.errors import (
     AgentArgumentError,
     AgentDefinitionError,
+    FrozenInstanceError,
     LLMConfigurationError,
     MessageTypeError,
     NotAwaitableError,
+    PipelineArgumentError,
     SyncReadError,
     UnresolvedMessageError,
 )
 from miniagents.evals import Case, CaseRun, Contains, ExactMatch, aevaluate, evaluator
 from miniagents.evals.errors import EvalArgumentError
-from miniagents.ext.llm import AssistantMessage, LLMCall, LLMOptions, make_llm_agent
+from miniagents.ext.llm import (
+    AssistantMessage,
+    LLMCall,
+    LLMOptions,
+    SystemMessage,
+    UserMessage,
+    make_llm_agent,
+)
 from miniagents.ext.llm.cache import CallCache, MemoryCallStore
-from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.llm.offline import OfflineAgent, offline_agent
 from miniagents.ext.llm.provider import LLMEvent
 from miniagents.ext.llm.structured import structured
 from miniagents.ext.studio.app import studio_app
@@ -329,3 +346,77 @@ def test_what_is_not_a_message_is_named_with_its_article() -> None:
         MessageSequencePromise([Weather(text=3)])
     with pytest.raises(MessageTypeError, match=r"^The message given as a dict has a field"):
         MessageSequencePromise([{"text": 3}])
+
+
+def test_changing_a_message_in_place_names_model_copy() -> None:
+    # (was: pydantic's "Instance is frozen [type=frozen_instance, ...]", naming no fix)
+    message = Message(text="a", role="user")
+    with pytest.raises(FrozenInstanceError) as raised:
+        message.text = "b"  # type: ignore[misc]
+    assert str(raised.value) == (
+        "A Message is immutable: it cannot set 'text'. Make a changed copy instead, "
+        "message.model_copy(update={'text': ...}) (a new Message with that field changed), "
+        "or build a new Message(...)."
+    )
+    with pytest.raises(FrozenInstanceError, match=r"_City is immutable: it cannot delete 'city'"):
+        del _City(text="x", city="Oslo").city
+    with pytest.raises(FrozenInstanceError, match=re.escape("model_copy(update={'role': ...})")):
+        message.role = "assistant"  # type: ignore[attr-defined]
+    assert message.model_copy(update={"text": "b"}) == Message(text="b", role="user")
+    assert (message.text, message.model_dump()) == ("a", {"text": "a", "role": "user"})
+
+
+async def test_async_for_over_an_awaited_message_names_its_promise() -> None:
+    @miniagent
+    async def echo(ctx: InteractionContext) -> None:
+        ctx.reply(ctx.message_promises)
+
+    async with MiniAgents():
+        replies = await echo.inquire("hi")
+        # (was: "'async for' requires an object with __aiter__ method, got Message")
+        with pytest.raises(MessageTypeError, match=re.escape("`async for token in promise`")):
+            async for _ in replies[0]:  # type: ignore[attr-defined]
+                pass
+        tokens = [token async for promise in echo.inquire("hi") async for token in promise]
+        assert (str(replies[0]), tokens) == ("hi", ["hi"])
+        assert str(await echo.inquire(replies[0])) == "hi"  # a message is still an input
+
+
+def test_a_class_of_agents_given_to_pipeline_is_told_first() -> None:
+    # (was: "pipeline() needs at least one agent ...; got <class ...>." and the class after)
+    with pytest.raises(PipelineArgumentError) as raised:
+        pipeline(OfflineAgent, ["x"])  # type: ignore[arg-type]
+    assert str(raised.value).startswith(
+        "pipeline() needs an agent, but OfflineAgent is a class of agents, not an agent: pass "
+        "an agent object"
+    )
+
+
+def test_structured_tells_the_refusal_of_an_agent_that_takes_output_type() -> None:
+    @miniagent
+    async def answering(ctx: InteractionContext, output_type: type[Message] | None = None) -> None:
+        ctx.reply("{}")
+
+    # (was: "answering is not one (it takes no output_type)": it takes output_type, but
+    # not output_retries)
+    with pytest.raises(AgentArgumentError, match=r"unexpected keyword argument 'output_retries'"):
+        structured(answering, _City, output_retries=2)
+    structured(answering, _City)  # (an agent taking output_type alone is one)
+
+
+@pytest.mark.parametrize("kind", [UserMessage, SystemMessage, AssistantMessage])
+def test_a_role_message_read_with_content_and_no_text_is_refused(kind: type[Message]) -> None:
+    # an OpenAI-shaped turn read from JSON: it would be a message without text
+    with pytest.raises(MessageTypeError, match=rf"write {kind.__name__}\(text=\.\.\.\)"):
+        kind.model_validate({"role": "user", "content": "Be brief."})
+    assert kind.model_validate({"text": "Hi", "content": "a note"}).text == "Hi"
+
+
+def test_miniagent_given_the_function_and_its_limits_keeps_them() -> None:
+    async def answer(ctx: InteractionContext) -> None:
+        ctx.reply("hi")
+
+    # (was: max_concurrency and start_asap dropped, silently, when the function was given)
+    agent = miniagent(answer, max_concurrency=2, start_asap=False)  # type: ignore[call-overload]
+    limit = agent.concurrency_limit
+    assert (agent.start_asap, limit and limit.limit) == (False, 2)

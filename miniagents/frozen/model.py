@@ -3,8 +3,8 @@
 A ``Frozen`` model accepts extra fields and freezes every value it holds, however
 deeply nested: dicts become :class:`FrozenDict`, lists become tuples, sets become
 frozensets and mutable pydantic models become ``Frozen`` models. Assigning a field
-raises (pydantic's ``ValidationError``), and so does mutating a nested container
-(:class:`FrozenInstanceError`). Two models are equal when they are of the same class
+raises :class:`FrozenInstanceError` (naming ``model_copy(update=...)``), and so does
+mutating a nested container. Two models are equal when they are of the same class
 and hold the same public content (private attributes never count); ``hash_key`` is a
 stable SHA-256 of a canonical encoding of it (:mod:`miniagents.frozen._hash_key`).
 
@@ -20,7 +20,7 @@ import inspect
 from collections.abc import Mapping, MutableSequence, MutableSet
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Self, get_origin
 
-from pydantic import BaseModel, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 from pydantic._internal._model_construction import ModelMetaclass
 from typing_extensions import dataclass_transform
 
@@ -235,6 +235,30 @@ class Frozen(BaseModel, metaclass=_FrozenMeta, frozen=True, extra="allow"):
             ) from None
         return self
 
+    if not TYPE_CHECKING:  # (declared, they would let type checkers set any attribute)
+
+        def __setattr__(self, name: str, value: object) -> None:
+            """Refuse to set a field: the model is immutable (private attributes may be set).
+
+            Raises:
+                FrozenInstanceError: naming the fix, a changed copy or a new model.
+            """
+            try:
+                super().__setattr__(name, value)
+            except ValidationError:  # pydantic's frozen_instance, which names no fix
+                raise _immutable(self, name, "set") from None
+
+        def __delattr__(self, name: str) -> None:
+            """Refuse to delete a field: the model is immutable.
+
+            Raises:
+                FrozenInstanceError: naming the fix, a changed copy or a new model.
+            """
+            try:
+                super().__delattr__(name)
+            except ValidationError:
+                raise _immutable(self, name, "delete") from None
+
     def _public(self) -> dict[str, object]:
         """The declared fields' values, without private attributes set on the instance."""
         values = self.__dict__
@@ -317,6 +341,16 @@ class Frozen(BaseModel, metaclass=_FrozenMeta, frozen=True, extra="allow"):
 
 _VALIDATES_BY_NAME = "by_name" in inspect.signature(BaseModel.model_validate).parameters
 """Whether pydantic validates a model from its fields' names when asked (pydantic 2.11+)."""
+
+
+def _immutable(model: Frozen, field: str, change: str) -> FrozenInstanceError:
+    """The error for setting or deleting (``change``) the field ``field`` of ``model``."""
+    name = type(model).__name__
+    copy = f"{name.lower()}.model_copy(update={{{field!r}: ...}})"
+    return FrozenInstanceError(
+        f"A {name} is immutable: it cannot {change} {field!r}. Make a changed copy instead, "
+        f"{copy} (a new {name} with that field changed), or build a new {name}(...)."
+    )
 
 
 def _why_mutable(annotation: object) -> str:

@@ -214,7 +214,9 @@ class _Replied:
     It is false, as ``None`` is, but awaiting it says what to write, where ``await None``
     would fail with Python's bare "object NoneType can't be used in 'await' expression"
     (``reply`` never waits: ``areply`` does). An agent function may return it, as it may
-    return ``None``.
+    return ``None``. Only an identity test tells it from ``None`` (``ctx.reply(x) is None``
+    is false): nobody tests a call that returns nothing so, and ``if ctx.reply(x):``,
+    ``print(ctx.reply(x))`` and returning it all read as nothing.
     """
 
     __slots__ = ()
@@ -1267,8 +1269,6 @@ def miniagent(
         ...     async for message in ctx.message_promises:
         ...         ctx.reply(f"You said: {await message}")
     """
-    if func is not None:
-        return MiniAgent(func, alias=alias, description=description, bound=kwargs)
 
     def decorate(agent_function: AnyAgentFunction, /) -> MiniAgent[...]:
         return MiniAgent(
@@ -1281,4 +1281,6 @@ def miniagent(
             bound_in="@miniagent",
         )
 
-    return cast(AgentDecorator, decorate)
+    # (given the function too, as miniagent(func, ...): was made without max_concurrency
+    # and start_asap, silently)
+    return decorate(func) if func is not None else cast(AgentDecorator, decorate)

@@ -928,27 +928,33 @@ def agent_chain(
     else:
         chain = list(given) if isinstance(given, Iterable) and not isinstance(given, str) else []
     if not chain or not all(isinstance(agent, MiniAgent) for agent in chain):
-        candidates: list[object] = [*chain] or [given]
-        strays = [agent for agent in candidates if not isinstance(agent, MiniAgent)]
-        hint = ""
-        if strays and inspect.isfunction(strays[0]):
-            name = strays[0].__name__
-            hint = (
-                f" {name} is a function, not an agent: decorate it with @miniagent (an "
-                f"`async def {name}(ctx: InteractionContext) -> None` that reads its item from "
-                "ctx.message_promises and replies with ctx.reply)."
-            )
-        elif strays and isinstance(strays[0], type) and issubclass(strays[0], MiniAgent):
-            hint = (
-                f" {strays[0].__name__} is a class of agents, not an agent: pass an agent "
-                "object, e.g. offline_agent.fork(...) or an agent made with @miniagent."
-            )
-        raise PipelineArgumentError(
-            f"{caller}() needs at least one agent (an agent, or a list of agents for a chain) "
-            "to run over the items; "
-            f"got {agents!r}.{hint}"
-        )
+        raise PipelineArgumentError(_not_agents(caller, agents, [*chain] or [given]))
     return chain
+
+
+def _not_agents(caller: str, agents: object, candidates: list[object]) -> str:
+    """Why ``agents`` (its ``candidates`` for a chain) are not a chain of agents, and the fix.
+
+    A function or a class of agents among them is told as that first (the mistake made).
+    """
+    stray = next((one for one in candidates if not isinstance(one, MiniAgent)), None)
+    if inspect.isfunction(stray):
+        name = stray.__name__
+        return (
+            f"{caller}() needs an agent, but {name} is a function, not an agent: decorate it "
+            f"with @miniagent (an `async def {name}(ctx: InteractionContext) -> None` that "
+            "reads its item from ctx.message_promises and replies with ctx.reply)."
+        )
+    if isinstance(stray, type) and issubclass(stray, MiniAgent):
+        return (
+            f"{caller}() needs an agent, but {stray.__name__} is a class of agents, not an "
+            "agent: pass an agent object, e.g. offline_agent.fork(...) or an agent made "
+            "with @miniagent."
+        )
+    return (
+        f"{caller}() needs at least one agent (an agent, or a list of agents for a chain) "
+        f"to run over the items; got {agents!r}."
+    )
 
 
 def _agents_in(items: object) -> bool:

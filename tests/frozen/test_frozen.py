@@ -267,7 +267,7 @@ def test_mutable_pydantic_model_value_becomes_frozen() -> None:
     # The original model is left alone and stays mutable.
     plain.values.append(3)
     assert getattr(inner, "values") == (1, 2)  # noqa: B009
-    with pytest.raises(pydantic.ValidationError):
+    with pytest.raises(FrozenInstanceError):
         setattr(inner, "values", (9,))  # noqa: B010
 
 
@@ -307,31 +307,31 @@ def test_a_frozen_dict_made_by_hand_has_its_values_frozen_too() -> None:
 
 
 @pytest.mark.parametrize("name", ["name", "brand_new"])
-def test_assigning_a_field_raises_validation_error(name: str) -> None:
+def test_assigning_a_field_raises_frozen_instance_error(name: str) -> None:
     model = Frozen(name="Ada")
 
-    with pytest.raises(pydantic.ValidationError, match="frozen"):
+    with pytest.raises(FrozenInstanceError, match="immutable"):
         setattr(model, name, "Grace")
 
     assert model.model_dump() == {"name": "Ada"}
 
 
-def test_assigning_a_typed_field_raises_validation_error() -> None:
+def test_assigning_a_typed_field_raises_frozen_instance_error() -> None:
     point = Point(x=1)
 
-    with pytest.raises(pydantic.ValidationError, match="frozen"):
+    with pytest.raises(FrozenInstanceError, match="immutable"):
         setattr(point, "x", 2)  # noqa: B010 - x is read-only for the type checker
 
     assert point.x == 1
 
 
-def test_deleting_a_field_raises_validation_error() -> None:
+def test_deleting_a_field_raises_frozen_instance_error() -> None:
     point = Point(x=1)
     model = Frozen(a=1)
 
-    with pytest.raises(pydantic.ValidationError, match="frozen"):
+    with pytest.raises(FrozenInstanceError, match="immutable"):
         delattr(point, "x")
-    with pytest.raises(pydantic.ValidationError, match="frozen"):
+    with pytest.raises(FrozenInstanceError, match="immutable"):
         delattr(model, "a")
 
     assert point.x == 1
@@ -893,7 +893,7 @@ def test_pickle_round_trip_keeps_class_content_and_frozenness(protocol: int) -> 
     assert type(restored.scores) is FrozenDict
     with pytest.raises(FrozenInstanceError):
         extra(restored, "nested")["k"] = ()
-    with pytest.raises(pydantic.ValidationError, match="frozen"):
+    with pytest.raises(FrozenInstanceError, match="immutable"):
         restored.name = "m"  # type: ignore[misc]
 
 

@@ -150,7 +150,7 @@ def test_message_is_immutable() -> None:
     message = CustomMessage(text="Hello", custom_field="Custom Value", **metadata)
 
     for name in ["text", "custom_field", "role", "brand_new"]:
-        with pytest.raises(pydantic.ValidationError, match="frozen"):
+        with pytest.raises(FrozenInstanceError, match="immutable"):
             setattr(message, name, "changed")
 
     assert message.text == "Hello"
@@ -258,7 +258,7 @@ def test_a_pickle_round_trip_gives_an_equal_message_of_the_same_class(message: M
     assert restored == message
     assert restored.hash_key == message.hash_key
     assert restored.model_dump() == message.model_dump()
-    with pytest.raises(pydantic.ValidationError, match="frozen"):
+    with pytest.raises(FrozenInstanceError, match="immutable"):
         restored.text = "changed"  # type: ignore[misc]
 
 

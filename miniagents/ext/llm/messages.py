@@ -37,20 +37,27 @@ __all__ = [
 ]
 
 
-def _refuse_content(data: object, kind: type[Message]) -> object:
+def _refuse_content(cls: type[Message], data: object) -> object:
     """Refuse ``content=`` without ``text=`` (an OpenAI chat message's shape): no text at all.
+
+    ``Message()`` refuses it as the message is made; this refuses it in ``model_validate``
+    too (a role message read from a dict, e.g. an OpenAI-shaped conversation in JSON).
 
     Raises:
         MessageTypeError: naming the ``text`` field to use instead.
     """
     if isinstance(data, dict) and "content" in data and data.get("text") is None:
         raise MessageTypeError(
-            f"Given content= and no text=, {a_class(kind)} would be a message without text: "
+            f"Given content= and no text=, {a_class(cls)} would be a message without text: "
             "content is only metadata here, and the model would not read it as the "
-            f"message. A message's text is its text field: write {kind.__name__}(text=...) "
+            f"message. A message's text is its text field: write {cls.__name__}(text=...) "
             "instead."
         )
     return data
+
+
+_text_not_content = model_validator(mode="before")(_refuse_content)  # (a classmethod: cls)
+"""The role messages' validator (one, of each class that sets it): see ``_refuse_content``."""
 
 
 class UserMessage(Message):
@@ -58,10 +65,7 @@ class UserMessage(Message):
 
     role: str = "user"
 
-    @model_validator(mode="before")
-    @classmethod
-    def _text_not_content(cls, data: object) -> object:
-        return _refuse_content(data, cls)
+    _text_not_content = _text_not_content
 
 
 class SystemMessage(Message):
@@ -69,10 +73,7 @@ class SystemMessage(Message):
 
     role: str = "system"
 
-    @model_validator(mode="before")
-    @classmethod
-    def _text_not_content(cls, data: object) -> object:
-        return _refuse_content(data, cls)
+    _text_not_content = _text_not_content
 
 
 class TokenUsage(Frozen):
@@ -146,10 +147,7 @@ class LLMMessage(Message):
 class AssistantMessage(LLMMessage):
     """An LLM agent's answer, its text (each provider has a subclass, e.g. ``OpenAIMessage``)."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _text_not_content(cls, data: object) -> object:
-        return _refuse_content(data, cls)
+    _text_not_content = _text_not_content
 
 
 class LLMToolCallMessage(ToolCallMessage, LLMMessage):

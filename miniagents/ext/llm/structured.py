@@ -313,17 +313,15 @@ def structured(
         )
     # refuses an agent that takes no output_type now; the type itself goes with each call
     try:
-        inner: MiniAgent[..., Message] = (
-            agent.fork(output_type=None)
-            if output_retries is None
-            else agent.fork(output_type=None, output_retries=output_retries)
-        )
+        inner: MiniAgent[..., Message] = agent.fork(output_type=None)
     except AgentArgumentError as error:  # a plain @miniagent: a parameter is not the fix
         raise AgentArgumentError(
             f"structured takes an LLM agent, and {agent.alias} is not one (it takes no "
             "output_type): pass one made by make_llm_agent, e.g. "
             "structured(openai_agent.fork(model='gpt-4o-mini'), Weather)."
         ) from error
+    if output_retries is not None:  # (its refusal is its own: was told as no output_type)
+        inner = inner.fork(output_retries=output_retries)
 
     async def run(ctx: InteractionContext, /, **arguments: object) -> None:
         if "output_type" in arguments:
