@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final, NoReturn, Self, cast
+from typing import TYPE_CHECKING, Final, Self, cast
 
 from pydantic import BaseModel, model_validator
 from pydantic_core import PydanticSerializationError, to_json
@@ -104,20 +104,6 @@ class Message(Frozen):
                 MessageTypeError: if ``images`` holds anything but ``ImagePart`` s.
             """
             return images_of(self)
-
-        def __aiter__(self) -> NoReturn:
-            """Refuse ``async for`` (hidden from type checkers, which refuse it themselves).
-
-            Raises:
-                MessageTypeError: a message is complete: its text is read, not streamed.
-            """
-            raise MessageTypeError(
-                f"A {type(self).__name__} is a complete message: `async for` has no tokens "
-                "to stream from it. Read its text, message.text (or str(message)); to stream "
-                "the tokens as they come, iterate its promise before awaiting it: `async for "
-                "token in promise` (e.g. each promise of `async for promise in "
-                "agent.inquire(...)`)."
-            )
 
     def __str__(self) -> str:
         """The text; for a message without text, its fields (images aside) as JSON.
