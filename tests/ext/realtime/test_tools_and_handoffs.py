@@ -722,14 +722,18 @@ async def test_a_withdrawn_call_says_so_though_the_session_closes_before_its_too
     assert "withdrew the call" in (result.text or ""), result.text
 
 
-class _CallOutsideAReplyLink(ScriptedLink):
-    """A defective link: it says a tool's call with no reply under way."""
+class _TakingTextLink(ScriptedLink):
+    """A scripted API that takes a text turn and the ask for a reply (and says nothing)."""
 
     async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
         return None
 
     async def arespond(self) -> None:
         return None
+
+
+class _CallOutsideAReplyLink(_TakingTextLink):
+    """A defective link: it says a tool's call with no reply under way."""
 
     async def events(self) -> AsyncIterator[RealtimeEvent]:
         yield ReplyStarted("r1")
@@ -754,14 +758,8 @@ async def test_a_call_outside_any_reply_is_refused_as_the_links_defect() -> None
     assert of(LLMToolCallMessage, found) == []
 
 
-class _FailingAsItCallsLink(ScriptedLink):
+class _FailingAsItCallsLink(_TakingTextLink):
     """An API whose reply calls a tool and fails at once, before the call's delivery runs."""
-
-    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
-        return None
-
-    async def arespond(self) -> None:
-        return None
 
     async def events(self) -> AsyncIterator[RealtimeEvent]:
         yield ReplyStarted("r1")
