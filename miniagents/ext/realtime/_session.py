@@ -55,8 +55,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from miniagents.arguments import check_count, check_flag, check_seconds, refused_argument
-from miniagents.ext.llm.charging import CallCharge, Exceeded, charged_budgets
-from miniagents.ext.llm.errors import BudgetExceededError, LLMConfigurationError
+from miniagents.ext.llm.errors import LLMConfigurationError
 from miniagents.ext.llm.messages import (
     AssistantMessage,
     LLMToolApprovalRequest,
@@ -64,11 +63,8 @@ from miniagents.ext.llm.messages import (
     LLMToolResultMessage,
     UserMessage,
 )
-from miniagents.ext.llm.observing import LLMCallWatch, end_llm_call, watch_llm_call
-from miniagents.ext.llm.pricing import finish_usage, reported_count, reported_usage
-from miniagents.ext.llm.provider import AudioTokens, Finish, LLMCall, LLMEvent
-from miniagents.ext.llm.usage import Budget
-from miniagents.ext.realtime._recording import discard_recording, observed_session
+from miniagents.ext.realtime._metering import ReplyMeter
+from miniagents.ext.realtime._recording import discard_recording
 from miniagents.ext.realtime.errors import (
     RealtimeConnectionError,
     RealtimeError,
@@ -90,7 +86,6 @@ from miniagents.ext.realtime.provider import (
     AudioCut,
     AudioOut,
     Interrupted,
-    ObservedSession,
     RealtimeEvent,
     RealtimeLink,
     RealtimeOptions,
@@ -154,28 +149,31 @@ class _Said:
         return self.heard if self.heard is not None else "".join(text for _, text in self.pieces)
 
 
-class _ReplyWatch:
-    """A reply of the model shown to the LLM call observer (tracing), as a call of the model."""
+@dataclass
+class _ShownResult:
+    """A tool call's result as the reply shows it, while its tool runs."""
 
-    def __init__(self, watch: LLMCallWatch) -> None:
-        self.events: asyncio.Queue[LLMEvent | None] = asyncio.Queue()
-        self._watch = watch
-        self.task = spawn(self._drive(), "realtime reply trace")
+    appender: MessageTokenAppender[ToolResultMessage]
+    withdrawn: bool = False  # the API withdrew the call (the reply that made it was cut short)
 
-    async def _drive(self) -> None:
-        failure: BaseException | None = None
-        try:
-            async for _event in self._watch.events(self._take()):
-                pass
-        except BaseException as error:
-            failure = error
-            raise
-        finally:
-            end_llm_call(self._watch, failure)
+    def end_unfinished(self) -> None:
+        """End the result of a call that did not finish, saying why (else leave it as it is).
 
-    async def _take(self) -> AsyncIterator[LLMEvent]:
-        while (event := await self.events.get()) is not None:
-            yield event
+        Withdrawn, whenever the cancellation reached the tool (the session may be closing by
+        then), it says so; else the session ended under it.
+        """
+        appender = self.appender
+        if appender.closed:
+            return
+        why = (
+            "The realtime API withdrew the call (the reply that made it was cut short), so "
+            "the tool was stopped before it finished."
+            if self.withdrawn
+            else "The session ended before the tool finished."
+        )
+        appender.update_metadata(is_error=True)
+        appender.append((ERROR_SEPARATOR if appender.appended else "") + why)
+        appender.complete()
 
 
 class Session:
@@ -243,12 +241,11 @@ class Session:
         # sent since the last ask: a reply the API starts by itself may not have had it)
         self._reply_id: str | None = None
         self._replies_started = 0
-        self._charge: CallCharge | None = None
-        self._trace: _ReplyWatch | None = None
+        self._meter = ReplyMeter(alias, model, provider, self.setup)
         self._said: dict[str | None, _Said] = {}  # the model's items, the latest last
         self._reply_items: list[_Said] = []
         self._tool_runs: dict[str, MessagePromise[ToolResultMessage]] = {}
-        self._withdrawn: set[str] = set()  # the calls the API withdrew, their results unended
+        self._shown: dict[str, _ShownResult] = {}  # the calls' results in the reply, unended
         self._tool_turns = _ToolTurns()  # (an API that answers tools' outputs by itself: when)
         self._conversation: deque[tuple[str, str, _Said | None]] = deque(maxlen=CONVERSATION_KEPT)
         self._untranscribed: dict[str, _Said] = {}  # the user's turns whose words are to come
@@ -257,7 +254,6 @@ class Session:
         self._any_audio = False  # audio sent in the session
         self._tasks: set[asyncio.Task[None]] = set()  # its own: cancelled, awaited at its end
         self._pending_cut: tuple[str, int] | None = None
-        self._observed: ObservedSession | None = None
 
     # -- the whole session -----------------------------------------------------------------
 
@@ -324,16 +320,13 @@ class Session:
         )
 
     def _end_pieces(self) -> None:
-        """Complete what is still streaming (a transcript), end a reply's trace."""
+        """Complete what is still streaming (a transcript, a tool's result), end the metering."""
         for said in self._said.values():
             if said.transcript is not None and not said.transcript.closed:
                 said.transcript.complete()
-        if self._trace is not None:
-            self._trace.events.put_nowait(None)
-            self._trace = None
-        if self._charge is not None:
-            self._charge.end()
-            self._charge = None
+        self._meter.end()
+        for call_id, shown in list(self._shown.items()):  # (their tasks may never have run)
+            self._shown_ended(call_id, shown)
 
     def _fail(self, error: BaseException, link: RealtimeLink) -> None:
         """End the session with ``error`` (a task of its own failed); no recording is kept.
@@ -560,10 +553,7 @@ class Session:
         said.pieces.append((said.generated_ms, event.text))
         if not transcript.closed:
             transcript.append(event.text)
-        if self._charge is not None:
-            self._charge.piece()  # (a budget's limit crossed: BudgetExceededError)
-        if self._trace is not None:
-            self._trace.events.put_nowait(event.text)
+        self._meter.piece(event.text)  # (a budget's limit crossed: BudgetExceededError)
 
     def _started(self, response_id: str | None) -> None:
         self._replying = True
@@ -571,21 +561,7 @@ class Session:
         self._awaiting_reply = max(0, self._awaiting_reply - 1)
         self._reply_id = response_id
         self._reply_items = []
-        if self._charge is not None:  # (a reply the API never said the end of)
-            self._charge.end()
-            self._charge = None
-        if self._trace is not None:
-            self._trace.events.put_nowait(None)
-            self._trace = None
-        self._charge = CallCharge(self._alias, self._model, self._provider.price_provider)
-        if self._observed is None:  # (the provider its replies are shown with: once)
-            self._observed = observed_session(self._provider, self._setup)
-        watch = watch_llm_call(self._alias, self._observed, self._call_of())  # type: ignore[arg-type]
-        self._trace = None if watch is None else _ReplyWatch(watch)
-
-    def _call_of(self) -> LLMCall:
-        """The reply as tracing shows a call of the model: the model, instructions, tools."""
-        return LLMCall(self._model, True, self._setup.instructions, (), {}, self._setup.tools)
+        self._meter.start()
 
     def _call(self, event: ToolCalled) -> None:
         """Run the model's call (in the background), shown in the reply.
@@ -632,7 +608,7 @@ class Session:
             agent_alias=alias,
             **handoff,
         )
-        shown = MessageTokenAppender(  # (the result as the reply shows it: see _deliver)
+        appender = MessageTokenAppender(  # (the result as the reply shows it: see _deliver)
             message_class=result_class,
             model=model,
             agent_alias=alias,
@@ -641,8 +617,9 @@ class Session:
             **handoff,
         )
         self._ctx.reply(
-            [call, shown.promise] if request is None else [call, request, shown.promise]
+            [call, appender.promise] if request is None else [call, request, appender.promise]
         )
+        shown = self._shown[event.call_id] = _ShownResult(appender)
         self._tool_runs[event.call_id] = result
         if self._link is not None and self._link.replies_to_tool_outputs:
             self._tool_turns.called(event.call_id, self._replies_started)
@@ -653,7 +630,8 @@ class Session:
         self._tool_turns.withdrawn(call_id)
         result = self._tool_runs.pop(call_id, None)
         if result is not None:
-            self._withdrawn.add(call_id)
+            if (shown := self._shown.get(call_id)) is not None:
+                shown.withdrawn = True
             result.cancel()
 
     async def _deliver(
@@ -661,7 +639,7 @@ class Session:
         call_id: str,
         name: str,
         result: MessagePromise[ToolResultMessage],
-        shown: MessageTokenAppender[ToolResultMessage],
+        shown: _ShownResult,
     ) -> None:
         """Pass a tool's result on into the reply as it streams, and send its output to the
         API once it is complete (see "Tools"); a call the API withdrew, or the session's end,
@@ -670,15 +648,14 @@ class Session:
         try:
             async for token in result:
                 if not told_apart and (part := error_part(result.metadata)) is not None:
-                    shown.update_metadata(**part.metadata())  # (before its token, as there)
+                    shown.appender.update_metadata(**part.metadata())  # (before its token)
                     told_apart = True
-                shown.append(token)
+                shown.appender.append(token)
             message = await result
         except BaseException as error:  # (a result fails only when cancelled, or exited)
             self._tool_runs.pop(call_id, None)
             self._changed.set()
-            _end_unfinished(shown, withdrawn=call_id in self._withdrawn)
-            self._withdrawn.discard(call_id)
+            self._shown_ended(call_id, shown)
             if _raised_on(error):
                 raise  # (a tool's sys.exit(): the loop raises it on, the program ends so)
             if isinstance(error, Exception):
@@ -687,9 +664,9 @@ class Session:
                 self._fail(error, self._link)  # to go on: the session's reader gets it)
             return
         if message.is_error:
-            shown.update_metadata(is_error=True)
-        shown.complete()
-        self._withdrawn.discard(call_id)
+            shown.appender.update_metadata(is_error=True)
+        shown.appender.complete()
+        self._shown_ended(call_id, shown)
         link = self._link
         if link is None or self._closing or self._tool_runs.get(call_id) is not result:
             return  # (the session ended, or the API withdrew the call as it completed)
@@ -707,6 +684,12 @@ class Session:
         finally:
             self._tool_runs.pop(call_id, None)
             self._changed.set()
+
+    def _shown_ended(self, call_id: str, shown: _ShownResult) -> None:
+        """The reply's result of ``call_id`` ends here (saying why, if its tool did not finish)."""
+        shown.end_unfinished()
+        if self._shown.get(call_id) is shown:
+            del self._shown[call_id]
 
     def _tool_output_sent(self, link: RealtimeLink, call_id: str) -> None:
         """The output of ``call_id`` was sent: the API answers it by itself, or is asked to.
@@ -726,17 +709,7 @@ class Session:
         for said in self._reply_items:
             if said.transcript is not None and not said.transcript.closed:
                 said.transcript.complete()
-        usage = None if event.usage is None else self._priced(event, event.usage)
-        charge, self._charge = self._charge, None
-        if charge is not None:
-            if usage is not None:
-                charge.finish(usage)
-            else:
-                charge.end()
-        if self._trace is not None:
-            self._trace.events.put_nowait(_finish(event, usage, self._replayed()))
-            self._trace.events.put_nowait(None)
-            self._trace = None
+        usage = self._meter.finish(event, self._link is not None and self._link.replayed)
         self._turns += 1
         if usage is not None:
             total = self._usage
@@ -750,43 +723,7 @@ class Session:
                 agent_alias=self._alias,
             )
         )
-        self._check_budgets()
-
-    def _replayed(self) -> bool:
-        """Whether the session's events are a call cache's replay (no request made)."""
-        return self._link is not None and self._link.replayed
-
-    def _priced(self, event: ReplyEnded, usage: RealtimeUsage) -> RealtimeUsage:
-        """The reply's usage, its counts checked (:func:`_counted`), with what it cost.
-
-        The cost is its ``Finish``'s (:func:`_finish`), priced as the evals' trees and the
-        studio price it (``pricing.finish_usage``: by ``pricing.audio_cost_usd``, as the
-        model that answered if the table knows it): ``None`` if unknown, 0.0 for a call
-        cache's replay (no request made).
-        """
-        usage = _counted(usage)
-        finish = _finish(event, usage, self._replayed())
-        cost = finish_usage(finish, self._model, self._provider.price_provider).cost_usd
-        return usage if cost is None else usage.model_copy(update={"cost_usd": cost})
-
-    def _check_budgets(self) -> None:
-        """Stop the session once a budget it is charged to is past a limit.
-
-        Raises:
-            BudgetExceededError: naming the limit.
-        """
-        for budget in charged_budgets():
-            exceeded = _exceeded(budget)
-            if exceeded is not None:
-                name, maximum, used = exceeded
-                raise BudgetExceededError(
-                    f"The realtime agent {self._alias} stopped its session with {self._model!r}: "
-                    f"its budget's {name} of {maximum:g} was exceeded ({used:g} used). Raise it "
-                    f"with Budget({name}=...) where the budget is given, or give a new Budget.",
-                    name,
-                    maximum,
-                    used,
-                )
+        self._meter.check_budgets()
 
     # -- interruptions -------------------------------------------------------------------------
 
@@ -905,25 +842,6 @@ def _exit_taken(task: asyncio.Task[None]) -> None:
         report_lost_error(error, f"The task {task.get_name()!r}")
 
 
-def _end_unfinished(shown: MessageTokenAppender[ToolResultMessage], *, withdrawn: bool) -> None:
-    """End the reply's result of a call that did not finish, saying why.
-
-    ``withdrawn``: the API withdrew the call (else the session ended under it), whenever
-    the cancellation reached the tool (the session may be closing by then).
-    """
-    if shown.closed:
-        return
-    why = (
-        "The realtime API withdrew the call (the reply that made it was cut short), so "
-        "the tool was stopped before it finished."
-        if withdrawn
-        else "The session ended before the tool finished."
-    )
-    shown.update_metadata(is_error=True)
-    shown.append((ERROR_SEPARATOR if shown.appended else "") + why)
-    shown.complete()
-
-
 def _heard(said: _Said, played_ms: float) -> str:
     """The words of ``said`` heard in its first ``played_ms``: those that came with its audio
     up to there (each piece of the transcript placed where the audio was when it came)."""
@@ -934,68 +852,6 @@ def _handoff_target(tools: ToolSet, name: str) -> str | None:
     tool = tools[name] if name in tools else None  # noqa: SIM401 (a ToolSet has no get)
     target = getattr(tool, "handed_to", None)
     return target if isinstance(target, str) else None
-
-
-def _finish(event: ReplyEnded, usage: RealtimeUsage | None, replayed: bool) -> Finish:
-    """The reply's end as a call's (``replayed``: by a call cache, as a cached call's is).
-
-    Its model is the one the API said answered (``None`` if it said none), as a call's is:
-    the model asked for is the call's, not the reply's. Its ``audio`` says the reply's
-    audio counts, so that ``pricing.finish_usage`` prices it as the session does.
-    """
-    model = event.model
-    if usage is None:
-        return Finish(event.status, model=model, response_id=event.response_id, replayed=replayed)
-    return Finish(
-        event.status,
-        usage.input_tokens,
-        usage.output_tokens,
-        usage.cached_input_tokens,
-        model=model,
-        response_id=event.response_id,
-        replayed=replayed,
-        audio=_audio(usage),
-    )
-
-
-def _audio(usage: RealtimeUsage) -> AudioTokens:
-    """The audio counts of ``usage``, as a ``Finish`` says them."""
-    return AudioTokens(
-        usage.input_audio_tokens, usage.output_audio_tokens, usage.cached_audio_tokens
-    )
-
-
-def _counted(usage: RealtimeUsage) -> RealtimeUsage:
-    """``usage`` with each count that is no count unknown, as ``pricing.reported_usage`` has it.
-
-    A count a misbehaving server reported negative (or not a whole number) is ``None``:
-    neither priced nor charged to a budget. (An audio count unknown leaves the reply's
-    price unknown: ``pricing.audio_cost_usd``'s rule, through ``finish_usage``.)
-    """
-    tokens = reported_usage(usage)
-    return usage.model_copy(
-        update={
-            "input_tokens": tokens.input_tokens,
-            "output_tokens": tokens.output_tokens,
-            "cached_input_tokens": tokens.cached_input_tokens,
-            "cache_write_tokens": tokens.cache_write_tokens,
-            "reasoning_tokens": tokens.reasoning_tokens,
-            "input_audio_tokens": reported_count(usage.input_audio_tokens),
-            "output_audio_tokens": reported_count(usage.output_audio_tokens),
-            "cached_audio_tokens": reported_count(usage.cached_audio_tokens),
-        }
-    )
-
-
-def _exceeded(budget: Budget) -> Exceeded | None:
-    usage = budget.usage
-    for name, maximum, used in (
-        ("max_total_tokens", budget.max_total_tokens, usage.total_tokens),
-        ("max_cost_usd", budget.max_cost_usd, usage.cost_usd),
-    ):
-        if maximum is not None and used > maximum:
-            return name, float(maximum), float(used)
-    return None
 
 
 def conversation_of(entries: deque[tuple[str, str, _Said | None]]) -> list[Message]:

@@ -187,6 +187,8 @@ class _GeminiLink:
         self._told = False  # a user's turn told to the session since then (once each)
         self._other = False  # a tool's output or text sent: the model's next turn answers it
         self._calls = _ToolTurns()  # (which output the model's next turn answers)
+        self._unnamed: set[str] = set()  # the ids given to calls the API sent without one
+        self._unnamed_count = 0
         self._session = session
         self._types = types
         self._closed = False
@@ -236,7 +238,11 @@ class _GeminiLink:
 
     async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
         """``send_tool_response``: the output as the function's ``{"output": ...}``."""
-        response = self._types.FunctionResponse(id=call_id, name=name, response={"output": output})
+        unnamed = call_id in self._unnamed  # (its id the link's own: the API is told none)
+        self._unnamed.discard(call_id)
+        response = self._types.FunctionResponse(
+            id=None if unnamed else call_id, name=name, response={"output": output}
+        )
         if self._calls.answered(call_id):  # (the last of its turn's calls: answered now)
             self._other = True
         await _sent(self._session.send_tool_response(function_responses=[response]))
@@ -347,7 +353,7 @@ class _GeminiLink:
                 self._end(out, "completed")
         if message.tool_call is not None:
             for call in message.tool_call.function_calls or ():
-                call_id = str(call.id or call.name)
+                call_id = str(call.id) if call.id else self._unnamed_id(str(call.name))
                 self._calls.called(call_id, self._started(out))
                 out.append(ToolCalled(call_id, str(call.name), json.dumps(call.args or {})))
         withdrawn = message.tool_call_cancellation  # (the user cut the turn short)
@@ -363,6 +369,16 @@ class _GeminiLink:
         if message.go_away is not None:
             out.append(_going_away(message.go_away.time_left))
         return out
+
+    def _unnamed_id(self, name: str) -> str:
+        """An id of the link's own for a call of ``name`` the API sent without one.
+
+        Each call has its own, though a turn calls one tool twice.
+        """
+        self._unnamed_count += 1
+        call_id = f"{name}#{self._unnamed_count}"
+        self._unnamed.add(call_id)
+        return call_id
 
     def _started(self, out: list[RealtimeEvent]) -> str:
         """The model's turn under way (started here, the user's words first, if none is).

@@ -3,6 +3,7 @@ built-in OpenAI and Gemini links over the fake server's two realtime APIs."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 
@@ -55,6 +56,9 @@ class _FakeServersLink(RealtimeLinkContract):
         else:
             self.server.speak(["Checking."], tool_calls=calls)
 
+    def script_failure(self, message: str) -> None:
+        self.server.speak([], error=message)
+
     async def acut_short(self, link: RealtimeLink) -> None:
         rate = self.api.format.rate
         for chunk in [tone(100, 440.0, rate)] * 3 + [bytes(self.api.format.size_of(100))] * 6:
@@ -105,7 +109,24 @@ class _CallFirstContract(RealtimeLinkContract):
     async def acut_short(self, link: RealtimeLink) -> None:
         return None
 
+    def script_failure(self, message: str) -> None:
+        return None
+
 
 def test_a_link_that_calls_outside_a_reply_fails_the_contract() -> None:
     with pytest.raises(ContractViolationError, match="before its reply's ReplyStarted"):
         _CallFirstContract().test_a_tool_call_comes_inside_its_reply()
+
+
+class _NeverOpensContract(_CallFirstContract):
+    open_wait = 0.1
+
+    async def aconnect(self, setup: SessionSetup) -> RealtimeLink:
+        await asyncio.Event().wait()  # (an API that never answers the opening)
+        raise AssertionError("unreachable")
+
+
+def test_a_link_that_never_opens_fails_the_contract_in_time() -> None:
+    # (was: the opening had no bound: the check waited for ever)
+    with pytest.raises(ContractViolationError, match="the link's opening did not happen within"):
+        _NeverOpensContract().test_a_replys_events_come_between_its_start_and_end()

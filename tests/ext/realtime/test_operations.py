@@ -1187,3 +1187,32 @@ async def test_gemini_words_spoken_before_an_answer_to_something_else_are_a_turn
     assert await link.aend_input() == "no_turn"  # (told already: once)
     await link.aclose()
     assert [event async for event in read] == [UserTranscribed(None, "And tomorrow?")]
+
+
+class _ScriptedTaking(_Scripted):
+    """A :class:`_Scripted` session that takes tools' outputs, noting each."""
+
+    def __init__(self, messages: list[object]) -> None:
+        super().__init__(messages)
+        self.responses: list[Any] = []
+
+    async def send_tool_response(self, function_responses: list[Any]) -> None:
+        self.responses.extend(function_responses)
+
+
+async def test_gemini_calls_sent_without_ids_are_each_their_own_call() -> None:
+    # (was: each had its tool's name as its id: two calls of one tool in a turn were one)
+    from google.genai import types
+
+    calls = [types.FunctionCall(name="lookup", args={"city": city}) for city in ("Oslo", "Rome")]
+    message = types.LiveServerMessage(tool_call=types.LiveServerToolCall(function_calls=calls))
+    session = _ScriptedTaking([message])
+    link = _GeminiLink(_Manager(), session, types, vad=True)
+    read = link.events()
+    found = [await anext(read) for _ in range(3)]
+    first, second = found[1], found[2]
+    assert isinstance(first, ToolCalled)
+    assert isinstance(second, ToolCalled)
+    assert first.call_id != second.call_id
+    await link.asend_tool_output(first.call_id, "lookup", "Sunny.")
+    assert [(each.id, each.name) for each in session.responses] == [(None, "lookup")]

@@ -24,11 +24,12 @@ from miniagents.ext.llm.messages import (
     UserMessage,
 )
 from miniagents.ext.realtime import AudioChunk, HandoffResult, SessionEnd, Transcript, TurnEnd
-from miniagents.ext.realtime.errors import RealtimeError
+from miniagents.ext.realtime.errors import RealtimeError, RealtimeServerError
 from miniagents.ext.realtime.provider import (
     RealtimeEvent,
     ReplyEnded,
     ReplyStarted,
+    ServerFailed,
     TextOut,
     ToolCalled,
     ToolCancelled,
@@ -721,14 +722,18 @@ async def test_a_withdrawn_call_says_so_though_the_session_closes_before_its_too
     assert "withdrew the call" in (result.text or ""), result.text
 
 
-class _CallOutsideAReplyLink(ScriptedLink):
-    """A defective link: it says a tool's call with no reply under way."""
+class _TakingTextLink(ScriptedLink):
+    """A scripted API that takes a text turn and the ask for a reply (and says nothing)."""
 
     async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
         return None
 
     async def arespond(self) -> None:
         return None
+
+
+class _CallOutsideAReplyLink(_TakingTextLink):
+    """A defective link: it says a tool's call with no reply under way."""
 
     async def events(self) -> AsyncIterator[RealtimeEvent]:
         yield ReplyStarted("r1")
@@ -751,3 +756,93 @@ async def test_a_call_outside_any_reply_is_refused_as_the_links_defect() -> None
     assert "outside any reply" in str(error)
     assert "_CallOutsideAReplyLink" in str(error)
     assert of(LLMToolCallMessage, found) == []
+
+
+class _FailingAsItCallsLink(_TakingTextLink):
+    """An API whose reply calls a tool and fails at once, before the call's delivery runs."""
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        yield ReplyStarted("r1")
+        yield ToolCalled("c1", "clock", "{}")
+        yield ServerFailed("The server fell over.")  # (no await between: the task never ran)
+
+
+async def test_a_calls_result_ends_though_the_session_fails_before_its_delivery_runs() -> None:
+    # (was: the delivery's task, cancelled before it first ran, never ended the result in the
+    # reply: its reader waited for it for ever)
+    def clock() -> str:
+        """Tells the time."""
+        return "Noon."
+
+    voice = scripted_agent(_FailingAsItCallsLink, "FAILING").fork(tools=[clock])
+    async with MiniAgents():
+        found, error = await pieces_then_error(voice.inquire("What time is it?"))
+    assert isinstance(error, RealtimeServerError)
+    [result] = of(LLMToolResultMessage, found)
+    assert result.is_error
+    assert "The session ended before the tool finished." in (result.text or ""), result.text
+
+
+class _WithdrawingWhileSentLink(ScriptedLink):
+    """An API that withdraws a call while its output is being sent (its tool had finished),
+    then, in its next reply, calls another tool under the same call's id; its events end
+    while that tool runs."""
+
+    def __init__(self, running: asyncio.Event) -> None:
+        super().__init__()
+        self.asks: list[asyncio.Event] = [asyncio.Event(), asyncio.Event()]
+        self.sending = asyncio.Event()
+        self.withdrawn = asyncio.Event()
+        self.running = running
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        return None
+
+    async def arespond(self) -> None:
+        next(ask for ask in self.asks if not ask.is_set()).set()
+
+    async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
+        self.sending.set()
+        await self.withdrawn.wait()
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        await self.asks[0].wait()
+        yield ReplyStarted("r1")
+        yield ToolCalled("c1", "fast", "{}")
+        await self.sending.wait()
+        yield ToolCancelled("c1")
+        self.withdrawn.set()
+        yield ReplyEnded("r1", "completed")
+        await self.asks[1].wait()  # (asked for by the output sent: its delivery is over)
+        yield ReplyStarted("r2")
+        yield ToolCalled("c1", "slow", "{}")
+        await self.running.wait()
+
+
+async def test_a_call_withdrawn_as_its_output_is_sent_leaves_no_mark_on_a_later_call() -> None:
+    # (was: its id was kept as withdrawn for the rest of the session, one more a withdrawal,
+    # so a later call of that id stopped by the session's end said the API withdrew it)
+    running = asyncio.Event()
+
+    def fast() -> str:
+        """Answers at once."""
+        return "Done."
+
+    async def slow() -> str:
+        """Takes its time."""
+        running.set()
+        await asyncio.Event().wait()
+        return "Never."
+
+    async def asked() -> AsyncIterator[str]:  # (open till the end: the session drains not)
+        yield "Do both things."
+        await link.closed.wait()
+
+    link = _WithdrawingWhileSentLink(running)
+    voice = scripted_agent(lambda: link, "REUSED").fork(tools=[fast, slow])
+    async with MiniAgents():
+        found = await voice.inquire(asked())
+    first, second = of(LLMToolResultMessage, found)
+    assert first.text == "Done."
+    assert second.is_error
+    assert "The session ended before the tool finished." in (second.text or ""), second.text
