@@ -325,12 +325,12 @@ class Turn:
                 if said.strip():
                     self._answering = False  # it was not the answer: what it said, shown
                     self.open_text().append(said)
-            call_id = given = event.call_id
+            given = event.call_id
             used = self.used_ids  # (None: the turn's own ids only)
-            if given in self.calls or (used is not None and given in used):
-                # a model that numbers its calls anew each round, or that writes one id
-                # for two calls of a turn (its own ids, on an OpenAI-compatible server)
-                call_id = unused_id(given, self.calls if used is None else used)
+            # a model that numbers its calls anew each round, or that writes one id for two
+            # calls of a turn (its own ids, on an OpenAI-compatible server), or a long one
+            call_id = unused_id(given, self.calls if used is None else used)
+            if call_id != given:
                 if self._renamed is None:
                     self._renamed = {}
                 self._renamed[given] = call_id  # its arguments: the last call of the id's
@@ -710,18 +710,19 @@ class Turn:
 
 
 def unused_id(call_id: str, used: Container[str]) -> str:
-    """``call_id`` with the first suffix (``_2``, ``_3``, ...) that makes it not in ``used``.
+    """``call_id`` if it is not in ``used`` and within 40 characters, else renamed so.
 
     Some models (Ollama's: ``call_0``) number the calls of each round from the start, and a
     model on an OpenAI-compatible server may write one id for two calls of a turn; a
     conversation whose calls share an id is refused by other APIs (Anthropic's ``tool_use``
     ids must be unique), e.g. after a fallback, and its results could not be told apart.
     The turn renames such a call (its message, its result and the next request carry the
-    new id, which the provider's API takes as any other: the model wrote the old one). The
-    new id keeps within 40 characters (OpenAI's APIs refuse a longer one): the end of a long
-    id gives way to the suffix.
+    new id, which the provider's API takes as any other: the model wrote the old one) with
+    the first suffix (``_2``, ``_3``, ...) that makes it unused. Every id keeps within 40
+    characters (OpenAI's APIs refuse a longer one): a longer one is cut to them (the first
+    cut not used, ``_2`` and on giving way to the end of the id as well).
     """
-    number = 2
+    number = 1
     while (renamed := _numbered(call_id, number)) in used:
         number += 1
     return renamed
@@ -731,6 +732,8 @@ _MAX_ID = 40  # the longest call id OpenAI's APIs take
 
 
 def _numbered(call_id: str, number: int) -> str:
-    """``call_id`` with the suffix ``_number``, cut so that it stays within ``_MAX_ID``."""
+    """``call_id`` with the suffix ``_number`` (none for 1), cut to stay within ``_MAX_ID``."""
+    if number == 1:
+        return call_id[:_MAX_ID]
     suffix = f"_{number}"
     return call_id[: _MAX_ID - len(suffix)] + suffix

@@ -257,6 +257,54 @@ def test_chat_calls_of_one_id_whose_deltas_interleave_each_keep_their_arguments(
     assert ran == [1, 2]
 
 
+def test_chat_continuation_deltas_that_repeat_id_and_name_keep_to_their_call() -> None:
+    """A server that sends the id and the name again in every delta of a streamed call (two
+    calls of one id, the second renamed): each index's deltas make one call, not one each."""
+
+    def piece(index: int, text: str) -> dict[str, object]:
+        function = {"name": "add", "arguments": text}
+        return {"index": index, "id": "dup", "type": "function", "function": function}
+
+    calls = [
+        _tool_chunk(piece(0, '{"a": ')),
+        _tool_chunk(piece(1, '{"a": ')),
+        _tool_chunk(piece(0, "1}")),
+        _tool_chunk(piece(1, "2}")),
+    ]
+    before, _deltas, after = chat_events([])
+    done = chat_events(["Done."])
+
+    async def main() -> list[tuple[str, str, str]]:
+        agent = replying_agent(
+            "chat",
+            events_reply([*before, *calls, *after]),
+            events_reply([event for part in done for event in part]),
+        )
+        async with MiniAgents():
+            reply = await agent.inquire("Add one to 1 and to 2.", tools=[add])
+        return [
+            (type(message).__name__, str(getattr(message, "call_id", "")), str(message))
+            for message in reply
+        ]
+
+    assert run_with_virtual_time(main()) == [
+        ("LLMToolCallMessage", "dup", '{"a": 1}'),
+        ("LLMToolCallMessage", "dup_2", '{"a": 2}'),
+        ("LLMToolResultMessage", "dup", "2"),
+        ("LLMToolResultMessage", "dup_2", "3"),
+        ("OpenAIMessage", "", "Done."),
+    ]
+
+
+def add(a: int) -> int:
+    """Add one.
+
+    Args:
+        a: A number.
+    """
+    return a + 1
+
+
 @pytest.mark.parametrize("api", APIS)
 def test_a_whole_reply_that_is_not_json_is_a_response_error_not_an_attribute_error(
     api: str,
