@@ -30,7 +30,6 @@ from typing import Any
 import pydantic
 
 from miniagents.ext.llm._openai_options import OpenAIOptions
-from miniagents.ext.llm._turn import unused_id
 from miniagents.ext.llm._turn_chars import TurnCount, count_reasoning
 from miniagents.ext.llm.errors import LLMResponseError
 from miniagents.ext.llm.prompt import ConversationRules, PromptText, arguments_json, turns_for
@@ -42,6 +41,7 @@ from miniagents.ext.llm.provider import (
     Refusal,
     ToolCallDelta,
     ToolCallStart,
+    unused_id,
 )
 from miniagents.ext.llm.sdk_calls import (
     check_one_reply,
