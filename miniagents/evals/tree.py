@@ -111,6 +111,9 @@ class ModelCall:
             reasoning_tokens=self.reasoning_tokens or 0,
             cost_usd=self.cost_usd or 0.0,
             unpriced_requests=int(self.cost_usd is None),
+            input_audio_tokens=self.input_audio_tokens or 0,
+            output_audio_tokens=self.output_audio_tokens or 0,
+            cached_audio_tokens=self.cached_audio_tokens or 0,
         )
 
     def to_dict(self) -> dict[str, object]:

@@ -545,6 +545,22 @@ def test_a_model_call_of_a_reply_that_splits_its_audio_keeps_the_split() -> None
     assert node.step().input_audio_tokens is None
 
 
+def test_the_tree_usage_sums_the_audio_split_of_its_model_calls() -> None:
+    # (was: UsageTotals had no audio fields, the totals dropped the split the calls keep)
+    recording = CaseRecording(lambda: 0.0)
+    call = LLMCall(model="gpt-realtime", stream=True, system=None, messages=())
+    spoken, typed = (_ModelNode(recording, ("openai", "openai"), call) for _ in range(2))
+    audio = AudioTokens(input_tokens=600, output_tokens=300, cached_input_tokens=100)
+    spoken.finish = Finish("stop", 1000, 400, cached_input_tokens=200, audio=audio)
+    typed.finish = Finish("stop", 50, 5)
+    steps = (spoken.step(), spoken.step(), typed.step())
+    usage = ReplyTree(AgentStep(3, "AGENT", 0.0, children=steps)).usage()
+    split = (usage.input_audio_tokens, usage.output_audio_tokens, usage.cached_audio_tokens)
+    assert split == (1200, 600, 200)
+    assert (usage.input_tokens, usage.cached_input_tokens) == (2050, 400)
+    assert usage.since(steps[0].usage()).input_audio_tokens == 600
+
+
 def test_a_count_that_is_no_count_is_unknown_in_the_tree_as_in_its_price(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

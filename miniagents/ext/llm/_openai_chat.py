@@ -30,7 +30,6 @@ from typing import Any
 import pydantic
 
 from miniagents.ext.llm._openai_options import OpenAIOptions
-from miniagents.ext.llm._turn import unused_id
 from miniagents.ext.llm._turn_chars import TurnCount, count_reasoning
 from miniagents.ext.llm.errors import LLMResponseError
 from miniagents.ext.llm.prompt import ConversationRules, PromptText, arguments_json, turns_for
@@ -42,6 +41,7 @@ from miniagents.ext.llm.provider import (
     Refusal,
     ToolCallDelta,
     ToolCallStart,
+    unused_id,
 )
 from miniagents.ext.llm.sdk_calls import (
     check_one_reply,
@@ -122,7 +122,7 @@ async def chat_reply(
     finish_reason: str | None = None
     usage = None
     answered: str | None = None  # the model that answered
-    ids: dict[int, tuple[str, bool]] = {}  # each call by its index: its id, if it argued
+    ids: dict[int, tuple[str, str]] = {}  # each call by its index: its wire id, its own
     begun = False  # whether the reply's first token (a text, a refusal, a call) came
     counted: TurnCount | None = None  # the turn's count, from the first reasoning on
     stream = await create(model=call.model, messages=messages, stream=True, **arguments)
@@ -332,36 +332,30 @@ def _response_format(output: OutputFormat) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": schema}
 
 
-def _call_events(called: Any, ids: dict[int, tuple[str, bool]]) -> list[LLMEvent]:
+def _call_events(called: Any, ids: dict[int, tuple[str, str]], again: bool) -> list[LLMEvent]:
     """The events of one ``tool_calls`` delta: a start for a new index, then its arguments.
 
-    ``ids``: each index's call so far, its id and whether its arguments came. A delta at an
-    index seen before starts a new call if it has another id, or if it has an id and a name
-    again once the call there had its arguments (a server that sends every call whole at
-    index 0, as Ollama does: told apart by their ids, or by their names, as two with one id
-    are; the API's other deltas of a call carry its arguments only). A call whose id another
-    index has (a model that writes its own ids) is renamed (see ``unused_id``): the deltas
-    name their call by its index, so those of two calls may come interleaved.
+    ``ids``: each index's call so far, the id the wire gave it and the one it goes on with;
+    ``again``: whether the chunk had a delta at this index before this one. A delta at an
+    index seen before continues its call whatever else it repeats (a server may send the id
+    and the name again in every delta of a call), unless it has another id or its chunk had
+    one at the index already: then it starts a new call (a server that sends every call
+    whole in one chunk at index 0, as Ollama does, tells them apart by their ids, or by
+    their places in the chunk). A call whose id another index has (a model that writes its
+    own ids) is renamed (see ``unused_id``): the deltas name their call by its index, so
+    those of two calls may come interleaved.
     """
     events: list[LLMEvent] = []
     function = called.function
-    name = function.name if function else None
     seen = ids.get(called.index)
-    call_id: str | None = None
-    if seen is not None:
-        call_id, argued = seen
-        if called.id and (called.id != call_id or (name and argued)):
-            call_id = None  # a new call at the index
-    if call_id is None:
-        call_id = called.id or f"call_{called.index}"
-        taken = {given for given, _ in ids.values()}
-        if call_id in taken:
-            call_id = unused_id(call_id, taken)
-        ids[called.index] = (call_id, False)
-        events.append(ToolCallStart(call_id, name or ""))
+    if seen is None or again or (called.id and called.id != seen[0]):
+        given = called.id or f"call_{called.index}"
+        call_id = unused_id(given, {own for _, own in ids.values()})
+        ids[called.index] = (given, call_id)
+        events.append(ToolCallStart(call_id, (function.name if function else None) or ""))
+    else:
+        call_id = seen[1]
     if function is not None and function.arguments:
-        if ids[called.index][1] is False:  # (once per call: no tuple per delta)
-            ids[called.index] = (call_id, True)
         events.append(ToolCallDelta(call_id, function.arguments))
     return events
 
@@ -388,11 +382,13 @@ def _reasoned(said: Any, counted: TurnCount | None) -> TurnCount | None:
     return counted
 
 
-def _said(refusal: str | None, tool_calls: Any, ids: dict[int, tuple[str, bool]]) -> list[LLMEvent]:
+def _said(refusal: str | None, tool_calls: Any, ids: dict[int, tuple[str, str]]) -> list[LLMEvent]:
     """The events of a chunk's refusal and tool calls."""
     events: list[LLMEvent] = [Refusal(refusal)] if refusal else []
+    indices: list[int] = []  # the chunk's, so far
     for called in tool_calls or ():
-        events += _call_events(called, ids)
+        events += _call_events(called, ids, called.index in indices)
+        indices.append(called.index)
     return events
 
 

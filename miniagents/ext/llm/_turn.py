@@ -10,7 +10,7 @@ Each message enters the reply when its first event comes (the text message at on
 the agent has no tools, so that its metadata is known before the first token), and streams
 from then on. A call that ends with no text and no tool call still gives a (empty) text
 message: the model's answer. A call whose id the conversation (or the turn) has already is
-renamed (``c1_2``: see :func:`unused_id`), and its arguments are the ones that come with its
+renamed (``c1_2``: see ``provider.unused_id``), and its arguments are the ones that come with its
 id after it started (the provider gives each call's arguments after its start, before the
 next call with the same id: one content block after another, or keyed by the wire's index)::
 
@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Container
+from collections.abc import AsyncIterator, Callable
 from contextvars import Token
 from functools import partial
 from typing import Any, TypeVar
@@ -65,6 +65,7 @@ from miniagents.ext.llm.observing import (
     watched_events,
 )
 from miniagents.ext.llm.provider import (
+    CallIds,
     Finish,
     LLMCall,
     LLMEvent,
@@ -83,7 +84,7 @@ from miniagents.miniagents import InteractionContext
 from miniagents.promising.errors import MiniAgentsError
 from miniagents.promising.lowlevel import ReplayCore, RunFirst, core_of, handoffs, run_first
 
-__all__ = ["Turn", "shown_tool_names", "unused_id"]
+__all__ = ["Turn", "shown_tool_names"]
 
 OptionsT = TypeVar("OptionsT", bound=LLMOptions)
 
@@ -200,7 +201,7 @@ class Turn:
     Attributes:
         text: The text message, once it is in the reply.
         calls: The tool call messages in the reply, by their call ids (each one unique: an
-            id the conversation or the turn has already is renamed, see :func:`unused_id`).
+            id the conversation or the turn has already is renamed, see ``provider.unused_id``).
         finish: The provider's ``Finish`` (until it comes, one with nothing known).
         texts: The text tokens so far, of a call with ``text_sink`` (an empty tuple until
             the first; a plain call's are in its text message: see :meth:`said`).
@@ -216,8 +217,8 @@ class Turn:
 
     __slots__ = (
         "_answering",
+        "_ids",
         "_record",
-        "_renamed",
         "answer_opens",
         "calls",
         "ctx",
@@ -250,7 +251,7 @@ class Turn:
         self.used_ids: set[str] | None = None
         self._answering: bool | None = None
         self._record: ReplayCore[str] | None = None  # the text message's, once taken into
-        self._renamed: dict[str, str] | None = None  # a provider's id -> its last call's
+        self._ids: CallIds | None = None  # the ids of its calls, once one starts
 
     def _reply(self, appender: MessageTokenAppender) -> MessageTokenAppender:
         task = asyncio.current_task()
@@ -309,9 +310,8 @@ class Turn:
                 else:
                     self._sink_text(event)
         elif isinstance(event, ToolCallDelta):
-            renamed = self._renamed
-            given = event.call_id
-            call = self.calls.get(given if renamed is None else renamed.get(given, given))
+            ids = self._ids
+            call = None if ids is None else self.calls.get(ids.of(event.call_id))
             if call is None:
                 raise LLMResponseError(
                     f"The model sent arguments for a tool call it had not started "
@@ -325,17 +325,10 @@ class Turn:
                 if said.strip():
                     self._answering = False  # it was not the answer: what it said, shown
                     self.open_text().append(said)
-            call_id = given = event.call_id
-            used = self.used_ids  # (None: the turn's own ids only)
-            if given in self.calls or (used is not None and given in used):
-                # a model that numbers its calls anew each round, or that writes one id
-                # for two calls of a turn (its own ids, on an OpenAI-compatible server)
-                call_id = unused_id(given, self.calls if used is None else used)
-                if self._renamed is None:
-                    self._renamed = {}
-                self._renamed[given] = call_id  # its arguments: the last call of the id's
-            if used is not None:
-                used.add(call_id)
+            ids = self._ids
+            if ids is None:  # (the conversation's ids; None: the turn's own only)
+                ids = self._ids = CallIds(set() if self.used_ids is None else self.used_ids)
+            call_id = ids.start(event.call_id)
             signed = event.thought_signature
             appender = MessageTokenAppender(
                 message_class=LLMToolCallMessage,
@@ -707,30 +700,3 @@ class Turn:
         """The tool calls of the turn, complete, in order."""
         messages = [await appender.promise for appender in self.calls.values()]
         return [message for message in messages if isinstance(message, LLMToolCallMessage)]
-
-
-def unused_id(call_id: str, used: Container[str]) -> str:
-    """``call_id`` with the first suffix (``_2``, ``_3``, ...) that makes it not in ``used``.
-
-    Some models (Ollama's: ``call_0``) number the calls of each round from the start, and a
-    model on an OpenAI-compatible server may write one id for two calls of a turn; a
-    conversation whose calls share an id is refused by other APIs (Anthropic's ``tool_use``
-    ids must be unique), e.g. after a fallback, and its results could not be told apart.
-    The turn renames such a call (its message, its result and the next request carry the
-    new id, which the provider's API takes as any other: the model wrote the old one). The
-    new id keeps within 40 characters (OpenAI's APIs refuse a longer one): the end of a long
-    id gives way to the suffix.
-    """
-    number = 2
-    while (renamed := _numbered(call_id, number)) in used:
-        number += 1
-    return renamed
-
-
-_MAX_ID = 40  # the longest call id OpenAI's APIs take
-
-
-def _numbered(call_id: str, number: int) -> str:
-    """``call_id`` with the suffix ``_number``, cut so that it stays within ``_MAX_ID``."""
-    suffix = f"_{number}"
-    return call_id[: _MAX_ID - len(suffix)] + suffix

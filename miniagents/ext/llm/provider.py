@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Container, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Protocol, TypeAlias
 
@@ -62,6 +62,7 @@ __all__ = [
     "DEFAULT_MAX_TOOL_CALLS",
     "DEFAULT_MAX_TOOL_ROUNDS",
     "AudioTokens",
+    "CallIds",
     "Finish",
     "LLMCall",
     "LLMEvent",
@@ -75,6 +76,7 @@ __all__ = [
     "call_option",
     "check_kind",
     "check_sampling",
+    "unused_id",
 ]
 
 DEFAULT_MAX_TOOL_ROUNDS = 10
@@ -271,6 +273,70 @@ class ToolCallDelta:
 
     call_id: str
     text: str
+
+
+class CallIds:
+    """The ids a reply's tool calls go on with, as the model's next turn sees them.
+
+    Each call's id is the model's, unless the conversation or the reply has it already, or it
+    is longer than 40 characters: then it is renamed (see :func:`unused_id`). The LLM agent's
+    turn and the tracing of its call (the ``chat`` span's output) take them from here alike.
+
+    Args:
+        used: The ids of the conversation's calls so far (the set itself: each started call
+            adds its own to it).
+    """
+
+    __slots__ = ("_renamed", "_used")
+
+    def __init__(self, used: set[str]) -> None:
+        self._used = used
+        self._renamed: dict[str, str] | None = None  # a model's id -> its last call's
+
+    def start(self, given: str) -> str:
+        """The id of a call the model started with the id ``given`` (kept as used)."""
+        call_id = unused_id(given, self._used)
+        if call_id != given:
+            if self._renamed is None:
+                self._renamed = {}
+            self._renamed[given] = call_id  # its arguments: the last call of the id's
+        self._used.add(call_id)
+        return call_id
+
+    def of(self, given: str) -> str:
+        """The id of the call whose arguments a delta naming ``given`` brings."""
+        renamed = self._renamed
+        return given if renamed is None else renamed.get(given, given)
+
+
+def unused_id(call_id: str, used: Container[str]) -> str:
+    """``call_id`` if it is not in ``used`` and within 40 characters, else renamed so.
+
+    Some models (Ollama's: ``call_0``) number the calls of each round from the start, and a
+    model on an OpenAI-compatible server may write one id for two calls of a turn; a
+    conversation whose calls share an id is refused by other APIs (Anthropic's ``tool_use``
+    ids must be unique), e.g. after a fallback, and its results could not be told apart.
+    The turn renames such a call (its message, its result and the next request carry the
+    new id, which the provider's API takes as any other: the model wrote the old one) with
+    the first suffix (``_2``, ``_3``, ...) that makes it unused. Every id keeps within 40
+    characters (OpenAI's APIs refuse a longer one): a longer one is cut to them (the first
+    cut not used, ``_2`` and on giving way to the end of the id as well).
+    """
+    number = 1
+    while (renamed := _numbered(call_id, number)) in used:
+        number += 1
+    return renamed
+
+
+_MAX_ID = 40  # the longest call id OpenAI's APIs take
+
+
+def _numbered(call_id: str, number: int) -> str:
+    """``call_id`` with the suffix ``_number`` (none for 1), cut to stay within ``_MAX_ID``."""
+    if number == 1:
+        return call_id[:_MAX_ID]
+    suffix = f"_{number}"
+    return call_id[: _MAX_ID - len(suffix)] + suffix
 
 
 @dataclass(frozen=True)

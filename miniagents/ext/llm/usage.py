@@ -140,6 +140,12 @@ class UsageTotals:
         cached_input_tokens: Prompt tokens read from the provider's cache.
         cache_write_tokens: Prompt tokens written to the provider's cache.
         reasoning_tokens: Output tokens spent reasoning.
+        input_audio_tokens: Prompt tokens of audio, part of ``input_tokens`` (the calls
+            that split their audio: realtime replies, ``ModelCall.input_audio_tokens``; a
+            budget's usage does not split it: 0).
+        output_audio_tokens: Reply tokens of audio, part of ``output_tokens`` (so too).
+        cached_audio_tokens: Prompt tokens of audio read from the provider's cache, part of
+            ``cached_input_tokens`` (so too).
         cost_usd: Their cost in US dollars: the price of their tokens counted (the calls
             of unpriced models add nothing; a call whose provider did not report its
             tokens adds the price of what was counted of it, its streamed pieces as output
@@ -158,6 +164,9 @@ class UsageTotals:
     reasoning_tokens: int = 0
     cost_usd: float = 0.0
     unpriced_requests: int = 0
+    input_audio_tokens: int = 0
+    output_audio_tokens: int = 0
+    cached_audio_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:

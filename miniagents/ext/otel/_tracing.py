@@ -31,6 +31,7 @@ from miniagents.ext.llm.observing import (
 )
 from miniagents.ext.llm.prompt import PromptText
 from miniagents.ext.llm.provider import (
+    CallIds,
     Finish,
     LLMCall,
     LLMEvent,
@@ -505,10 +506,12 @@ class _ChatWatch(_Watch):
 
     __slots__ = (
         "answer",
+        "call",
         "calls",
         "context",
         "finish",
         "first",
+        "ids",
         "interaction",
         "model",
         "provider_name",
@@ -538,6 +541,8 @@ class _ChatWatch(_Watch):
         # (captured) each call, in order: its id, [name, argument pieces...]; two calls of
         # one id (a model that writes its own ids) are two, a delta the later one's
         self.calls: list[tuple[str, list[str]]] = []
+        self.call = call
+        self.ids: CallIds | None = None  # (captured) the calls' ids, once one starts
         super().__init__(telemetry, span, parent)
 
     async def events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
@@ -606,13 +611,17 @@ class _ChatWatch(_Watch):
         if isinstance(event, str):
             self.answer.append(event)
         elif isinstance(event, ToolCallStart):
-            self.calls.append((event.call_id, [event.tool_name]))
+            ids = self.ids
+            if ids is None:  # the ids the agent's turn gives the calls (its next turn sees)
+                call = self.call  # (an agent without tools: the reply's own ids only)
+                used = [item.call_id for item in call.messages if isinstance(item, ToolCallMessage)]
+                ids = self.ids = CallIds(set(used) if call.tools else set())
+            self.calls.append((ids.start(event.call_id), [event.tool_name]))
         elif isinstance(event, Refusal):
             return  # the call ends with an LLMRefusalError, which the span records
         else:
-            pieces = next(
-                (kept for id_, kept in reversed(self.calls) if id_ == event.call_id), None
-            )
+            call_id = event.call_id if self.ids is None else self.ids.of(event.call_id)
+            pieces = next((kept for id_, kept in reversed(self.calls) if id_ == call_id), None)
             if pieces is not None:
                 pieces.append(event.text)
 

@@ -21,7 +21,6 @@ import pytest
 
 from miniagents import Message, MessageTuple, MiniAgents
 from miniagents.ext.llm import AssistantMessage, LLMToolCallMessage, LLMToolResultMessage
-from miniagents.ext.llm._turn import unused_id
 from miniagents.ext.llm.anthropic import anthropic_agent
 from miniagents.ext.llm.bedrock import bedrock_agent
 from miniagents.ext.llm.compatible import ollama_agent
@@ -30,6 +29,7 @@ from miniagents.ext.llm.llm_agent import AnyLLMAgent
 from miniagents.ext.llm.messages import UserMessage
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.llm.openai import openai_agent
+from miniagents.ext.llm.provider import unused_id
 from miniagents.testing import AWS_TEST_CREDENTIALS, FakeLLMServer, ToolCall
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 

@@ -881,6 +881,34 @@ async def test_a_call_id_repeated_in_a_later_round_is_made_unique_for_the_next_p
     assert called == answered == ["call_0", "call_0_2"]
 
 
+async def test_a_long_call_id_is_cut_to_40_characters_for_a_fallback_to_openai(
+    fake_llm: FakeLLMServer,  # noqa: F811
+    clients: tuple[openai.AsyncOpenAI, anthropic.AsyncAnthropic],
+) -> None:
+    # Anthropic's ids may be longer than the 40 characters OpenAI's API takes: the call's id
+    # is cut to them where the conversation is kept (two ids of one start told apart), so
+    # that OpenAI takes the conversation after the fallback
+    openai_agent_, anthropic_agent_ = the_agents(clients)
+    long = "toolu_" + "x" * 44
+    calls = [
+        ToolCall("add", {"a": 2, "b": 3}, id=long + "a"),
+        ToolCall("add", {"a": 1, "b": 1}, id=long + "b"),
+    ]
+    fake_llm.reply(tool_calls=calls)  # Anthropic
+    fake_llm.fail(500)  # Anthropic's second call
+    fake_llm.reply(["5 and 2."])  # OpenAI, given the round
+    async with MiniAgents():
+        messages = await fallback_agent(anthropic_agent_, openai_agent_).inquire(
+            "2 + 3, 1 + 1?", tools=[add]
+        )
+    ids = [m.call_id for m in messages if isinstance(m, LLMToolCallMessage | LLMToolResultMessage)]
+    assert ids == [long[:40], long[:38] + "_2", long[:40], long[:38] + "_2"]
+    assert str(messages[-1]) == "5 and 2."
+    sent = fake_llm.requests[2].json["messages"]
+    called = [call["id"] for message in sent for call in message.get("tool_calls") or ()]
+    assert called == [long[:40], long[:38] + "_2"]
+
+
 def _double(x: int) -> int:
     """Double a number.
 

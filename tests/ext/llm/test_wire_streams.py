@@ -6,6 +6,8 @@ clock: what takes seconds here takes no time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx2
 import openai
 import pytest
@@ -214,15 +216,6 @@ def test_chat_calls_of_one_id_whose_deltas_interleave_each_keep_their_arguments(
     def piece(index: int, text: str) -> dict[str, object]:
         return {"index": index, "function": {"arguments": text}}
 
-    calls = [
-        _tool_chunk(start(0)),
-        _tool_chunk(start(1)),
-        _tool_chunk(piece(0, '{"a": ')),
-        _tool_chunk(piece(1, '{"a": ')),
-        _tool_chunk(piece(1, "2}"), piece(0, "1}")),
-    ]
-    before, _deltas, after = chat_events([])
-    done = chat_events(["Done."])
     ran: list[int] = []
 
     def add(a: int) -> int:
@@ -234,27 +227,67 @@ def test_chat_calls_of_one_id_whose_deltas_interleave_each_keep_their_arguments(
         ran.append(a)
         return a + 1
 
-    async def main() -> list[tuple[str, str, str]]:
-        agent = replying_agent(
-            "chat",
-            events_reply([*before, *calls, *after]),
-            events_reply([event for part in done for event in part]),
-        )
-        async with MiniAgents():
-            reply = await agent.inquire("Add one to 1 and to 2.", tools=[add])
-        return [
-            (type(message).__name__, str(getattr(message, "call_id", "")), str(message))
-            for message in reply
-        ]
-
-    assert run_with_virtual_time(main()) == [
-        ("LLMToolCallMessage", "dup", '{"a": 1}'),
-        ("LLMToolCallMessage", "dup_2", '{"a": 2}'),
-        ("LLMToolResultMessage", "dup", "2"),
-        ("LLMToolResultMessage", "dup_2", "3"),
-        ("OpenAIMessage", "", "Done."),
+    calls = [
+        _tool_chunk(start(0)),
+        _tool_chunk(start(1)),
+        _tool_chunk(piece(0, '{"a": ')),
+        _tool_chunk(piece(1, '{"a": ')),
+        _tool_chunk(piece(1, "2}"), piece(0, "1}")),
     ]
+    assert run_with_virtual_time(_added(calls, add)) == _ADDED
     assert ran == [1, 2]
+
+
+def test_chat_continuation_deltas_that_repeat_id_and_name_keep_to_their_call() -> None:
+    """A server that sends the id and the name again in every delta of a streamed call (two
+    calls of one id, the second renamed): each index's deltas make one call, not one each."""
+
+    def piece(index: int, text: str) -> dict[str, object]:
+        function = {"name": "add", "arguments": text}
+        return {"index": index, "id": "dup", "type": "function", "function": function}
+
+    def add(a: int) -> int:
+        """Add one.
+
+        Args:
+            a: A number.
+        """
+        return a + 1
+
+    calls = [
+        _tool_chunk(piece(0, '{"a": ')),
+        _tool_chunk(piece(1, '{"a": ')),
+        _tool_chunk(piece(0, "1}")),
+        _tool_chunk(piece(1, "2}")),
+    ]
+    assert run_with_virtual_time(_added(calls, add)) == _ADDED
+
+
+_ADDED = [
+    ("LLMToolCallMessage", "dup", '{"a": 1}'),
+    ("LLMToolCallMessage", "dup_2", '{"a": 2}'),
+    ("LLMToolResultMessage", "dup", "2"),
+    ("LLMToolResultMessage", "dup_2", "3"),
+    ("OpenAIMessage", "", "Done."),
+]
+"""What a Chat agent's reply is for two calls of ``add`` (id ``dup``, ``a`` 1 and 2)."""
+
+
+async def _added(calls: list[bytes], add: Callable[[int], int]) -> list[tuple[str, str, str]]:
+    """The reply (class, call id, text) of a Chat agent whose model sent ``calls`` (chunks)."""
+    before, _deltas, after = chat_events([])
+    done = chat_events(["Done."])
+    agent = replying_agent(
+        "chat",
+        events_reply([*before, *calls, *after]),
+        events_reply([event for part in done for event in part]),
+    )
+    async with MiniAgents():
+        reply = await agent.inquire("Add one to 1 and to 2.", tools=[add])
+    return [
+        (type(message).__name__, str(getattr(message, "call_id", "")), str(message))
+        for message in reply
+    ]
 
 
 @pytest.mark.parametrize("api", APIS)
