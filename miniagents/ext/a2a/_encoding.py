@@ -210,6 +210,9 @@ class A2AEncoder:
         fold: The task as its events make it.
         answered: Whether the task was answered as one message (no task to its client).
         webhooks: The webhooks its client set (push notifications), by id.
+        resumed_at: When its client last answered its question or approvals, until its run
+            says it works again: the time of that status (so that each read of the task
+            gives one time, and ``ListTasks`` pages keep it in its place).
     """
 
     def __init__(
@@ -231,6 +234,7 @@ class A2AEncoder:
         self.fold = TaskFold(ids.key, ids.group)
         self.answered = False
         self.webhooks: dict[str, Webhook] = {}  # the client's, by id: each change posted
+        self.resumed_at: str | None = None
 
     def task(
         self, runs: Sequence[Sequence[str]], history_length: int | None = None
@@ -246,8 +250,9 @@ class A2AEncoder:
         return [self._status(WORKING)]
 
     def resuming(self, run_key: str) -> list[str]:
-        """The task works again, its calls decided."""
-        return [self._status(WORKING)]
+        """The task works again, its calls decided (or its question answered) at ``resumed_at``."""
+        stamp, self.resumed_at = self.resumed_at, None
+        return [self._status(WORKING, stamp=stamp)]
 
     def pausing(self, waiting: Sequence[ToolApprovalRequest]) -> list[str]:
         """The task asks for the decisions of the ``waiting`` calls."""
@@ -353,8 +358,9 @@ class A2AEncoder:
         *,
         message: dict[str, object] | None = None,
         extra: dict[str, object] | None = None,
+        stamp: str | None = None,
     ) -> str:
-        status: dict[str, object] = {"state": state, "timestamp": now()}
+        status: dict[str, object] = {"state": state, "timestamp": stamp or now()}
         if message is not None:
             status["message"] = message
         update: dict[str, object] = {

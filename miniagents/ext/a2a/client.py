@@ -661,32 +661,26 @@ class _EventBound:
         if isinstance(body, httpx.AsyncByteStream):  # (always, of an async client)
             response.stream = _BoundedBody(body, self, response)
 
-    def too_large(self, events: bool, start: bytes) -> A2AReplyTooLargeError:
-        """The error of an event (an answer, if not ``events``) over ``max_bytes``.
+    def over(self, events: bool, start: bytes, *, values: bool) -> A2AReplyTooLargeError:
+        """The error of an event (an answer, if not ``events``) over a bound of its size.
 
+        ``values``: over ``max_values`` JSON values (else over ``max_bytes`` bytes).
         ``start``: its first bytes (of its data), which may name its task.
         """
         what = "one event of its stream" if events else "one answer"
+        if values:
+            limit, held = "max_event_values", "hold this many"
+            said = (
+                f"of over {self.max_values} JSON values (its objects, lists, strings, numbers "
+                "and the rest, at every depth), which is not read"
+            )
+        else:
+            limit, held = "max_event_bytes", "are this large"
+            said = f"over {self.max_bytes} bytes, which is not read whole"
         return self._refused(
-            f"The remote agent {self.alias} sent {what} over {self.max_bytes} bytes, which "
-            "is not read whole; give the agent a higher max_event_bytes if the remote's "
-            "events are this large by design.",
-            "max_event_bytes",
-            start,
-        )
-
-    def too_many(self, events: bool, start: bytes) -> A2AReplyTooLargeError:
-        """The error of an event (an answer, if not ``events``) over ``max_values`` values.
-
-        ``start``: its first bytes (of its data), which may name its task.
-        """
-        what = "one event of its stream" if events else "one answer"
-        return self._refused(
-            f"The remote agent {self.alias} sent {what} of over {self.max_values} JSON "
-            "values (its objects, lists, strings, numbers and the rest, at every depth), "
-            "which is not read; give the agent a higher max_event_values if the remote's "
-            "events hold this many by design.",
-            "max_event_values",
+            f"The remote agent {self.alias} sent {what} {said}; give the agent a higher "
+            f"{limit} if the remote's events {held} by design.",
+            limit,
             start,
         )
 
@@ -1092,11 +1086,11 @@ class _BoundedBody(httpx.AsyncByteStream):
         """
         bound = self._bound
         if self._pending > bound.max_bytes:
-            raise bound.too_large(self._events, self._start)
+            raise bound.over(self._events, self._start, values=False)
         if self._values.not_json or (self._foreign and len(self._start) >= _SHOWN):
             raise bound.not_json(self._response, self._events, self._start)
         if self._values.over:
-            raise bound.too_many(self._events, self._start)
+            raise bound.over(self._events, self._start, values=True)
         if self._split is not None:
             raise bound.control_split(*self._split)
 

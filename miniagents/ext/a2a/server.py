@@ -863,6 +863,7 @@ class _A2ATasks:
             )
         held = _check_room(job, encoder, sent, manager.settings.max_live_run_bytes)
         run_key = f"{task_id}#{len(job.runs)}"
+        encoder.resumed_at = now()  # (before its run goes on: the time it works again from)
         # (the task holds the message's bytes once the turn is taken: set as it resumes, not
         # before the message is read, so that a turn refused leaves the count as it was)
         if job.question is not None:  # (the agent asked its caller: this is the answer)
@@ -1142,11 +1143,17 @@ class _A2ATasks:
         return task
 
     def _status(self, job: Job) -> Mapping[str, object]:
-        """The task's status now (its events caught up)."""
-        fold = _encoder(job).fold
+        """The task's status now (its events caught up), at the time it took that status.
+
+        A task answered whose run has not said so yet works since it was answered: each read
+        gives that time (was: the time of the read, so that the task moved in ``ListTasks``'
+        order at each read, past a client's page token).
+        """
+        encoder = _encoder(job)
+        fold = encoder.fold
         fold.catch_up(_events(job))
         if fold.state in PAUSED_STATES and not job.paused and not job.done:
-            return {"state": WORKING, "timestamp": now()}  # (answered: it goes on)
+            return {"state": WORKING, "timestamp": encoder.resumed_at or fold.status["timestamp"]}
         return fold.status
 
     def _stream(self, rpc_id: RPCId, job: Job) -> Response:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
+import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx2
@@ -18,13 +21,15 @@ import pytest
 from starlette.applications import Starlette
 
 from miniagents import InteractionContext, miniagent
-from miniagents.ext.a2a import a2a_app
+from miniagents.ext.a2a import _encoding, a2a_app, server
 from miniagents.ext.a2a.server import DEFAULT_PAGE_SIZE
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.web import NoAuthentication
+from miniagents.ext.web.lowlevel import Job
 from tests.ext.a2a.rpc import call, rpc, send_params
 from tests.ext.a2a.test_bad_input import error_of, violations
-from tests.ext.web.serving import served
+from tests.ext.a2a.test_memory import approving, get_task
+from tests.ext.web.serving import SSEReader, served
 
 
 @pytest.fixture
@@ -92,6 +97,56 @@ async def test_a_task_that_starts_between_two_pages_moves_no_other(
     assert len(ids) == len(set(ids)) == 3
     assert newer["id"] not in ids
     assert second["totalSize"] == 4
+
+
+async def test_a_task_answered_keeps_one_status_time_and_a_client_paging_sees_it_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A task answered whose run has not gone on yet works since it was answered: each read
+    says that time, and so does the event of its run going on (was: the time of each read,
+    so that the task moved in the order at every read, past a client's page token)."""
+    ticks = itertools.count(1)
+
+    def ticking() -> str:  # (a clock that moves at each reading: no two share a time)
+        moment = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(milliseconds=next(ticks))
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    monkeypatch.setattr(_encoding, "now", ticking)
+    monkeypatch.setattr(server, "now", ticking)
+    hold = asyncio.Event()
+    resumed = Job.aresumed
+
+    async def held(job: Job) -> str:  # (answered, its run held before it goes on)
+        run_key = await resumed(job)
+        await hold.wait()
+        return run_key
+
+    monkeypatch.setattr(Job, "aresumed", held)
+    async with served(a2a_app(approving(), authentication=NoAuthentication())) as web:
+        asked = [await sent(web, f"Delete notes {number}") for number in range(3)]
+        answered = asked[0]  # (the oldest, then the most recently updated)
+        [question] = [part for part in answered["status"]["message"]["parts"] if "data" in part]
+        call_id = question["data"]["toolApprovalRequest"]["toolCallId"]
+        answer = {"data": {"toolCallId": call_id, "approved": True}}
+        params = send_params(taskId=answered["id"], parts=[answer])
+        params["configuration"] = {"returnImmediately": True}
+        assert "result" in (await call(web, rpc("SendMessage", params))).json()
+        first = await listed(web, pageSize=2)
+        assert [task["id"] for task in first["tasks"]] == [answered["id"], asked[2]["id"]]
+        status = first["tasks"][0]["status"]
+        assert status["state"] == "TASK_STATE_WORKING"
+        assert (await get_task(web, answered["id"]))["status"] == status  # (read: unmoved)
+        second = await listed(web, pageSize=2, pageToken=first["nextPageToken"])
+        assert [task["id"] for task in second["tasks"]] == [asked[1]["id"]]
+        assert second["nextPageToken"] == ""
+        body = rpc("SubscribeToTask", {"id": answered["id"]})
+        async with web.stream("POST", "/", json=body) as response:
+            reader = SSEReader(response)
+            [snapshot] = await reader.take(1)
+            hold.set()
+            [going_on] = await reader.take(1)
+    assert json.loads(snapshot.data)["result"]["task"]["status"] == status
+    assert json.loads(going_on.data)["result"]["statusUpdate"]["status"] == status
 
 
 async def test_artifacts_only_when_asked_and_the_history_cut_as_asked(
