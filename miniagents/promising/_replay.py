@@ -884,6 +884,14 @@ class ReplayCore(abc.ObserverBase[T]):
             waits = self.waits = _waiting.Waits()
         return waits
 
+    def get_audience(self) -> _giving_up.Audience:
+        """Who will still read it between its waits (an interaction whose input it is: its
+        ``hold_reader()``), made at the first of them (:mod:`miniagents.promising._giving_up`)."""
+        audience = self.audience
+        if audience is None:
+            audience = self.audience = _giving_up.Audience()
+        return audience
+
     def await_change(self, reader: bool = False) -> Coroutine[Any, Any, None]:
         """Wait until a piece arrives or the stream ends (the caller has started the core).
 
@@ -931,18 +939,6 @@ class ReplayCore(abc.ObserverBase[T]):
     def check_abandoned(self) -> None:
         """Call ``on_abandoned`` if the last consumer of a running stream gave up."""
         _giving_up.check_abandoned(self)
-
-    def check_abandoned_at_release(self) -> None:
-        """``check_abandoned`` now, or, while interactions read it, when the last one stops."""
-        _giving_up.check_abandoned_at_release(self)
-
-    def hold_reader(self) -> None:
-        """Count a reader for as long as it runs: an interaction whose input this stream is."""
-        _giving_up.hold_reader(self)
-
-    def release_reader(self, gave_up: bool) -> None:
-        """End a count of ``hold_reader``; ``gave_up``: the reader was given up on."""
-        _giving_up.release_reader(self, gave_up)
 
     # -- errors --------------------------------------------------------------------------
 
