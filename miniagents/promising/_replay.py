@@ -56,7 +56,7 @@ from miniagents.promising._flow import Flow
 from miniagents.promising._packing import BLOCK, PackedTokens
 from miniagents.promising._reporting import mark_received, report_broken_observer, report_lost_error
 from miniagents.promising._reporting import was_received as _was_received
-from miniagents.promising._shared import Shared
+from miniagents.promising._shared import Shared, one_more
 from miniagents.promising._tasks import no_loop_error
 from miniagents.promising.errors import StreamCancelledError
 from miniagents.promising.limits import Overflow, stream_limits
@@ -572,15 +572,10 @@ class ReplayCore(abc.ObserverBase[T]):
 
     def when_done(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` when the stream ends (at once if it has); it gets no error."""
-        callbacks = self._end_callbacks
         if self.done:
             callback()
-        elif callbacks is None:
-            self._end_callbacks = callback
-        elif isinstance(callbacks, list):
-            callbacks.append(callback)
         else:
-            self._end_callbacks = [callbacks, callback]
+            self._end_callbacks = one_more(self._end_callbacks, callback)
 
     def detached_copy(self) -> ReplayCore[T]:
         """A finished copy of the record so far, ended by :class:`StreamCancelledError`.
