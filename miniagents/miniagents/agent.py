@@ -443,7 +443,7 @@ def _stop_input_when_done(
         if isinstance(reply_core.error, (StreamCancelledError, asyncio.CancelledError)):
             input_core.cancel(reply_core.why_cancelled())
         else:
-            input_core.check_abandoned_at_release()
+            input_core.get_audience().check_abandoned_at_release(input_core)
 
     reply_core.when_done(stop)
 
@@ -642,7 +642,11 @@ def _release_input(
     flow = input_core.flow
     if flow is not None and flow.queued:
         flow.let_go_reader(input_core, reply_core)
-    input_core.release_reader(gave_up=gave_up)
+    audience = input_core.audience  # (none: an ended stream of its own pieces let go of it)
+    if audience is not None:
+        audience.release_reader(input_core, gave_up)
+    elif gave_up:
+        input_core.check_abandoned()
 
 
 def _hold_input(
@@ -659,7 +663,7 @@ def _hold_input(
     input_core = core_of(inputs)
     if input_core.done and input_core.flow is None:
         return None
-    input_core.hold_reader()
+    input_core.get_audience().hold_reader()
     held = _HeldInput(input_core, reply_core)
     if not input_core.done and input_core.flow is not None:  # kept from its first piece
         input_core.flow.hold(input_core, held)

@@ -63,6 +63,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from miniagents.promising._deadlock import park, unpark
+from miniagents.promising._shared import one_more
 from miniagents.promising._waitfor import Room
 from miniagents.promising.errors import ReplayWindowError, StreamOverflowError
 from miniagents.promising.limits import Overflow, StreamLimits, checked_overflow
@@ -308,13 +309,7 @@ class Flow:
     def add_feeder(self, feeder: FlowCore) -> None:
         """Count ``feeder`` among the streams that forward into this one (see :meth:`has_room`'s
         ``feeding``): its producer's credit ends, as this stream's room counts from now on."""
-        feeders = self.feeders
-        if feeders is None:  # (the common case: no list made)
-            self.feeders = feeder
-        elif isinstance(feeders, list):
-            feeders.append(feeder)
-        else:
-            self.feeders = [feeders, feeder]
+        self.feeders = one_more(self.feeders, feeder)
         if feeder.flow is not None:
             feeder.flow.credit = feeder.flow.feed_credit = 0
 
@@ -351,13 +346,7 @@ class Flow:
         :meth:`let_go` ends the hold.
         """
         self.queued += 1
-        queued_in = self.queued_in
-        if queued_in is None:
-            self.queued_in = holder
-        elif isinstance(queued_in, list):
-            queued_in.append(holder)
-        else:
-            self.queued_in = [queued_in, holder]
+        self.queued_in = one_more(self.queued_in, holder)
         if core.sent:  # the lag may grow (from the first piece): no credit
             self.credit = self.feed_credit = 0
 

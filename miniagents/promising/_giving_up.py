@@ -4,7 +4,7 @@ A stream is *consumed* while someone will still read it: an observer (the record
 :mod:`miniagents.promising._replay`), a wait for its next piece (its
 :class:`~miniagents.promising._waiting.Waits`), or one of its :class:`Audience`: a consumer
 of its end only (:func:`watch_end`), an interaction that reads it as its input
-(:func:`hold_reader`), an ``async for`` reader between two pieces (:func:`add_reader`). A
+(:meth:`Audience.hold_reader`), an ``async for`` reader between two pieces (:func:`add_reader`). A
 consumer *gives up* when its wait is cancelled or its subscription disposed; when the last
 one has, the stream is *abandoned* and its ``on_abandoned`` callback runs once
 (:func:`check_abandoned`): an agent's replies cancel the agent, which gives up in turn what
@@ -39,13 +39,10 @@ __all__ = [
     "Reader",
     "add_reader",
     "check_abandoned",
-    "check_abandoned_at_release",
     "consumed",
-    "hold_reader",
     "move_readers",
     "recheck_closed",
     "recheck_kept",
-    "release_reader",
     "watch_end",
 ]
 
@@ -103,6 +100,10 @@ class Consumed(Protocol):
     on_abandoned: Callable[[], None] | None
     reason: str | None
 
+    def get_audience(self) -> Audience:
+        """Its audience, made at the first of them (most streams never have one)."""
+        ...
+
     @property
     def flow(self) -> _Flow | None: ...
 
@@ -123,12 +124,12 @@ class Audience:
 
     def __init__(self) -> None:
         self.end_watchers = 0  # consumers of its end only (see watch_end)
-        self.interactions = 0  # interactions that read it as their input (see hold_reader)
+        self.interactions = 0  # interactions that read it as their input (see Audience.hold_reader)
         # its async for readers (weakly), which read on between two pieces (see add_reader)
         # (one, or a list of them: most streams have one reader, no list then)
         self.readers: weakref.ref[Reader] | list[weakref.ref[Reader]] | None = None
         # the streams to check again when the last interaction reading it stops (see
-        # release_reader; an ended stream keeps its audience for them); they go with the
+        # Audience.release_reader; an ended stream keeps its audience for them); they go with the
         # stream, as an interaction cancelled before its first step never releases its hold
         self.at_release: list[weakref.ref[Consumed]] | None = None
 
@@ -141,13 +142,49 @@ class Audience:
             or (self.readers is not None and _read_between(self.readers, core))
         )
 
+    def hold_reader(self) -> None:
+        """Count a reader for as long as it runs: an interaction whose input the stream is.
 
-def _audience(core: Consumed) -> Audience:
-    """``core``'s audience, made at the first of them (most streams never have one)."""
-    audience = core.audience
-    if audience is None:
-        audience = core.audience = Audience()
-    return audience
+        Such a reader is busy between its waits (doing the work a message asks for), yet
+        will read on: while it runs the stream is :func:`consumed`, so another consumer
+        giving up does not abandon it. :meth:`release_reader` ends the count.
+        """
+        self.interactions += 1
+
+    def release_reader(self, core: Consumed, gave_up: bool) -> None:
+        """End a count of :meth:`hold_reader` of ``core``, whose audience this is;
+        ``gave_up``: the reader was given up on.
+
+        A reader given up on (its agent cancelled) gives up on the stream in turn, if nobody
+        else consumes it (see :func:`check_abandoned`); one that ended on its own leaves it
+        running, as a stream once started runs to its end. (A core that has let go of its
+        audience, an ended stream of its own pieces, is only checked: ``core.check_abandoned()``
+        if ``gave_up``.)
+        """
+        self.interactions -= 1
+        if gave_up:
+            check_abandoned(core)
+        blocked, self.at_release = self.at_release, None  # pieces of it that a consumer gave
+        for ref in blocked or ():  # up while the reader ran
+            piece = ref()
+            if piece is core and self.interactions > 0:
+                _check_at_release(core, core)  # (check_abandoned_at_release: at the last)
+            elif piece is not None:
+                check_abandoned(piece)
+
+    def check_abandoned_at_release(self, core: Consumed) -> None:
+        """:func:`check_abandoned` of ``core``, whose audience this is, now, or, while
+        interactions read it, when the last one stops.
+
+        For a stream made for one interaction alone (an agent operator's own record of an
+        outside observable), once that interaction is over: an interaction that ends on its
+        own leaves the streams it read running (see :meth:`release_reader`), but nobody
+        reads this one after it, unless someone else consumes it then.
+        """
+        if self.interactions > 0:
+            _check_at_release(core, core)
+        else:
+            check_abandoned(core)
 
 
 _READ_ON_LIMIT: Final = 64
@@ -218,7 +255,7 @@ def give_up(core: Consumed) -> None:
 def consumed(core: Consumed) -> bool:
     """Whether a consumer is subscribed or waiting for the next piece, or holds it.
 
-    (The holders are the module docstring's: :func:`hold_reader`, :func:`add_reader`.) A
+    (The holders are the module docstring's: :meth:`Audience.hold_reader`, :func:`add_reader`.) A
     consumer woken by a piece (or the end) counts until its task has run: its wait has
     ended, but it has not given up. A consumer whose wait is cancelled stops counting when
     its task runs the cancellation, so the outcome does not depend on the order in which
@@ -308,7 +345,7 @@ def add_reader(core: Consumed, reader: Reader) -> None:
     kept from taking effect is checked again when it goes or is closed (see
     :func:`_read_between`). Held weakly: a reader dropped unread is not kept.
     """
-    audience = core.audience or _audience(core)
+    audience = core.audience or core.get_audience()
     readers = audience.readers
     if readers is None:
         audience.readers = weakref.ref(reader)
@@ -413,7 +450,7 @@ def recheck_closed(reader: Reader) -> None:
 def watch_end(core: Consumed, count: int = 1, gave_up: bool = False) -> None:
     """Count a consumer of ``core``'s end only (``add_end_observer``), or uncount one
     (``count=-1``: told the end, or, ``gave_up``, disposed before it)."""
-    (core.audience or _audience(core)).end_watchers += count
+    (core.audience or core.get_audience()).end_watchers += count
     if gave_up:
         check_abandoned(core)
 
@@ -465,60 +502,9 @@ def tell_end(
         on_error(error)
 
 
-# -- interactions that read a stream -------------------------------------------------------
-
-
-def hold_reader(core: Consumed) -> None:
-    """Count a reader for as long as it runs: an interaction whose input this stream is.
-
-    Such a reader is busy between its waits (doing the work a message asks for), yet will
-    read on: while it runs the stream is :func:`consumed`, so another consumer giving up
-    does not abandon it. :func:`release_reader` ends the count.
-    """
-    (core.audience or _audience(core)).interactions += 1
-
-
-def release_reader(core: Consumed, gave_up: bool) -> None:
-    """End a count of :func:`hold_reader`; ``gave_up``: the reader was given up on.
-
-    A reader given up on (its agent cancelled) gives up on the stream in turn, if nobody
-    else consumes it (see :func:`check_abandoned`); one that ended on its own leaves it
-    running, as a stream once started runs to its end.
-    """
-    audience = core.audience  # (none: an ended stream of its own pieces let go of it)
-    if audience is not None:
-        audience.interactions -= 1
-    if gave_up:
-        check_abandoned(core)
-    blocked = None if audience is None else audience.at_release
-    if audience is not None and blocked is not None:  # pieces of it that a consumer gave up
-        audience.at_release = None  # while the reader ran
-        for ref in blocked:
-            piece = ref()
-            if piece is core and audience.interactions > 0:
-                _check_at_release(core, core)  # (check_abandoned_at_release: at the last)
-            elif piece is not None:
-                check_abandoned(piece)
-
-
-def check_abandoned_at_release(core: Consumed) -> None:
-    """:func:`check_abandoned` now, or, while interactions read it, when the last one stops.
-
-    For a stream made for one interaction alone (an agent operator's own record of an
-    outside observable), once that interaction is over: an interaction that ends on its
-    own leaves the streams it read running (see :func:`release_reader`), but nobody reads
-    this one after it, unless someone else consumes it then.
-    """
-    audience = core.audience
-    if audience is not None and audience.interactions > 0:
-        _check_at_release(core, core)
-    else:
-        check_abandoned(core)
-
-
 def _check_at_release(holder: Consumed, blocked: Consumed) -> None:
     """Check ``blocked`` again when an interaction reading ``holder`` stops."""
-    audience = holder.audience or _audience(holder)
+    audience = holder.audience or holder.get_audience()
     cores = audience.at_release
     if cores is None:
         cores = audience.at_release = []

@@ -56,7 +56,7 @@ from miniagents.promising._flow import Flow
 from miniagents.promising._packing import BLOCK, PackedTokens
 from miniagents.promising._reporting import mark_received, report_broken_observer, report_lost_error
 from miniagents.promising._reporting import was_received as _was_received
-from miniagents.promising._shared import Shared
+from miniagents.promising._shared import Shared, one_more
 from miniagents.promising._tasks import no_loop_error
 from miniagents.promising.errors import StreamCancelledError
 from miniagents.promising.limits import Overflow, stream_limits
@@ -572,15 +572,10 @@ class ReplayCore(abc.ObserverBase[T]):
 
     def when_done(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` when the stream ends (at once if it has); it gets no error."""
-        callbacks = self._end_callbacks
         if self.done:
             callback()
-        elif callbacks is None:
-            self._end_callbacks = callback
-        elif isinstance(callbacks, list):
-            callbacks.append(callback)
         else:
-            self._end_callbacks = [callbacks, callback]
+            self._end_callbacks = one_more(self._end_callbacks, callback)
 
     def detached_copy(self) -> ReplayCore[T]:
         """A finished copy of the record so far, ended by :class:`StreamCancelledError`.
@@ -884,6 +879,14 @@ class ReplayCore(abc.ObserverBase[T]):
             waits = self.waits = _waiting.Waits()
         return waits
 
+    def get_audience(self) -> _giving_up.Audience:
+        """Who will still read it between its waits (an interaction whose input it is: its
+        ``hold_reader()``), made at the first of them (:mod:`miniagents.promising._giving_up`)."""
+        audience = self.audience
+        if audience is None:
+            audience = self.audience = _giving_up.Audience()
+        return audience
+
     def await_change(self, reader: bool = False) -> Coroutine[Any, Any, None]:
         """Wait until a piece arrives or the stream ends (the caller has started the core).
 
@@ -931,18 +934,6 @@ class ReplayCore(abc.ObserverBase[T]):
     def check_abandoned(self) -> None:
         """Call ``on_abandoned`` if the last consumer of a running stream gave up."""
         _giving_up.check_abandoned(self)
-
-    def check_abandoned_at_release(self) -> None:
-        """``check_abandoned`` now, or, while interactions read it, when the last one stops."""
-        _giving_up.check_abandoned_at_release(self)
-
-    def hold_reader(self) -> None:
-        """Count a reader for as long as it runs: an interaction whose input this stream is."""
-        _giving_up.hold_reader(self)
-
-    def release_reader(self, gave_up: bool) -> None:
-        """End a count of ``hold_reader``; ``gave_up``: the reader was given up on."""
-        _giving_up.release_reader(self, gave_up)
 
     # -- errors --------------------------------------------------------------------------
 

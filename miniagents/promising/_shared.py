@@ -14,9 +14,10 @@ from typing import Any, Generic, NoReturn, Self, SupportsIndex, TypeVar
 
 from miniagents.promising.errors import StreamPicklingError
 
-__all__ = ["Shared", "core_of", "paced_core_of"]
+__all__ = ["Shared", "core_of", "one_more", "paced_core_of"]
 
 CoreT = TypeVar("CoreT")
+ItemT = TypeVar("ItemT")
 
 
 class Shared(Generic[CoreT]):
@@ -61,3 +62,14 @@ def paced_core_of(shown: object) -> Any:
     """
     core: Any = shown._core if isinstance(shown, Shared) else None
     return core if core is not None and core.flow is not None else None
+
+
+def one_more(some: ItemT | list[ItemT] | None, item: ItemT) -> ItemT | list[ItemT]:
+    """``some`` with ``item`` added: none, one, or a list of them (most fields of a stream hold
+    none or one: no list made then); a list grows in place."""
+    if some is None:
+        return item
+    if isinstance(some, list):
+        some.append(item)
+        return some
+    return [some, item]

@@ -44,9 +44,10 @@ What the layers above need, and where it is:
   the text of a core of ``str``;
 - **"when done"**: ``when_done(callback)``; **"on abandoned"**: the ``on_abandoned``
   callback, called once when every consumer of a running stream has given up
-  (``check_abandoned()`` checks; ``check_abandoned_at_release()`` checks now or, while
-  interactions read the stream, when the last of them stops; ``hold_reader()`` and
-  ``release_reader(gave_up)`` count such an interaction); ``wanted_by``, the streams that
+  (``check_abandoned()`` checks); its **audience**, ``get_audience()`` (made at the first;
+  ``audience``: it, if made): ``hold_reader()`` and ``release_reader(core, gave_up)`` count
+  an interaction that reads the stream, ``check_abandoned_at_release(core)`` checks now or,
+  while interactions read it, when the last of them stops; ``wanted_by``, the streams that
   hold this one as a piece; **handles** (what keeps a stream reachable): its flow's
   ``count_handle()`` / ``handle_gone(core)``;
 - **sources**: :class:`DirectSource` (feeds a core by calling it), :func:`pull` (an async

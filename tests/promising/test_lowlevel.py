@@ -161,6 +161,27 @@ async def test_disposing_an_end_observer_of_an_agents_message_gives_it_up() -> N
     assert abandoned == [True]  # its last consumer gave up
 
 
+async def test_an_interaction_reading_a_stream_is_counted_by_its_audience() -> None:
+    # an agent's input: read by an interaction, it is consumed while that runs; a check at
+    # release waits for the last such interaction
+    abandoned: list[bool] = []
+    core: ReplayCore[str] = ReplayCore(open_ended=True, piece_type=str)
+    core.on_abandoned = lambda: abandoned.append(True)
+    none_before = core.audience is None  # (made at the first of them)
+    audience = core.get_audience()
+    assert none_before
+    assert core.get_audience() is audience
+    audience.hold_reader()
+    audience.hold_reader()
+    assert core.consumed()
+    audience.check_abandoned_at_release(core)
+    audience.release_reader(core, gave_up=False)
+    before_the_last = list(abandoned)  # (one interaction still reads it)
+    audience.release_reader(core, gave_up=False)
+    assert (before_the_last, abandoned) == ([], [True])  # checked as the last one stopped
+    assert not core.consumed()
+
+
 @pytest.mark.parametrize("how", ["goes", "is closed"])
 async def test_a_reader_that_kept_a_stream_from_being_given_up_has_it_checked_after(
     how: str,
