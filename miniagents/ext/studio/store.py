@@ -141,11 +141,7 @@ def checked_store(store: object, owner: str) -> RunStore:
         StudioConfigurationError: for anything else (its file's path, say), naming ``owner``.
     """
     return _checked(
-        store,
-        RunStore,
-        "store",
-        owner,
-        f'Open the file first, e.g. {owner}(RunStore("miniagents_runs.sqlite"), ...).',
+        store, RunStore, "store", owner, "Open the file", 'RunStore("miniagents_runs.sqlite")'
     )
 
 
