@@ -85,8 +85,8 @@ def _case_text(run: CaseRun[object, object], who: str) -> str | None:
     Raises:
         EvaluatorDefinitionError: for an expectation that is not text alone (see
             :func:`_text_alone`): a number, a list, a message with fields and no text, whose
-            ``str()`` would be compared, or a message with fields beside its text, whose
-            fields would not be.
+            ``str()`` would be compared, a message with fields beside its text, whose fields
+            would not be, or an empty message.
     """
     expected = run.expected
     text = _text_alone(expected)
@@ -96,6 +96,9 @@ def _case_text(run: CaseRun[object, object], who: str) -> str | None:
         fields = ", ".join(_fields_beside_text(expected))
         problem = f"a message with fields beside its text ({fields}), not compared"
         fix = f"expect its text alone (expected={expected.text!r:.40})"
+    elif isinstance(expected, Message) and not _fields_beside_text(expected):
+        problem = "an empty message (no text, no fields), with nothing to compare"
+        fix = 'give the case the text to expect (e.g. expected=Message(text="Paris"))'
     else:
         problem = "which is not text (its str() would be compared, not its value)"
         fix = f"give the case a text to expect (e.g. expected={str(expected)!r:.40})"

@@ -201,6 +201,17 @@ def test_an_expected_that_is_not_text_is_refused_by_the_text_evaluators(
     assert "docs/evals.md" in str(info.value)
 
 
+@pytest.mark.parametrize("make", [ExactMatch, FuzzyMatch, Contains])
+def test_an_empty_message_expected_is_refused_as_empty_by_the_text_evaluators(
+    make: type[Evaluator[object, object]],
+) -> None:
+    """(was: refused as "not text", its str() compared, with an example of that str())."""
+    with pytest.raises(EvaluatorDefinitionError, match="an empty message") as info:
+        make().score(_run("Paris", Message()))
+    assert 'expected=Message(text="Paris")' in str(info.value)
+    assert "not text" not in str(info.value)
+
+
 def test_a_text_evaluator_given_what_is_not_text_is_refused_as_it_is_made() -> None:
     with pytest.raises(EvaluatorDefinitionError, match="its expected is 5, not a str"):
         ExactMatch(5)  # type: ignore[arg-type]

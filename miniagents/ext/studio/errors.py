@@ -57,10 +57,11 @@ class StudioConfigurationError(StudioError, ArgumentError):
     """A recorder or a studio given options it cannot use (the message names them)."""
 
 
-def _checked(value: object, cls: type[_T], name: str, owner: str, fix: str) -> _T:
+def _checked(value: object, cls: type[_T], name: str, owner: str, do: str, example: str) -> _T:
     """``value`` if a ``cls``; else a ``StudioConfigurationError`` naming ``owner``, raised."""
     if isinstance(value, cls):
         return value
+    fix = f"{do} first, e.g. {owner}({example}, ...)."
     raise refused_argument(
         value, name, a_class(cls), owner=owner, fix=fix, error=StudioConfigurationError
     )

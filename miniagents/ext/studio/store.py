@@ -29,6 +29,7 @@ import socket
 import sqlite3
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -141,11 +142,7 @@ def checked_store(store: object, owner: str) -> RunStore:
         StudioConfigurationError: for anything else (its file's path, say), naming ``owner``.
     """
     return _checked(
-        store,
-        RunStore,
-        "store",
-        owner,
-        f'Open the file first, e.g. {owner}(RunStore("miniagents_runs.sqlite"), ...).',
+        store, RunStore, "store", owner, "Open the file", 'RunStore("miniagents_runs.sqlite")'
     )
 
 
@@ -221,7 +218,7 @@ class RunStore:
         if self.path.is_dir():
             raise _directory_refused(self.path)
         self._file = SQLiteFile(path, self._set_up, self._failed)
-        self._resolved = self.path.resolve()  # (the file, whatever path names it)
+        self._opened: tuple[int, int] | None = None  # (the open file's st_dev and st_ino)
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.path)!r})"
@@ -280,7 +277,10 @@ class RunStore:
         The first is cut to begin right after ``after`` when ``after`` is inside it. What
         this process's open writers of the run still queue is written first.
         """
-        _open_writers.flush(self._resolved, run_id)
+        self._flush_writers(run_id)
+        return self._chunks(run_id, after, limit)
+
+    def _chunks(self, run_id: str, after: int, limit: int) -> list[Chunk]:
         if not self.path.exists():
             return []
         rows = self._query(
@@ -317,14 +317,17 @@ class RunStore:
 
     def events(self, run_id: str, after: int = 0) -> list[RunEvent]:
         """The run's events after number ``after``, in order (those of 20 chunks at most)."""
+        return self._events(run_id, self.chunks(run_id, after))
+
+    def _events(self, run_id: str, chunks: list[Chunk]) -> list[RunEvent]:
         return [
             event
-            for first, _, data in self.chunks(run_id, after)
+            for first, _, data in chunks
             for event in self._read(_events_from(first), run_id, data)
         ]
 
     def all_events(self, run_id: str, max_events: int | None = None) -> list[RunEvent]:
-        """Every event of the run, in order.
+        """Every event of the run, in order: those recorded before the read (not chasing more).
 
         Args:
             run_id: The run.
@@ -341,9 +344,10 @@ class RunStore:
                 (run_id,),
             )
             self._check_size(run_id, int(last[0][0]) if last else 0, max_events)
+        self._flush_writers(run_id)
         found: list[RunEvent] = []
         while True:
-            more = self.events(run_id, found[-1].seq if found else 0)
+            more = self._events(run_id, self._chunks(run_id, found[-1].seq if found else 0, 20))
             if not more:
                 return found
             found += more
@@ -402,6 +406,20 @@ class RunStore:
     def close(self) -> None:
         """Close the file (it opens again at the next use)."""
         self._file.close()
+        self._opened = None
+
+    def _flush_writers(self, run_id: str) -> None:
+        """Write what this process's open writers of the run in this store's file queue, now.
+
+        The file is told by its identity (device and inode: whatever path, folder or link
+        named it), the one each store opened, or, for one not open, the one its path names.
+        """
+        file = self._opened or _identity(self.path)
+        with _open_lock:
+            writers = list(_open_writers)
+        for writer in writers:
+            if writer.run_id == run_id and file is not None and writer.store._opened == file:
+                writer.flush()
 
     # -- the file --------------------------------------------------------------------------
 
@@ -415,6 +433,7 @@ class RunStore:
         self._file.using(lambda connection: connection.executemany(sql, rows))
 
     def _set_up(self, connection: sqlite3.Connection) -> None:
+        self._opened = _identity(self.path)
         connection.execute("PRAGMA journal_mode=WAL")
         for statement in _SCHEMA:
             connection.execute(statement)
@@ -500,6 +519,15 @@ def _run_info(row: tuple[Any, ...]) -> RunInfo:
     return dataclasses.replace(info, status="failed", error=damaged, damaged=damaged)
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The file ``path`` names as its device and inode numbers (``None``: there is none)."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 def _gone(pid: object, host: object) -> bool:
     """Whether the process ``pid`` of this machine has ended (another machine's: unknown)."""
     if not isinstance(pid, int) or host != socket.gethostname():
@@ -547,10 +575,15 @@ class RunWriter:
         self._next = 1
         self._stop = threading.Event()
         self._warned = False
-        self._thread = threading.Thread(
-            target=self._loop, name=f"miniagents-studio:{run_id}", daemon=True
+        self._thread = threading.Thread(  # (holding it weakly: a writer nobody holds goes)
+            target=_write_every,
+            args=(weakref.ref(self), self._stop, interval),
+            name=f"miniagents-studio:{run_id}",
+            daemon=True,
         )
-        _open_writers.add(self)
+        weakref.finalize(self, self._stop.set)
+        with _open_lock:
+            _open_writers.add(self)
         self._thread.start()
 
     @property
@@ -567,15 +600,11 @@ class RunWriter:
         self._stop.set()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
-        _open_writers.remove(self)
+        with _open_lock:
+            _open_writers.discard(self)
 
     def flush(self) -> None:
         """Write what is queued now, in the calling thread."""
-        self._write()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._write()
         self._write()
 
     def _write(self) -> None:
@@ -608,37 +637,26 @@ def _dropped(_item: tuple[Any, ...]) -> None:
     """What a closed writer's ``put`` is: nothing."""
 
 
-class _OpenWriters:
-    """This process's open :class:`RunWriter` s: what a read of their run writes first.
+def _write_every(writer: weakref.ref[RunWriter], stop: threading.Event, interval: float) -> None:
+    """A writer's thread: its batches, every ``interval`` seconds, and the last at ``stop``.
 
-    Without it a program that reads its own run back before its recorder closes would read
-    what the writer's thread happened to write so far (nothing, within its interval).
+    It holds the writer only while it writes: a writer dropped without being closed goes
+    (and its thread ends; what it queued since its last batch is lost, with its run's end).
     """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._writers: list[RunWriter] = []
-
-    def add(self, writer: RunWriter) -> None:
-        with self._lock:
-            self._writers.append(writer)
-
-    def remove(self, writer: RunWriter) -> None:
-        with self._lock:
-            if writer in self._writers:
-                self._writers.remove(writer)
-
-    def flush(self, file: Path, run_id: str) -> None:
-        """Write what the open writers of the run ``run_id`` in ``file`` queue, now."""
-        with self._lock:
-            due = [
-                writer
-                for writer in self._writers
-                if writer.run_id == run_id and writer.store._resolved == file
-            ]
-        for writer in due:
-            writer.flush()
+    while True:
+        stopping = stop.wait(interval)
+        held = writer()
+        if held is None:
+            return
+        held._write()
+        if stopping:
+            return
+        del held
 
 
-_open_writers = _OpenWriters()
-"""The writers open in this process (see :class:`_OpenWriters`)."""
+_open_writers: weakref.WeakSet[RunWriter] = weakref.WeakSet()
+"""The writers open in this process: what a read of their run writes first (else a program
+that reads its own run back before its recorder closes would read what the writer's thread
+happened to write so far: nothing, within its interval). Held weakly: one dropped unclosed
+goes from it."""
+_open_lock = threading.Lock()

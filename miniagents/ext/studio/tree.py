@@ -339,10 +339,4 @@ def checked_tree(tree: object, name: str, owner: str) -> RunTree:
     Raises:
         StudioConfigurationError: for anything else (a run's id, say), naming ``owner``.
     """
-    return _checked(
-        tree,
-        RunTree,
-        name,
-        owner,
-        f"Read the run first, e.g. {owner}(RunTree.of(store, run_id), ...).",
-    )
+    return _checked(tree, RunTree, name, owner, "Read the run", "RunTree.of(store, run_id)")

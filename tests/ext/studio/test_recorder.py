@@ -7,11 +7,13 @@ cost and errors.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sqlite3
 import subprocess
 import sys
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import closing
 from pathlib import Path
@@ -31,8 +33,8 @@ from miniagents.ext.studio.errors import (
     StudioNotFoundError,
     StudioStoreError,
 )
-from miniagents.ext.studio.events import MAX_TEXT
-from miniagents.ext.studio.store import RunWriter, WrittenChunk
+from miniagents.ext.studio.events import MAX_TEXT, encode_batch
+from miniagents.ext.studio.store import RunInfo, RunWriter, WrittenChunk
 from miniagents.ext.tools import FunctionTool
 from miniagents.miniagents.lowlevel import observe_interactions
 from miniagents.testing import FakeLLMServer
@@ -464,3 +466,56 @@ async def test_after_close_a_call_still_streaming_writes_nothing_and_goes_on(
     recorder.flush()
     assert len(store.events(recorder.run_id)) == written_at_close  # (was: its tokens, its end)
     assert RunTree.of(store, recorder.run_id).run.status == "ok"
+
+
+def _opened(store: RunStore, run_id: str) -> RunStore:
+    """``store``, with the row of a running run ``run_id`` in it."""
+    store.open_run(RunInfo(run_id, "r", (), ".", 0.0, None, "running", None, None, None))
+    return store
+
+
+def test_a_writer_dropped_without_being_closed_goes_with_its_thread(store: RunStore) -> None:
+    writer = RunWriter(_opened(store, "r1"), "r1", encode_batch, interval=3600)
+    [thread] = [each for each in threading.enumerate() if each.name == "miniagents-studio:r1"]
+    dropped = weakref.ref(writer)
+    del writer
+    gc.collect()
+    assert dropped() is None  # (nothing of the studio's holds it: not its thread, nor a list)
+    thread.join(WAIT)
+    assert not thread.is_alive()
+
+
+def test_a_read_writes_first_what_a_writer_of_its_file_queues_whatever_path_named_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+    (tmp_path / "link").symlink_to(there)
+    monkeypatch.chdir(here)
+    writing = RunStore("runs.sqlite")  # (named in one folder, opened in another)
+    monkeypatch.chdir(there)
+    writer = RunWriter(_opened(writing, "r1"), "r1", encode_batch, interval=3600)
+    reading = RunStore(tmp_path / "link" / "runs.sqlite")
+    try:
+        writer.put(("token", 1, 0, "a"))
+        assert [event.data["piece"] for event in reading.events("r1")] == ["a"]
+    finally:
+        writer.close()
+        writing.close()
+        reading.close()
+
+
+def test_a_read_of_a_live_runs_events_has_those_recorded_before_it(store: RunStore) -> None:
+    pieces = ["1", "2", "3"]
+
+    def recording(batch: list[tuple[object, ...]]) -> bytes:
+        if pieces:  # (the program records on while the read writes what it queued)
+            writer.put(("token", 1, 0, pieces.pop(0)))
+        return encode_batch(batch)
+
+    writer = RunWriter(_opened(store, "r1"), "r1", recording, interval=3600)
+    writer.put(("token", 1, 0, "0"))
+    assert [event.data["piece"] for event in store.all_events("r1")] == ["0"]
+    writer.close()
+    assert [event.data["piece"] for event in store.all_events("r1")] == ["0", "1"]
