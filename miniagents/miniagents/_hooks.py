@@ -23,7 +23,7 @@ lookup however many are plugged in::
 
 A module's ``combine`` (and the watches it hands out) are made on :class:`Fanout`, which
 calls each implementation in turn, logging an error of one once and going on with the
-others.
+others; :func:`observer_hook` makes such a hook of observers, with what logs their errors.
 
 Plugging in and out is safe from any thread, and at once from several: a change is made
 of what is plugged in when it is made (``combine`` is called with no lock held, and called
@@ -38,7 +38,7 @@ from typing import Generic, TypeVar
 
 from miniagents.miniagents.logged_once import LoggedOnce
 
-__all__ = ["Fanout", "Hook"]
+__all__ = ["Fanout", "Hook", "observer_hook"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -180,3 +180,19 @@ class Fanout(Generic[T]):
         if len(watches) < 2:
             return watches[0] if watches else None
         return combine(watches, self.failures)
+
+
+def observer_hook(
+    observer: str, work: str, fanout: Callable[[tuple[T, ...], LoggedOnce], T]
+) -> tuple[Hook[T], LoggedOnce]:
+    """A hook of observers made one by ``fanout``, and what logs their errors once.
+
+    ``observer`` names them, with its article (``"an LLM call observer"``); ``work`` is what
+    goes on unobserved by one that failed (``"the calls"``).
+    """
+    failures = LoggedOnce(
+        f"{observer[0].upper()}{observer[1:]} (%s) failed in %s (%s: %s); {work} go on "
+        "unobserved by it there. This is logged once for its class."
+    )
+    named = f"the {observer.partition(' ')[2]}"
+    return Hook(named, lambda observers: fanout(observers, failures)), failures

@@ -43,7 +43,7 @@ from typing import Any, Protocol
 
 from miniagents.messages.message_promise import MessagePromise, is_ready
 from miniagents.messages.sequence import MessageSequencePromise
-from miniagents.miniagents._hooks import Fanout, Hook
+from miniagents.miniagents._hooks import Fanout, Hook, observer_hook
 from miniagents.miniagents.logged_once import LoggedOnce
 from miniagents.promising.lowlevel import ReplayCore, core_of
 
@@ -169,12 +169,9 @@ def _call_with(method: Callable[[object], None] | None, argument: object) -> Non
         method(argument)
 
 
-_failures = LoggedOnce(
-    "An interaction observer (%s) failed in %s (%s: %s); the agents go on unobserved by it "
-    "there. This is logged once for its class."
-)
-interaction_observers: Hook[InteractionObserver] = Hook(
-    "the interaction observer", lambda observers: _Observers(observers, _failures)
+interaction_observers: Hook[InteractionObserver]
+interaction_observers, _failures = observer_hook(
+    "an interaction observer", "the agents", _Observers
 )
 """The interaction observers: ``add`` plugs one in beside the others, ``remove`` unplugs it."""
 _incoming: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(

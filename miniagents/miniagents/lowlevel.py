@@ -40,7 +40,8 @@ of it: agents, ``MiniAgents`` and the utilities are the API.
   recorders of :mod:`miniagents.ext.llm` and :mod:`miniagents.ext.tools`) are hooks,
   set through the functions of their public modules and read where the work is done (see
   :mod:`miniagents.miniagents._hooks`); :class:`Fanout` makes several implementations of
-  an observer hook one;
+  an observer hook one, and :func:`observer_hook` such a hook, with what logs its
+  observers' errors once;
 - :func:`called_function`: what a call of a callable calls (the function of a
   ``functools.partial``, of a partial ...), the one that names and describes it (an agent
   made of a partial, a tool function of :mod:`miniagents.ext.tools`), and
@@ -66,6 +67,7 @@ from miniagents.miniagents._awaitables import called_function as called_function
 from miniagents.miniagents._awaitables import docstring_of as docstring_of
 from miniagents.miniagents._hooks import Fanout as Fanout
 from miniagents.miniagents._hooks import Hook as Hook
+from miniagents.miniagents._hooks import observer_hook as observer_hook
 from miniagents.miniagents._links import CallerEnd as CallerEnd
 from miniagents.miniagents._links import LinkEnd as LinkEnd
 from miniagents.miniagents._links import LinkOpener as LinkOpener
@@ -120,6 +122,7 @@ __all__ = [
     "interaction_observers",
     "note_sent",
     "observe_interactions",
+    "observer_hook",
     "outgoing_carrier",
     "outgoing_links",
     "prepare_interactions",

@@ -32,8 +32,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMOptions, LLMProvider
-from miniagents.miniagents.logged_once import LoggedOnce
-from miniagents.miniagents.lowlevel import Fanout, Hook
+from miniagents.miniagents.lowlevel import Fanout, Hook, observer_hook
 
 __all__ = [
     "LLMCallObserver",
@@ -102,13 +101,8 @@ class _Watches(Fanout[LLMCallWatch]):
         self.each("call_ended", lambda watch: watch.call_ended(error))
 
 
-_failures = LoggedOnce(
-    "An LLM call observer (%s) failed in %s (%s: %s); the calls go on unobserved by it "
-    "there. This is logged once for its class."
-)
-llm_call_observers: Hook[LLMCallObserver] = Hook(
-    "the LLM call observer", lambda observers: _Observers(observers, _failures)
-)
+llm_call_observers: Hook[LLMCallObserver]
+llm_call_observers, _failures = observer_hook("an LLM call observer", "the calls", _Observers)
 """The LLM call observers: ``add`` plugs one in beside the others, ``remove`` unplugs it."""
 
 

@@ -447,6 +447,13 @@ class MCPSession:
                 )
             elif not closing.is_set():
                 self._broken = error
+            else:  # (the block is ending: nobody else would hear of it)
+                _logger.warning(
+                    "The connection to the MCP server %s failed as its session closed; it is "
+                    "closed all the same.",
+                    self._describe(),
+                    exc_info=error,
+                )
         finally:
             self._client = None
 

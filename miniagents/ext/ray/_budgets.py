@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+import logging
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -61,11 +62,22 @@ class _FarCall:
     (A :class:`~miniagents.ext.llm.charging.FarCall`.)
     """
 
-    __slots__ = ("_acked", "_link", "_number", "_pieces", "_room", "_stopped", "_verdict", "window")
+    __slots__ = (
+        "_acked",
+        "_link",
+        "_made",
+        "_number",
+        "_pieces",
+        "_room",
+        "_stopped",
+        "_verdict",
+        "window",
+    )
 
-    def __init__(self, link: _AwayEnd, number: int) -> None:
+    def __init__(self, link: _AwayEnd, number: int, made: tuple[str, str]) -> None:
         self._link = link
         self._number = number
+        self._made = made  # (the agent and the model, for the log of a count not charged)
         self._verdict: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         if not (link.admits or link.closed):  # no limit there: it starts at once, reported
             self._verdict.set_result(0)
@@ -105,6 +117,26 @@ class _FarCall:
         return self._stopped
 
     def add(self, delta: Delta) -> None:
+        """Report what the call adds (its end: ``delta``'s last field is 1).
+
+        Once the link has closed, nothing carries it to the budgets any more: what it adds
+        is logged as not charged (the end alone, which the caller's end has charged when
+        the link closed, is not).
+        """
+        if self._link.closed:
+            self._link.forget(self._number)
+            if any(delta[:6]):
+                logging.getLogger("miniagents").warning(
+                    "The agent %s's LLM call of the model %r counted %d input and %d more "
+                    "output tokens ($%.6f) after the interaction that made it had ended: "
+                    "its caller's budgets were not charged them, as the link to them had "
+                    "closed. Await the LLM calls an agent makes before its interaction ends.",
+                    *self._made,
+                    delta[0],
+                    delta[1],
+                    delta[5],
+                )
+            return
         self._pieces += max(0, delta[1])
         self._link.charge(self._number, delta)
         if delta[7]:
@@ -174,7 +206,7 @@ class _AwayEnd:
         self, budgets: tuple[Budget, ...], alias: str, model: str, price_provider: str | None
     ) -> _FarCall:
         number = next(self._numbers)
-        call = self._calls[number] = _FarCall(self, number)
+        call = self._calls[number] = _FarCall(self, number, (alias, model))
         if self._refusal is not None:  # closed: nothing would carry what it uses, so it fails
             call.admitted(self._refusal)
             return call

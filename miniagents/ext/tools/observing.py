@@ -32,8 +32,7 @@ from miniagents.ext.tools.approval import ToolDecision
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.message_promise import MessagePromise
-from miniagents.miniagents.logged_once import LoggedOnce
-from miniagents.miniagents.lowlevel import Fanout, Hook
+from miniagents.miniagents.lowlevel import Fanout, Hook, observer_hook
 
 __all__ = [
     "ToolCallDecisionWatch",
@@ -104,13 +103,8 @@ class _Watches(Fanout[ToolCallWatch]):
         self.each("tool_call_ended", lambda watch: watch.tool_call_ended(error))
 
 
-_failures = LoggedOnce(
-    "A tool call observer (%s) failed in %s (%s: %s); the calls go on unobserved by it "
-    "there. This is logged once for its class."
-)
-tool_call_observers: Hook[ToolCallObserver] = Hook(
-    "the tool call observer", lambda observers: _Observers(observers, _failures)
-)
+tool_call_observers: Hook[ToolCallObserver]
+tool_call_observers, _failures = observer_hook("a tool call observer", "the calls", _Observers)
 """The tool call observers: ``add`` plugs one in beside the others, ``remove`` unplugs it."""
 
 

@@ -10,7 +10,7 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -272,6 +272,34 @@ async def test_an_http_server_that_dies_gives_error_results_and_the_block_goes_o
     assert after.is_error
     broke = "The connection to the MCP server .* broke"
     assert re.search(f"{closed} the call of its tool add|{broke}", str(after))
+
+
+class ClosingError(Exception):
+    """The error of a transport whose close fails."""
+
+
+@contextlib.asynccontextmanager
+async def failing_close() -> AsyncIterator[Any]:
+    """The test server over stdio, through a transport whose close raises."""
+    from mcp import StdioServerParameters, stdio_client
+
+    parameters = StdioServerParameters(command=sys.executable, args=[*SERVER, "stdio"], cwd=ROOT)
+    async with stdio_client(parameters) as streams:
+        yield streams
+    raise ClosingError("the transport's close failed")
+
+
+async def test_an_error_as_the_session_closes_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """(It was dropped: neither logged nor raised.)"""
+    with caplog.at_level(logging.WARNING, logger="miniagents.ext.mcp"):
+        async with MCPSession(failing_close()) as session:
+            [result] = await results(ToolSet(session), call("add", a=1, b=2))
+    assert str(result) == "3"
+    [record] = caplog.records
+    assert record.getMessage().startswith("The connection to the MCP server ")
+    assert record.getMessage().endswith(" failed as its session closed; it is closed all the same.")
+    assert record.exc_info is not None
+    assert "the transport's close failed" in str(record.exc_info[1])
 
 
 async def test_a_call_past_read_timeout_is_an_error_result_that_names_it() -> None:

@@ -129,3 +129,32 @@ async def test_a_call_still_running_when_its_link_closes_stops_at_its_next_piece
         with pytest.raises(LLMError if error is None else RayWorkerDiedError, match=expected):
             call.piece(0.0)
         assert not call.behind  # (a call waiting for the count is let go, to stop so)
+
+
+async def test_a_count_that_comes_once_the_link_has_closed_is_logged_as_not_charged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A call's final count after its interaction ended reaches no budget: a warning says so.
+
+    (On main it was queued for a report that never went: the budget undercounted, silently.)
+    """
+    far = _budget_of_another_process()
+    link = _AwayEnd((far,), False)
+    link.open(lambda: None)
+    call = link.start((far,), "background", "gpt-4o-mini", None)
+    await call.averdict()
+    assert call.piece(0.5) is None
+    link.close()
+    with caplog.at_level("WARNING", logger="miniagents"):
+        call.add((0, 0, 0, 0, 0, 0.0, 1, 1))  # the end alone: the caller's end charged it
+        assert caplog.records == []
+        call.add((12, 3, 0, 0, 0, 0.25, 0, 1))  # the provider's count, right after the close
+    assert [record.getMessage() for record in caplog.records] == [
+        "The agent background's LLM call of the model 'gpt-4o-mini' counted 12 input and 3 "
+        "more output tokens ($0.250000) after the interaction that made it had ended: its "
+        "caller's budgets were not charged them, as the link to them had closed. Await the "
+        "LLM calls an agent makes before its interaction ends."
+    ]
+    report = link.drain()  # what it used before the close still goes, nothing after
+    assert isinstance(report, tuple)
+    assert report[2] == [(1, (0, 1, 0, 0, 0, 0.5, 0, 0))]
