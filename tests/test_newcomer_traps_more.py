@@ -36,6 +36,7 @@ from miniagents.errors import (
     MessageTypeError,
     NotAwaitableError,
     PipelineArgumentError,
+    StreamArgumentError,
     StreamSourceError,
     SyncReadError,
     UnresolvedMessageError,
@@ -392,9 +393,10 @@ def test_structured_tells_the_refusal_of_an_agent_that_takes_output_type() -> No
         ctx.reply("{}")
 
     # (was: "answering is not one (it takes no output_type)": it takes output_type, but
-    # not output_retries)
-    with pytest.raises(AgentArgumentError, match=r"unexpected keyword argument 'output_retries'"):
+    # not output_retries; then "... in fork()", which the user did not call)
+    with pytest.raises(AgentArgumentError, match=r"^structured\(\.\.\., output_retries=") as info:
         structured(answering, _City, output_retries=2)
+    assert "fork()" not in str(info.value)
     structured(answering, _City)  # (an agent taking output_type alone is one)
 
 
@@ -414,3 +416,19 @@ def test_miniagent_given_the_function_and_its_limits_keeps_them() -> None:
     agent = miniagent(answer, max_concurrency=2, start_asap=False)  # type: ignore[call-overload]
     limit = agent.concurrency_limit
     assert (agent.start_asap, limit and limit.limit) == (False, 2)
+
+
+def test_messages_given_one_by_one_to_a_sequence_are_told_to_make_a_list() -> None:
+    given: Any = MessageSequencePromise  # (was Python's count of positional arguments)
+    with pytest.raises(StreamArgumentError, match=r"put them in a list, e\.g\. .*\['a', 'b'\]"):
+        given("a", "b")
+
+
+def test_content_without_text_is_refused_in_one_sentence_made_or_read() -> None:
+    with pytest.raises(MessageTypeError) as made:
+        Message(content="hi")
+    with pytest.raises(MessageTypeError) as read:
+        UserMessage.model_validate({"content": "hi"})
+    shared = "content would only be a metadata field, which neither str() of the message"
+    assert shared in str(made.value)
+    assert shared in str(read.value)

@@ -71,8 +71,8 @@ class Message(Frozen):
                 _set_extra(self, {})
                 _set_private(self, None)
                 return
-            if "content" in data and data.get("text") is None:
-                _refuse_content(type(self))
+            if "content" in data:
+                refuse_content(type(self), data)
             __tracebackhide__ = True  # (pytest's: the frames of validation errors start below)
             validated = self.__pydantic_validator__.validate_python(data, self_instance=self)
             if validated is not self:
@@ -140,13 +140,21 @@ def _positional_error(cls: type[Message], given: tuple[object, ...]) -> MessageA
     )
 
 
-def _refuse_content(cls: type[Message]) -> None:
-    """Refuse ``content=`` without ``text=`` unless ``cls`` declares ``content``.
+def refuse_content(cls: type[Message], data: object) -> None:
+    """Refuse ``content=`` without ``text=`` (an OpenAI chat message's shape): no text at all.
+
+    ``Message()`` calls it as a message is made, the role messages of ``miniagents.ext.llm``
+    in ``model_validate`` too; a class that declares a ``content`` field takes it.
 
     Raises:
         MessageTypeError: naming the ``text`` field to use instead.
     """
-    if "content" not in cls.model_fields:
+    if (
+        isinstance(data, dict)
+        and "content" in data
+        and data.get("text") is None
+        and "content" not in cls.model_fields
+    ):
         raise MessageTypeError(
             f"Given content= and no text=, {a_class(cls)} would be a message without text: "
             "content would only be a metadata field, which neither str() of the message "

@@ -16,6 +16,7 @@ from typing import (
     Any,
     Generic,
     Literal,
+    Never,
     NoReturn,
     Self,
     SupportsIndex,
@@ -219,7 +220,7 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
     def __init__(
         self: MessageSequencePromise[Message],
         messages: MessageType | Literal[Sentinel.NO_VALUE] = NO_VALUE,
-        *,
+        *more: Never,
         prefill_pieces: MessageType | Literal[Sentinel.NO_VALUE] = NO_VALUE,
     ) -> None:
         """Create a sequence from any ``MessageType``, flattened in order.
@@ -231,12 +232,20 @@ class MessageSequencePromise(StreamedPromise[MessagePromise, MessageTuple], Gene
             messages: The messages: strings, dicts, messages, promises, exceptions and
                 (async) iterables or observables of these, nested to any depth.
             prefill_pieces: The same as ``messages`` (the name older code uses).
+            *more: Nothing: there only to refuse more messages given one by one.
 
         Raises:
             MessageTypeError: if a synchronous part of the input is not a ``MessageType``
                 (asynchronous parts are checked as they stream, and end the stream).
-            StreamArgumentError: if both ``messages`` and ``prefill_pieces`` are given.
+            StreamArgumentError: if both ``messages`` and ``prefill_pieces`` are given, or
+                more than one argument positionally.
         """
+        if more:
+            raise StreamArgumentError(
+                f"{type(self).__name__}() takes the messages as one argument, and got "
+                f"{len(more) + 1} positionally: put them in a list, e.g. "
+                f"{type(self).__name__}([{messages!r:.30}, {more[0]!r:.30}])."
+            )
         if prefill_pieces is not NO_VALUE:
             if messages is not NO_VALUE:
                 raise StreamArgumentError(

@@ -16,12 +16,10 @@ from typing import Self, TypeAlias, TypeVar, Union
 
 from pydantic import model_validator
 
-from miniagents.arguments import a_class
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.frozen.model import Frozen
-from miniagents.messages.errors import MessageTypeError
-from miniagents.messages.message import Message
+from miniagents.messages.message import Message, refuse_content
 
 __all__ = [
     "AssistantMessage",
@@ -38,21 +36,15 @@ __all__ = [
 
 
 def _refuse_content(cls: type[Message], data: object) -> object:
-    """Refuse ``content=`` without ``text=`` (an OpenAI chat message's shape): no text at all.
+    """``Message``'s refusal of ``content=`` without ``text=``, in ``model_validate`` too.
 
-    ``Message()`` refuses it as the message is made; this refuses it in ``model_validate``
-    too (a role message read from a dict, e.g. an OpenAI-shaped conversation in JSON).
+    ``Message()`` refuses it as the message is made; this refuses it too when a role
+    message is read from a dict (e.g. an OpenAI-shaped conversation in JSON).
 
     Raises:
         MessageTypeError: naming the ``text`` field to use instead.
     """
-    if isinstance(data, dict) and "content" in data and data.get("text") is None:
-        raise MessageTypeError(
-            f"Given content= and no text=, {a_class(cls)} would be a message without text: "
-            "content is only metadata here, and the model would not read it as the "
-            f"message. A message's text is its text field: write {cls.__name__}(text=...) "
-            "instead."
-        )
+    refuse_content(cls, data)
     return data
 
 

@@ -320,8 +320,14 @@ def structured(
             "output_type): pass one made by make_llm_agent, e.g. "
             "structured(openai_agent.fork(model='gpt-4o-mini'), Weather)."
         ) from error
-    if output_retries is not None:  # (its refusal is its own: was told as no output_type)
-        inner = inner.fork(output_retries=output_retries)
+    if output_retries is not None:
+        try:
+            inner = inner.fork(output_retries=output_retries)
+        except AgentArgumentError as error:  # (said of fork(), which the user did not call)
+            raise AgentArgumentError(
+                f"structured(..., output_retries=...) got {agent.alias}, which takes no "
+                "output_retries: leave it out, or pass an agent made by make_llm_agent."
+            ) from error
 
     async def run(ctx: InteractionContext, /, **arguments: object) -> None:
         if "output_type" in arguments:
