@@ -217,29 +217,41 @@ async def test_a_run_pending_in_another_process_is_waited_for_a_bounded_time(
     assert calls == ["Hello?"]
 
 
+def _bounded_together(
+    monkeypatch: pytest.MonkeyPatch, bounds: list[float], first_waits: asyncio.Event
+) -> None:
+    """Make each bounded wait for a run elsewhere end (its bound over) once two calls wait so.
+
+    Each wait's bound goes to ``bounds``; ``first_waits`` is set as the first call waits.
+    """
+    from miniagents.ext.dbos import _engine
+
+    bounded = _engine._ended_elsewhere
+    both = asyncio.Event()
+
+    async def elapsed(workflow: str, executor: str | None, ended: Any, timeout: float) -> Any:
+        bounds.append(timeout)
+        (first_waits if len(bounds) == 1 else both).set()
+        await both.wait()
+        return await bounded(workflow, executor, ended, 0)  # (its seconds gone)
+
+    monkeypatch.setattr(_engine, "_ended_elsewhere", elapsed)
+
+
 async def test_two_calls_sharing_a_run_pending_elsewhere_are_each_waited_for_a_bounded_time(
     database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # two calls of one run that another server's executor holds pending (it died): the
     # second shares the first's wait, and it applied no elsewhere_timeout (was: the first
     # failed after its bound, the second waited for the run's end forever)
-    from miniagents.ext.dbos import _engine
 
     agent = _answering("SHAREDELSEWHERE", database, elsewhere_timeout=3600)
-    bounded = _engine._ended_elsewhere
     bounds: list[float] = []
-    first_waits, both = asyncio.Event(), asyncio.Event()
-
-    async def elapsed(workflow: str, executor: str | None, ended: Any, timeout: float) -> Any:
-        """The bounded wait of each call, its bound over once both calls wait so."""
-        bounds.append(timeout)
-        (first_waits if len(bounds) == 1 else both).set()
-        await both.wait()
-        return await bounded(workflow, executor, ended, 0)  # (its seconds gone)
+    first_waits = asyncio.Event()
 
     async with MiniAgents():
         await _pending_elsewhere(agent, database, "shared")
-        monkeypatch.setattr(_engine, "_ended_elsewhere", elapsed)
+        _bounded_together(monkeypatch, bounds, first_waits)
         first = _asked_again(agent, "shared-1")
         first_ended = asyncio.ensure_future(first.aresolve_messages())
         await first_waits.wait()  # (the first waits for the run, bounded: the second shares it)
@@ -260,19 +272,9 @@ async def test_a_call_sharing_a_run_pending_elsewhere_reads_its_executor_without
     # outage with no bound, stalled it past its elsewhere_timeout (was: it never failed)
     from dbos import DBOS
 
-    from miniagents.ext.dbos import _engine
-
     agent = _answering("STALLEDELSEWHERE", database, elsewhere_timeout=3600)
-    bounded = _engine._ended_elsewhere
     bounds: list[float] = []
-    first_waits, both = asyncio.Event(), asyncio.Event()
-
-    async def elapsed(workflow: str, executor: str | None, ended: Any, timeout: float) -> Any:
-        """The bounded wait of each call, its bound over once both calls wait so."""
-        bounds.append(timeout)
-        (first_waits if len(bounds) == 1 else both).set()
-        await both.wait()
-        return await bounded(workflow, executor, ended, 0)  # (its seconds gone)
+    first_waits = asyncio.Event()
 
     async def stalled(workflow: str) -> None:
         """DBOS's status read through an outage: it retries, and never answers."""
@@ -280,7 +282,7 @@ async def test_a_call_sharing_a_run_pending_elsewhere_reads_its_executor_without
 
     async with MiniAgents():
         await _pending_elsewhere(agent, database, "stalled")
-        monkeypatch.setattr(_engine, "_ended_elsewhere", elapsed)
+        _bounded_together(monkeypatch, bounds, first_waits)
         first = _asked_again(agent, "stalled-1")
         first_ended = asyncio.ensure_future(first.aresolve_messages())
         await first_waits.wait()  # (the first has read its status: the second shares its run)
