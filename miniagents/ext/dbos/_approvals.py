@@ -53,6 +53,7 @@ __all__ = [
     "approval_id",
     "approval_running",
     "awaited_decision",
+    "awith_client",
     "claimed_send",
     "decision_message",
     "decision_of",
@@ -389,10 +390,10 @@ async def _sent_from_here(url: str, name: str, decision: ToolDecision) -> None:
 
 async def _claimed_here(url: str, name: str, message: dict[str, object]) -> Claim | None:
     """:func:`claimed_send` on ``url``, the database of the runs of this process."""
-    return await _awith_client(url, lambda client: claimed_send(client, url, name, message))
+    return await awith_client(url, lambda client: claimed_send(client, url, name, message))
 
 
-async def _awith_client(url: str, work: Callable[[DBOSClient], T]) -> T:
+async def awith_client(url: str, work: Callable[[DBOSClient], T]) -> T:
     """``work`` done in a thread with a client of ``url`` of its own, closed after.
 
     The client does not wait for a server that is down (DBOS's own calls retry a lost
@@ -434,7 +435,7 @@ async def withdraw_orphans(url: str) -> None:
     written twice).
     """
     try:
-        orphans = await _awith_client(url, _orphans)
+        orphans = await awith_client(url, _orphans)
     except Exception as error:  # (a damaged database: what the launch was for says so)
         _logger.info(
             "The approvals of ended durable runs could not be looked for (%s: %s); any that "

@@ -49,6 +49,7 @@ from miniagents.ext.dbos._approvals import (
     approval_id,
     approval_running,
     awaited_decision,
+    awith_client,
     register_approvals,
     withdraw,
     withdraw_orphans,
@@ -98,6 +99,7 @@ __all__ = [
     "configured_url",
     "current_engine",
     "dbos_class",
+    "other_code_error",
     "redacted",
     "register_agent",
     "set_default_url",
@@ -559,11 +561,26 @@ class Engine:
 
     async def _ended(self, workflow_id: str, elsewhere_timeout: float | None) -> Any:
         """The end of the run ``workflow_id``: at most ``elsewhere_timeout`` seconds away if
-        another process's executor runs it (see :func:`_ended_elsewhere`)."""
+        another process's executor runs it (see :func:`_ended_elsewhere`).
+
+        Its executor is read through a client that does not wait for a server that is down
+        (DBOS's own read retries a lost connection with no bound, past the bound here).
+
+        Raises:
+            DurableDatabaseError: if the database of runs cannot be read (one line).
+        """
         dbos = _dbos()
         if elsewhere_timeout is None or workflow_id in self.bodies:  # (it runs here)
             return await dbos.get_result_async(workflow_id)
-        status = await _outside(dbos.get_workflow_status_async(workflow_id))
+        statuses = await _outside(
+            awith_client(
+                self.url,
+                lambda client: client.list_workflows(
+                    workflow_ids=[workflow_id], load_input=False, load_output=False
+                ),
+            )
+        )
+        status = statuses[0] if statuses else None
         ended: Awaitable[Any] = dbos.get_result_async(workflow_id)
         if status is not None and status.executor_id != dbos.executor_id:
             ended = _ended_elsewhere(workflow_id, status.executor_id, ended, elsewhere_timeout)
@@ -701,15 +718,27 @@ def _check_application(workflow_id: str, status: WorkflowStatus) -> None:
         DurableVersionError: if it has not ended and its application version is not this
             code's.
     """
-    running = _dbos().application_version
-    if status.status in _UNENDED and status.app_version != running:
-        raise DurableVersionError(
-            f"The durable run {workflow_id!r} was started by other code (application "
-            f"version {status.app_version}) than the code running now (version {running}): "
-            "its recorded steps may not match what this code does, so it is not recovered. "
-            "Run it to its end with the code that started it, or start a new run under "
-            "another workflow id."
-        )
+    if status.status in _UNENDED and status.app_version != _dbos().application_version:
+        raise other_code_error(workflow_id, status.app_version, "recovered")
+
+
+def other_code_error(workflow_id: str, version: str | None, refused: str) -> DurableVersionError:
+    """The refusal of the run ``workflow_id``, started by code of application ``version``.
+
+    ``refused``: what is not done with it here, ``"recovered"`` (it has not ended: its
+    code runs it to its end) or ``"replayed"`` (it has ended: its code replays it).
+    """
+    fix = (
+        "Run it to its end with the code that started it, or start a new run under another "
+        "workflow id."
+        if refused == "recovered"
+        else "Replay it with the code that started it."
+    )
+    return DurableVersionError(
+        f"The durable run {workflow_id!r} was started by other code (application version "
+        f"{version}) than the code running now (version {_dbos().application_version}): its "
+        f"recorded steps may not match what this code does, so it is not {refused}. {fix}"
+    )
 
 
 async def _arecorded_input(workflow_id: str) -> object:

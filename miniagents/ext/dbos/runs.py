@@ -76,6 +76,7 @@ from miniagents.ext.dbos._engine import (
     _outside,
     aengine_for,
     current_engine,
+    other_code_error,
 )
 from miniagents.ext.dbos._recording import DurableRun, current_run, run_path
 from miniagents.ext.dbos._sqlite import close_client, new_client
@@ -865,12 +866,7 @@ async def _areplayed(
             return reply
         # it ended meanwhile: replayed below, as a run that had ended
     elif status.app_version != dbos.application_version:
-        raise DurableVersionError(
-            f"The durable run {workflow_id!r} was recorded by other code (application "
-            f"version {status.app_version}) than the code running now (version "
-            f"{dbos.application_version}): its recorded steps may not match what this code "
-            "does, so it is not replayed."
-        )
+        raise other_code_error(workflow_id, status.app_version, "replayed")
     agent = _agent_of(alias, workflow_id)
     if _agents.version(alias) != version:
         raise DurableVersionError(

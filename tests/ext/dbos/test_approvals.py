@@ -333,6 +333,8 @@ from miniagents.ext.dbos import DurableApprovalError, aapprove, adeny
 
 
 async def main(url: str, how: str) -> None:
+    if sys.stdin.readline() != "go\\n":  # (imported while the run starts; the test said go)
+        return
     try:
         if how == "approve":
             await aapprove("run-1", "r1", database_url=url)
@@ -379,6 +381,18 @@ def test_of_two_decisions_at_the_same_instant_one_wins_and_the_other_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _script(fake_llm)
+    processes = {  # (started now: they import while the run starts, and decide when told)
+        how: subprocess.Popen(
+            [sys.executable, "-c", DECIDE, database_url, how],
+            env=python_env(),
+            cwd=tmp_path,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for how in (("approve", "deny") if deciders == "processes" else ())
+    }
     waiting = Child(fake_llm, tmp_path, database_url)  # nobody decides there
     waiting.read_until("APPROVAL r1 True")
     _listed(database_url, "run-1")
@@ -402,17 +416,10 @@ def test_of_two_decisions_at_the_same_instant_one_wins_and_the_other_is_refused(
         for error in (approved, denied):
             assert error is None or isinstance(error, DurableApprovalError), repr(error)
     else:
-        processes = {
-            how: subprocess.Popen(
-                [sys.executable, "-c", DECIDE, database_url, how],
-                env=python_env(),
-                cwd=tmp_path,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for how in ("approve", "deny")
-        }
+        for process in processes.values():  # (both told at once: they decide together)
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
         outcomes = {}
         for how, process in processes.items():
             out, err = process.communicate(timeout=120)

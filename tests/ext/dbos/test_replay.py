@@ -9,6 +9,7 @@ SQLite file of their own), and destroy it at their end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -116,6 +117,30 @@ async def test_a_run_of_another_version_of_its_agent_is_refused(
     assert calls == ["Hello?"]
 
 
+async def test_a_run_recorded_by_another_application_version_is_refused_with_the_fix(
+    database: str,
+) -> None:
+    # an ended run recorded by other code is not replayed, and the error says what to do
+    # (was: it said what was wrong only)
+    agent = _answering("OTHERCODE", database)
+    async with MiniAgents():
+        with workflow_id("other-code-1"):
+            await agent.inquire("Hello?")
+    # (as if the code had changed since the run was recorded)
+    runs = sqlite3.connect(database.removeprefix("sqlite:///"))
+    with contextlib.closing(runs), runs:
+        runs.execute(
+            "UPDATE workflow_status SET application_version = 'other' "
+            "WHERE workflow_uuid = 'other-code-1'"
+        )
+    async with MiniAgents():
+        with pytest.raises(DurableVersionError) as refused:
+            await replay(agent, "other-code-1")
+    assert "(application version other)" in str(refused.value)
+    assert "so it is not replayed. Replay it with the code that started it." in str(refused.value)
+    assert calls == ["Hello?"]
+
+
 async def test_a_run_refused_at_launch_then_ended_by_its_own_code_replays(
     database: str,
 ) -> None:
@@ -192,29 +217,41 @@ async def test_a_run_pending_in_another_process_is_waited_for_a_bounded_time(
     assert calls == ["Hello?"]
 
 
+def _bounded_together(
+    monkeypatch: pytest.MonkeyPatch, bounds: list[float], first_waits: asyncio.Event
+) -> None:
+    """Make each bounded wait for a run elsewhere end (its bound over) once two calls wait so.
+
+    Each wait's bound goes to ``bounds``; ``first_waits`` is set as the first call waits.
+    """
+    from miniagents.ext.dbos import _engine
+
+    bounded = _engine._ended_elsewhere
+    both = asyncio.Event()
+
+    async def elapsed(workflow: str, executor: str | None, ended: Any, timeout: float) -> Any:
+        bounds.append(timeout)
+        (first_waits if len(bounds) == 1 else both).set()
+        await both.wait()
+        return await bounded(workflow, executor, ended, 0)  # (its seconds gone)
+
+    monkeypatch.setattr(_engine, "_ended_elsewhere", elapsed)
+
+
 async def test_two_calls_sharing_a_run_pending_elsewhere_are_each_waited_for_a_bounded_time(
     database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # two calls of one run that another server's executor holds pending (it died): the
     # second shares the first's wait, and it applied no elsewhere_timeout (was: the first
     # failed after its bound, the second waited for the run's end forever)
-    from miniagents.ext.dbos import _engine
 
     agent = _answering("SHAREDELSEWHERE", database, elsewhere_timeout=3600)
-    bounded = _engine._ended_elsewhere
     bounds: list[float] = []
-    first_waits, both = asyncio.Event(), asyncio.Event()
-
-    async def elapsed(workflow: str, executor: str | None, ended: Any, timeout: float) -> Any:
-        """The bounded wait of each call, its bound over once both calls wait so."""
-        bounds.append(timeout)
-        (first_waits if len(bounds) == 1 else both).set()
-        await both.wait()
-        return await bounded(workflow, executor, ended, 0)  # (its seconds gone)
+    first_waits = asyncio.Event()
 
     async with MiniAgents():
         await _pending_elsewhere(agent, database, "shared")
-        monkeypatch.setattr(_engine, "_ended_elsewhere", elapsed)
+        _bounded_together(monkeypatch, bounds, first_waits)
         first = _asked_again(agent, "shared-1")
         first_ended = asyncio.ensure_future(first.aresolve_messages())
         await first_waits.wait()  # (the first waits for the run, bounded: the second shares it)
@@ -225,6 +262,37 @@ async def test_two_calls_sharing_a_run_pending_elsewhere_are_each_waited_for_a_b
         await asyncio.gather(first_ended, return_exceptions=True)
     assert bounds == [3600, 3600]
     assert calls == ["Hello?"]
+
+
+async def test_a_call_sharing_a_run_pending_elsewhere_reads_its_executor_without_dbos_retries(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the second call of a run that another server's executor holds pending reads where it
+    # runs through a client that does not wait: DBOS's own read, which retries through an
+    # outage with no bound, stalled it past its elsewhere_timeout (was: it never failed)
+    from dbos import DBOS
+
+    agent = _answering("STALLEDELSEWHERE", database, elsewhere_timeout=3600)
+    bounds: list[float] = []
+    first_waits = asyncio.Event()
+
+    async def stalled(workflow: str) -> None:
+        """DBOS's status read through an outage: it retries, and never answers."""
+        await asyncio.Event().wait()
+
+    async with MiniAgents():
+        await _pending_elsewhere(agent, database, "stalled")
+        _bounded_together(monkeypatch, bounds, first_waits)
+        first = _asked_again(agent, "stalled-1")
+        first_ended = asyncio.ensure_future(first.aresolve_messages())
+        await first_waits.wait()  # (the first has read its status: the second shares its run)
+        monkeypatch.setattr(DBOS, "get_workflow_status_async", stalled)
+        second = _asked_again(agent, "stalled-1")
+        for reply in (second, first):
+            with pytest.raises(DurableError, match="DBOS executor 'dead-server'"):
+                await asyncio.wait_for(reply.aresolve_messages(), 30)
+        await asyncio.gather(first_ended, return_exceptions=True)
+    assert bounds == [3600, 3600]
 
 
 async def test_a_stopped_run_whose_resume_failed_is_resumed_again_and_keeps_no_context(
