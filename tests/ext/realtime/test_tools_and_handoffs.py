@@ -748,6 +748,14 @@ class _AskedLink(_TakingTextLink):
         for ask in self.asks:
             ask.set()
 
+    async def answered_last(self, reply: str) -> AsyncIterator[RealtimeEvent]:
+        """The reply ``reply`` to the last ask (unless the close came first), then the end."""
+        await self.asks[-1].wait()
+        if not self.closed.is_set():
+            yield ReplyStarted(reply)
+            yield ReplyEnded(reply, "completed")
+            await self.closed.wait()
+
 
 class _CallOutsideAReplyLink(_TakingTextLink):
     """A defective link: it says a tool's call with no reply under way."""
@@ -884,11 +892,8 @@ class _ReusingWhileSentLink(_AskedLink):
         await self.asks[1].wait()  # (asked for by the first output: its delivery is over)
         yield ReplyStarted("r2")
         yield ReplyEnded("r2", "completed")
-        await self.asks[2].wait()  # (asked for by the second output, or set by the close)
-        if not self.closed.is_set():
-            yield ReplyStarted("r3")
-            yield ReplyEnded("r3", "completed")
-            await self.closed.wait()
+        async for event in self.answered_last("r3"):  # (asked for by the second output)
+            yield event
 
 
 async def test_a_calls_delivery_leaves_a_later_call_of_its_id_tracked() -> None:
@@ -933,11 +938,8 @@ class _WithdrawingAsSentLink(_AskedLink):
         await self.sending.wait()
         yield ToolCancelled("c1")
         yield ReplyEnded("r1", "completed")
-        await self.asks[1].wait()  # (asked for by the output sent, or set by the close)
-        if not self.closed.is_set():
-            yield ReplyStarted("r2")
-            yield ReplyEnded("r2", "completed")
-            await self.closed.wait()
+        async for event in self.answered_last("r2"):  # (asked for by the output sent)
+            yield event
 
 
 async def test_the_drain_waits_for_a_withdrawn_calls_output_being_sent() -> None:
