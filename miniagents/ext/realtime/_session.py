@@ -245,6 +245,7 @@ class Session:
         self._said: dict[str | None, _Said] = {}  # the model's items, the latest last
         self._reply_items: list[_Said] = []
         self._tool_runs: dict[str, MessagePromise[ToolResultMessage]] = {}
+        self._sending = 0  # tools' outputs being sent (a withdrawn call's too: not cut by the end)
         self._shown: dict[str, _ShownResult] = {}  # the calls' results in the reply, unended
         self._tool_turns = _ToolTurns()  # (an API that answers tools' outputs by itself: when)
         self._conversation: deque[tuple[str, str, _Said | None]] = deque(maxlen=CONVERSATION_KEPT)
@@ -653,8 +654,7 @@ class Session:
                 shown.appender.append(token)
             message = await result
         except BaseException as error:  # (a result fails only when cancelled, or exited)
-            self._tool_runs.pop(call_id, None)
-            self._changed.set()
+            self._run_ended(call_id, result)
             self._shown_ended(call_id, shown)
             if _raised_on(error):
                 raise  # (a tool's sys.exit(): the loop raises it on, the program ends so)
@@ -671,19 +671,28 @@ class Session:
         if link is None or self._closing or self._tool_runs.get(call_id) is not result:
             return  # (the session ended, or the API withdrew the call as it completed)
         try:
-            await link.asend_tool_output(call_id, name, message.text or "")
+            self._sending += 1
+            try:
+                await link.asend_tool_output(call_id, name, message.text or "")
+            finally:
+                self._sending -= 1
             if isinstance(message, HandoffResult):  # (the text agent's answer: said, for good)
                 self._conversation.append(("assistant", message.text or "", None))
             self._tool_output_sent(link, call_id)
-            self._tool_runs.pop(call_id, None)
+            self._run_ended(call_id, result)
             await self._act(link)
         except BaseException as error:
             if _raised_on(error):
                 raise  # (as above: an exit there ends the program, not only the session)
             self._fail(error, link)
         finally:
-            self._tool_runs.pop(call_id, None)
-            self._changed.set()
+            self._run_ended(call_id, result)
+
+    def _run_ended(self, call_id: str, result: MessagePromise[ToolResultMessage]) -> None:
+        """The run ``result`` of ``call_id`` is over: untracked (not a later call's of that id)."""
+        if self._tool_runs.get(call_id) is result:
+            del self._tool_runs[call_id]
+        self._changed.set()
 
     def _shown_ended(self, call_id: str, shown: _ShownResult) -> None:
         """The reply's result of ``call_id`` ends here (saying why, if its tool did not finish)."""
@@ -785,7 +794,13 @@ class Session:
             await link.arespond()
 
     def _pending(self) -> bool:
-        return bool(self._replying or self._awaiting_reply or self._want_reply or self._tool_runs)
+        return bool(
+            self._replying
+            or self._awaiting_reply
+            or self._want_reply
+            or self._tool_runs
+            or self._sending
+        )
 
     async def _drain(self, link: RealtimeLink) -> None:
         """Once the input has ended: close when nothing is pending, or at ``drain_timeout``."""

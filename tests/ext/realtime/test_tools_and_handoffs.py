@@ -732,6 +732,31 @@ class _TakingTextLink(ScriptedLink):
         return None
 
 
+class _AskedLink(_TakingTextLink):
+    """A scripted API whose script waits for the session's asks for a reply: ``asks[n]`` is
+    set by the n-th ask, or by the close (a script waiting for one that never comes ends)."""
+
+    def __init__(self, asks: int) -> None:
+        super().__init__()
+        self.asks = [asyncio.Event() for _ in range(asks)]
+
+    async def arespond(self) -> None:
+        next(ask for ask in self.asks if not ask.is_set()).set()
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        for ask in self.asks:
+            ask.set()
+
+    async def answered_last(self, reply: str) -> AsyncIterator[RealtimeEvent]:
+        """The reply ``reply`` to the last ask (unless the close came first), then the end."""
+        await self.asks[-1].wait()
+        if not self.closed.is_set():
+            yield ReplyStarted(reply)
+            yield ReplyEnded(reply, "completed")
+            await self.closed.wait()
+
+
 class _CallOutsideAReplyLink(_TakingTextLink):
     """A defective link: it says a tool's call with no reply under way."""
 
@@ -783,23 +808,16 @@ async def test_a_calls_result_ends_though_the_session_fails_before_its_delivery_
     assert "The session ended before the tool finished." in (result.text or ""), result.text
 
 
-class _WithdrawingWhileSentLink(ScriptedLink):
+class _WithdrawingWhileSentLink(_AskedLink):
     """An API that withdraws a call while its output is being sent (its tool had finished),
     then, in its next reply, calls another tool under the same call's id; its events end
     while that tool runs."""
 
     def __init__(self, running: asyncio.Event) -> None:
-        super().__init__()
-        self.asks: list[asyncio.Event] = [asyncio.Event(), asyncio.Event()]
+        super().__init__(asks=2)
         self.sending = asyncio.Event()
         self.withdrawn = asyncio.Event()
         self.running = running
-
-    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
-        return None
-
-    async def arespond(self) -> None:
-        next(ask for ask in self.asks if not ask.is_set()).set()
 
     async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
         self.sending.set()
@@ -846,3 +864,96 @@ async def test_a_call_withdrawn_as_its_output_is_sent_leaves_no_mark_on_a_later_
     assert first.text == "Done."
     assert second.is_error
     assert "The session ended before the tool finished." in (second.text or ""), second.text
+
+
+class _ReusingWhileSentLink(_AskedLink):
+    """An API that calls a tool again under the id of a call whose output is being sent;
+    the second call's tool finishes once the first call's delivery is over."""
+
+    def __init__(self) -> None:
+        super().__init__(asks=3)
+        self.sending = asyncio.Event()
+        self.go = asyncio.Event()
+        self.outputs: list[tuple[str, str]] = []
+
+    async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
+        self.outputs.append((call_id, output))
+        self.sending.set()
+        await self.go.wait()
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        await self.asks[0].wait()
+        yield ReplyStarted("r1")
+        yield ToolCalled("c1", "fast", "{}")
+        await self.sending.wait()
+        yield ToolCalled("c1", "later", "{}")
+        yield ReplyEnded("r1", "completed")
+        self.go.set()
+        await self.asks[1].wait()  # (asked for by the first output: its delivery is over)
+        yield ReplyStarted("r2")
+        yield ReplyEnded("r2", "completed")
+        async for event in self.answered_last("r3"):  # (asked for by the second output)
+            yield event
+
+
+async def test_a_calls_delivery_leaves_a_later_call_of_its_id_tracked() -> None:
+    # (was: the first call's delivery, once its output was sent, removed the call's id from
+    # the runs: the second call of that id was no more the session's, its output never sent)
+    def fast() -> str:
+        """Answers at once."""
+        return "Done."
+
+    async def later() -> str:
+        """Answers once the first call's delivery is over."""
+        await link.asks[1].wait()
+        return "Later."
+
+    link = _ReusingWhileSentLink()
+    voice = scripted_agent(lambda: link, "REUSING").fork(tools=[fast, later])
+    async with MiniAgents():
+        found = await voice.inquire("Do both things.")
+    assert link.outputs == [("c1", "Done."), ("c1", "Later.")]
+    assert [result.text for result in of(LLMToolResultMessage, found)] == ["Done.", "Later."]
+    assert isinstance(found[-1], SessionEnd)
+
+
+class _WithdrawingAsSentLink(_AskedLink):
+    """An API that withdraws a call while its output is being sent (which takes a second of
+    the loop's clock), and ends its reply; the input has ended by then."""
+
+    def __init__(self) -> None:
+        super().__init__(asks=2)
+        self.sending = asyncio.Event()
+        self.sent: list[tuple[str, str]] = []
+
+    async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
+        self.sending.set()
+        await asyncio.sleep(1)  # (the loop's clock)
+        self.sent.append((call_id, output))
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        await self.asks[0].wait()
+        yield ReplyStarted("r1")
+        yield ToolCalled("c1", "fast", "{}")
+        await self.sending.wait()
+        yield ToolCancelled("c1")
+        yield ReplyEnded("r1", "completed")
+        async for event in self.answered_last("r2"):  # (asked for by the output sent)
+            yield event
+
+
+async def test_the_drain_waits_for_a_withdrawn_calls_output_being_sent() -> None:
+    # (was: with the input ended, the session closed as soon as the call was withdrawn: the
+    # send under way was cancelled, cut mid-way, or failed the session as the link closed)
+    def fast() -> str:
+        """Answers at once."""
+        return "Done."
+
+    link = _WithdrawingAsSentLink()
+    voice = scripted_agent(lambda: link, "SENDING").fork(tools=[fast])
+    with virtual_time() as time:
+        async with MiniAgents():
+            found = await voice.inquire("Do the thing.")
+    assert link.sent == [("c1", "Done.")]
+    assert isinstance(found[-1], SessionEnd)
+    assert time.elapsed == 1.0
