@@ -697,10 +697,36 @@ class _A2ATasks:
         if configuration.HasField("task_push_notification_config"):
             given = MessageToDict(configuration.task_push_notification_config)
             pushed = self._webhook(given, "configuration.taskPushNotificationConfig.")
-        if streaming and not call.notified:  # (no task started, nor answered, unstreamed)
-            refused = self.manager.stream_room(call.owner)
-            if refused is not None:
-                return _busy(call.rpc_id, refused)
+        # (a stream's slot is taken as it is checked, before any task starts, and handed to
+        # the stream: no task is started, nor answered, that its stream is refused later)
+        streams, owner = self.manager.streams, call.owner
+        slot = streaming and not call.notified
+        if slot and (refused := streams.take(owner, self.manager.settings)) is not None:
+            return _busy(call.rpc_id, refused)
+        answered: Response | Job | None = None
+        try:
+            answered = await self._areply(
+                call, request, sent, pushed, streaming=streaming, history=history
+            )
+        finally:
+            if slot and not isinstance(answered, Job):
+                streams.free(owner)  # (no stream took it over)
+        if isinstance(answered, Response):
+            return answered
+        return self._stream(call.rpc_id, answered, slot_held=slot)
+
+    async def _areply(
+        self,
+        call: _Call,
+        request: SendMessageRequest,
+        sent: dict[str, object],
+        pushed: Callable[[str], Webhook] | None,
+        *,
+        streaming: bool,
+        history: int | None,
+    ) -> Response | Job:
+        """The answer of the checked message ``sent``, or its task's job to stream."""
+        message, configuration = request.message, request.configuration
         as_message = False
         if message.task_id:
             webhook = None if pushed is None else pushed(message.task_id)
@@ -729,7 +755,7 @@ class _A2ATasks:
             if answer is not None:  # (else it failed, or asks: the task says so)
                 return _one_event(call.rpc_id, answer) if streaming else result(call.rpc_id, answer)
         if streaming:
-            return self._stream(call.rpc_id, job)
+            return job
         if not configuration.return_immediately:
             await job.asettled()
         return result(call.rpc_id, {"task": self._task(job, history)})
@@ -863,18 +889,18 @@ class _A2ATasks:
             )
         held = _check_room(job, encoder, sent, manager.settings.max_live_run_bytes)
         run_key = f"{task_id}#{len(job.runs)}"
-        encoder.resumed_at = now()  # (before its run goes on: the time it works again from)
-        # (the task holds the message's bytes once the turn is taken: set as it resumes, not
-        # before the message is read, so that a turn refused leaves the count as it was)
+        # (the turn is taken once the message is read: the time the task works again from,
+        # and the message's bytes it holds, are set then, before its run goes on, so that
+        # a message refused leaves the task as it was)
         if job.question is not None:  # (the agent asked its caller: this is the answer)
             answer = input_messages(
                 sent.get("parts"), self.input_modes, _str(sent.get("messageId"))
             )
-            job.held_bytes = held
+            encoder.resumed_at, job.held_bytes = now(), held
             manager.answer(job, run_key, answer)
         else:
             decisions = _decisions(sent, job, edits=manager.settings.approval_edits)
-            job.held_bytes = held
+            encoder.resumed_at, job.held_bytes = now(), held
             run = await manager.aresume_run(job, run_key, decisions, named=False, gone=_gone)
             if isinstance(run, Response):  # pragma: no cover - a durable job's (not served)
                 raise _RPCError(Code.UNSUPPORTED_OPERATION, "The task was answered meanwhile.")
@@ -930,7 +956,7 @@ class _A2ATasks:
                 continue
             if state is not None and status.get("state") != state:
                 continue
-            if since is not None and _moment(stamp) < since:
+            if since is not None and _moment(stamp) < since:  # (A2A keeps a time equal to it)
                 continue
             found.append((stamp, job.key, job))
         found.sort(key=lambda entry: (entry[0], entry[1]), reverse=True)
@@ -1156,13 +1182,16 @@ class _A2ATasks:
             return {"state": WORKING, "timestamp": encoder.resumed_at or fold.status["timestamp"]}
         return fold.status
 
-    def _stream(self, rpc_id: RPCId, job: Job) -> Response:
-        """The task as it is now, then its events as they come (to its end, or its pause)."""
+    def _stream(self, rpc_id: RPCId, job: Job, *, slot_held: bool) -> Response:
+        """The task as it is now, then its events as they come (to its end, or its pause).
+
+        ``slot_held``: the request took its stream's slot, which the stream takes over.
+        """
 
         def snapshot() -> str:
             return json_text({"task": self._task(job)}, compact=True)
 
-        return follow_from_now(job, snapshot, framer(rpc_id))
+        return follow_from_now(job, snapshot, framer(rpc_id), slot_held=slot_held)
 
 
 def _check_room(job: Job, encoder: A2AEncoder, sent: object, bound: int) -> int:

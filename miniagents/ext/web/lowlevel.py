@@ -158,7 +158,11 @@ __all__ = [
 
 
 def follow_from_now(
-    job: Job, snapshot: Callable[[], str], frame: Callable[[str], str] | None = None
+    job: Job,
+    snapshot: Callable[[], str],
+    frame: Callable[[str], str] | None = None,
+    *,
+    slot_held: bool = False,
 ) -> EventSourceResponse:
     """An SSE response of ``job`` from now: its state first, then each event that comes after.
 
@@ -168,11 +172,13 @@ def follow_from_now(
     between the two), so a client that lost its stream gets each event once: in the
     snapshot, or after it. ``frame``: what each event's data becomes in this response (the
     snapshot's too). A job that waits, or has ended, sends the snapshot alone.
+    ``slot_held``: the caller took the stream's slot of the job's owner (as it checked the
+    room, before it started the job) and hands it to the response (see :meth:`Run.response`).
     """
     run = job.last_run()
     first = snapshot()
     prelude = [first if frame is None else frame(first)]
-    return run.response(len(run.events), frame=frame, prelude=prelude)
+    return run.response(len(run.events), frame=frame, prelude=prelude, slot_held=slot_held)
 
 
 def follow_to_end(

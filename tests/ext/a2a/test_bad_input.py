@@ -28,6 +28,7 @@ from miniagents.ext.a2a.server import (
     MAX_ID_CHARS,
     MAX_REQUEST_VALUES,
 )
+from miniagents.ext.input_requests import request_input
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from miniagents.ext.web.settings import DEFAULT_MAX_BODY_VALUES
 from tests.ext.a2a.rpc import call, rpc, send_params
@@ -527,6 +528,48 @@ async def test_a2as_streams_are_bounded_and_a_refused_one_starts_no_task() -> No
         await until(lambda: runs.open_streams == 0)
         tokens.put_nowait(None)
         await until(lambda: runs.live == 0)
+
+
+async def test_a_streamed_message_holds_its_stream_from_its_check_on() -> None:
+    # (an answer as a message waits for the task to settle before it streams: a second
+    # streamed message that came meanwhile was let in, started its task, and was refused
+    # only as its stream opened, leaving that task waiting for an answer nobody could send)
+    gate = asyncio.Event()
+
+    @miniagent
+    async def asking(ctx: InteractionContext) -> None:
+        await gate.wait()
+        question = request_input("Who are you?")
+        ctx.reply(question)
+        ctx.reply(f"Hello, {await question.aanswer()}.")
+
+    app = a2a_app(
+        asking,
+        authentication=BearerTokenAuth({ALICE: "alice"}),
+        settings=WebSettings(max_streams_per_principal=1),
+        answer_as="message",
+    )
+    alice = {"authorization": f"Bearer {ALICE}"}
+    runs = app.state.runs
+    streamed = rpc("SendStreamingMessage", send_params())
+    async with served(app) as web:
+        first = asyncio.create_task(
+            web.send(web.build_request("POST", "/", json=streamed, headers=alice), stream=True)
+        )
+        await until(lambda: runs.live == 1)
+        second = asyncio.create_task(call(web, streamed, headers=alice))
+        await until(lambda: second.done() or runs.live == 2)
+        gate.set()
+        refused = await second
+        assert refused.status_code == 429
+        assert error_of(refused, 429)["data"][0]["metadata"]["limit"] == (
+            "max_streams_per_principal"
+        )
+        stream = await first
+        await stream.aread()
+        await stream.aclose()
+        assert runs.live == 1  # (the refused message's task was never started)
+        await until(lambda: runs.open_streams == 0)
 
 
 async def test_a_subscriber_that_left_gives_back_its_stream_under_an_asgi_2_4_server() -> None:

@@ -189,6 +189,10 @@ async def test_the_filters_pick_a_context_a_state_and_what_was_updated_since() -
         assert (later["tasks"], later["totalSize"]) == ([], 0)
         since = await listed(web, statusTimestampAfter="2000-01-01T00:00:00Z")
         assert since["totalSize"] == 3
+        newest = done["tasks"][0]  # (a bound equal to its time keeps it: A2A's "greater than
+        # or equal to this value", as the a2a-python SDK's task stores keep it)
+        at_it = await listed(web, statusTimestampAfter=newest["status"]["timestamp"])
+        assert newest["id"] in [task["id"] for task in at_it["tasks"]]
         release.set()
 
 
