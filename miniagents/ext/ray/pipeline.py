@@ -333,7 +333,9 @@ def ray_pipeline(
     try:  # the local pipeline's check of the agents
         chain = agent_chain(agents, "ray_pipeline")
     except PipelineArgumentError as failure:
-        raise RayPipelineArgumentError(f"{failure}{function_hint(agents)}") from None
+        told = str(failure)  # (it names @miniagent for a function given: said once)
+        hint = "" if "@miniagent" in told else function_hint(agents)
+        raise RayPipelineArgumentError(f"{told}{hint}") from None
     owner, error = "ray_pipeline()", RayPipelineArgumentError
     fix = "Pass e.g. max_in_flight=64 (the default), at least batch_size."  # (was: no fix)
     check_count(max_in_flight, "max_in_flight", owner=owner, fix=fix, error=error)

@@ -281,8 +281,18 @@ async def forgot_the_decorator(ctx: InteractionContext) -> None:
 @pytest.mark.parametrize(
     ("arguments", "options", "message"),
     [
-        ((forgot_the_decorator, ["a"]), {}, r"at least one agent .* with @miniagent"),
-        (([upper_agent, forgot_the_decorator], ["a"]), {}, r"at least one agent .*@miniagent"),
+        (
+            (forgot_the_decorator, ["a"]),
+            {},
+            r"an agent, but forgot_the_decorator is a function, not an agent: decorate it "
+            r"with @miniagent [^@]*$",
+        ),
+        (
+            ([upper_agent, forgot_the_decorator], ["a"]),
+            {},
+            r"an agent, but forgot_the_decorator is a function, not an agent: decorate it "
+            r"with @miniagent [^@]*$",
+        ),
         (("upper_agent", ["a"]), {}, r"at least one agent .*; got 'upper_agent'\.$"),
         (
             (upper_agent, 5),
