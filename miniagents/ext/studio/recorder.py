@@ -30,12 +30,15 @@ studio shows them live.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import contextvars
 import itertools
 import os
 import sys
 import threading
 import time
+import warnings
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +53,7 @@ from miniagents.ext.llm.observing import (
 )
 from miniagents.ext.llm.pricing import price_provider_of
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider, aclose_events
-from miniagents.ext.studio.errors import StudioConfigurationError
+from miniagents.ext.studio.errors import StudioConfigurationError, StudioStoreError
 from miniagents.ext.studio.events import MAX_TEXT, CallEnded, CallRequest, encode_batch
 from miniagents.ext.studio.fork import (
     FORK_VARIABLE,
@@ -60,6 +63,7 @@ from miniagents.ext.studio.fork import (
     replaying_fork,
 )
 from miniagents.ext.studio.store import (
+    ABANDONED,
     FLUSH_INTERVAL,
     RunInfo,
     RunStore,
@@ -109,6 +113,10 @@ class Recorder:
     :func:`~miniagents.ext.studio.fork.replay_recorded_calls`); a recorder of no fork makes
     the calls of its context as they are, whatever fork runs beside it, and records none of
     a fork's.
+
+    The hooks hold a recorder weakly: one dropped unclosed (or open as the interpreter
+    exits) is unplugged, writes what it recorded and ends its run as ``"abandoned"``, with
+    a ``ResourceWarning`` (as an unclosed file does).
 
     Args:
         store: The store: a :class:`RunStore`, or its file; ``None``: :func:`store_path`
@@ -224,9 +232,11 @@ class Recorder:
             self.store, self.run_id, encode_batch, self.flush_interval
         )
         self._sink = writer  # (what the hooks and their watches put the events into)
-        interaction_observers.add(self)
-        llm_call_observers.add(self)
-        tool_call_observers.add(self)
+        self._plug = plug = _Plug(weakref.ref(self))
+        _plugged(plug, True)
+        self._dropped = weakref.finalize(
+            self, _abandoned, plug, writer, self._unroute, self.store, self.run_id
+        )
         return self
 
     def close(self, error: BaseException | None = None) -> None:
@@ -242,9 +252,8 @@ class Recorder:
         writer = self._writer
         if writer is None:
             return
-        interaction_observers.remove(self)
-        llm_call_observers.remove(self)
-        tool_call_observers.remove(self)
+        self._dropped.detach()
+        _plugged(self._plug, False)
         if self._unroute is not None:
             self._unroute()
         writer.close()
@@ -343,6 +352,70 @@ class Recorder:
         writer.put(("node", node.id, parent_id, "tool", tool.name, _now(), extra))
         self._current.set(node)  # (in the call's own task)
         return node
+
+
+class _Plug:
+    """What the hooks hold of a recorder: the recorder, weakly (one dropped unclosed goes)."""
+
+    __slots__ = ("recorder",)
+
+    def __init__(self, recorder: weakref.ref[Recorder]) -> None:
+        self.recorder = recorder
+
+    def interaction_started(self, agent: ObservedAgent) -> InteractionWatch | None:
+        """The recorder's node for the interaction (none once it is gone)."""
+        recorder = self.recorder()
+        return None if recorder is None else recorder.interaction_started(agent)
+
+    def carrier(self) -> Mapping[str, str]:
+        """None: the recorder follows no trace across processes."""
+        return {}
+
+    def llm_call_started(
+        self, agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
+    ) -> LLMCallWatch | None:
+        """The recorder's watch of the call of a model (none once it is gone)."""
+        recorder = self.recorder()
+        return None if recorder is None else recorder.llm_call_started(agent_alias, provider, call)
+
+    def tool_call_started(
+        self, tool: Tool, call: ToolCallMessage, result: MessagePromise[ToolResultMessage]
+    ) -> ToolCallWatch | None:
+        """The recorder's node for the tool call (none once it is gone)."""
+        recorder = self.recorder()
+        return None if recorder is None else recorder.tool_call_started(tool, call, result)
+
+
+def _plugged(plug: _Plug, plugged: bool) -> None:
+    """Plug ``plug`` into the three hooks a recorder is told by (``False``: out of them)."""
+    for hook in (interaction_observers, llm_call_observers, tool_call_observers):
+        if plugged:
+            hook.add(plug)
+        else:
+            hook.remove(plug)
+
+
+def _abandoned(
+    plug: _Plug,
+    writer: RunWriter,
+    unroute: Callable[[], None] | None,
+    store: RunStore,
+    run_id: str,
+) -> None:
+    """A recorder dropped unclosed (or open at exit): unplug it, write its run, end it, warn."""
+    _plugged(plug, False)
+    if unroute is not None:
+        unroute()
+    writer.close()
+    with contextlib.suppress(StudioStoreError):  # (a store that cannot be written: as a batch)
+        store.end_run(run_id, "abandoned", ABANDONED)
+    warnings.warn(
+        f"A Recorder of the run {run_id!r} was dropped without being closed; what it recorded "
+        "was written and its run ended as abandoned. Close it (its `with` block, or close()), "
+        "or use record_runs().",
+        ResourceWarning,
+        stacklevel=2,
+    )
 
 
 def record_runs(

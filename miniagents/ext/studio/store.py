@@ -16,11 +16,13 @@ to a queue, and the writer's thread writes what came, one chunk per batch, every
 file at any time, from any process: it is in WAL mode, so reading never waits for the
 writer. A read of a run's events in the recording process itself first writes what its open
 writers of the run still queue (so that a program reads back what it recorded, before its
-recorder closes). A run whose process ended without closing it (killed) shows as ``"lost"``.
+recorder closes). A run whose process ended without closing it (killed) shows as ``"lost"``;
+one whose recorder was dropped unclosed (or open at exit) ends as ``"abandoned"``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -29,6 +31,7 @@ import socket
 import sqlite3
 import threading
 import time
+import warnings
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -50,6 +53,7 @@ from miniagents.ext.studio.events import RunEvent, batch_json, decode_batch, eve
 from miniagents.promising.lowlevel import logger
 
 __all__ = [
+    "ABANDONED",
     "CHUNK_EVENTS",
     "DEFAULT_STORE",
     "FLUSH_INTERVAL",
@@ -104,9 +108,16 @@ Chunk: TypeAlias = tuple[int, int, str]
 WrittenChunk: TypeAlias = tuple[int, int, bytes]
 """A chunk as written: the number of its first, how many, the encoded batch."""
 
-RunStatus: TypeAlias = Literal["running", "ok", "failed", "lost"]
-"""How a run stands: still running, ended well, ended with an error, or its process gone
-without saying how it ended."""
+RunStatus: TypeAlias = Literal["running", "ok", "failed", "lost", "abandoned"]
+"""How a run stands: still running, ended well, ended with an error, its process gone
+without saying how it ended, or its recorder (or writer) dropped unclosed (or open at exit)."""
+
+ABANDONED = (
+    "Its recorder was dropped without being closed (or was open as the program exited); "
+    "what it had recorded was written. Close the Recorder (its `with` block, or close()), "
+    "or use record_runs()."
+)
+"""The error of a run whose recorder (or writer) was dropped unclosed."""
 
 
 _GIVE_STORE = 'Give the file of the runs, e.g. RunStore("miniagents_runs.sqlite").'
@@ -383,10 +394,13 @@ class RunStore:
             ),
         )
 
-    def end_run(self, run_id: str, status: RunStatus, error: str | None) -> None:
-        """Say how the run ended, now."""
+    def end_run(
+        self, run_id: str, status: RunStatus, error: str | None, *, if_running: bool = False
+    ) -> None:
+        """Say how the run ended, now (``if_running``: unless it was said already)."""
         self._query(
-            "UPDATE studio_runs SET ended = ?, status = ?, error = ? WHERE id = ?",
+            "UPDATE studio_runs SET ended = ?, status = ?, error = ? WHERE id = ?"
+            + (" AND status = 'running'" if if_running else ""),
             (time.time(), status, error, run_id),
         )
 
@@ -550,6 +564,10 @@ class RunWriter:
     :data:`CHUNK_EVENTS`). A batch that cannot be written is logged (once) and dropped:
     the program goes on.
 
+    Close it (:meth:`close`). One dropped unclosed (or open as the interpreter exits) still
+    writes what it queued, ends its run as ``"abandoned"`` (if it was still running) and
+    warns (a ``ResourceWarning``, as an unclosed file does); its thread ends.
+
     Args:
         store: The store.
         run_id: The run (its row opened already).
@@ -568,20 +586,16 @@ class RunWriter:
         self.store = store
         self.run_id = run_id
         self.interval = interval
-        self._encode = encode
-        self._queue: deque[tuple[Any, ...]] = deque()
-        self.put: Callable[[tuple[Any, ...]], None] = self._queue.append  # (one call per item)
-        self._writing = threading.Lock()
-        self._next = 1
+        self._batches = batches = _Batches(store, run_id, encode)
+        self.put: Callable[[tuple[Any, ...]], None] = batches.queue.append  # (one call per item)
         self._stop = threading.Event()
-        self._warned = False
-        self._thread = threading.Thread(  # (holding it weakly: a writer nobody holds goes)
+        self._thread = threading.Thread(  # (not holding the writer: one nobody holds goes)
             target=_write_every,
-            args=(weakref.ref(self), self._stop, interval),
+            args=(batches, self._stop, interval),
             name=f"miniagents-studio:{run_id}",
             daemon=True,
         )
-        weakref.finalize(self, self._stop.set)
+        self._dropped = weakref.finalize(self, _abandoned, batches, self._stop)
         with _open_lock:
             _open_writers.add(self)
         self._thread.start()
@@ -589,7 +603,7 @@ class RunWriter:
     @property
     def written(self) -> int:
         """How many events it has written so far."""
-        return self._next - 1
+        return self._batches.next - 1
 
     def close(self, timeout: float = 60.0) -> None:
         """Write what is queued, then stop the thread (wait ``timeout`` seconds at most).
@@ -597,6 +611,7 @@ class RunWriter:
         What is put after drops (the run has ended: what still streams is not its).
         """
         self.put = _dropped
+        self._dropped.detach()
         self._stop.set()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
@@ -605,11 +620,29 @@ class RunWriter:
 
     def flush(self) -> None:
         """Write what is queued now, in the calling thread."""
-        self._write()
+        self._batches.write()
 
-    def _write(self) -> None:
-        with self._writing:
-            queue = self._queue
+
+class _Batches:
+    """A writer's queue and how it is written: what its thread and its finalizer hold."""
+
+    __slots__ = ("encode", "next", "queue", "run_id", "store", "warned", "writing")
+
+    def __init__(
+        self, store: RunStore, run_id: str, encode: Callable[[list[tuple[Any, ...]]], bytes]
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.encode = encode
+        self.queue: deque[tuple[Any, ...]] = deque()
+        self.writing = threading.Lock()
+        self.next = 1
+        self.warned = False
+
+    def write(self) -> None:
+        """Write what is queued as a batch (an error logged once: the events are dropped)."""
+        with self.writing:
+            queue = self.queue
             if not queue:
                 return
             batch = [queue.popleft() for _ in range(len(queue))]
@@ -617,12 +650,12 @@ class RunWriter:
                 chunks: list[WrittenChunk] = []
                 for start in range(0, len(batch), CHUNK_EVENTS):
                     part = batch[start : start + CHUNK_EVENTS]
-                    chunks.append((self._next + start, len(part), self._encode(part)))
+                    chunks.append((self.next + start, len(part), self.encode(part)))
                 self.store.append(self.run_id, chunks)
-                self._next += len(batch)
+                self.next += len(batch)
             except Exception as error:
-                if not self._warned:
-                    self._warned = True
+                if not self.warned:
+                    self.warned = True
                     logger.warning(
                         "The studio's recorder could not write to %s (%s: %s); some events "
                         "of the run %s are missing. This is logged once.",
@@ -637,21 +670,27 @@ def _dropped(_item: tuple[Any, ...]) -> None:
     """What a closed writer's ``put`` is: nothing."""
 
 
-def _write_every(writer: weakref.ref[RunWriter], stop: threading.Event, interval: float) -> None:
-    """A writer's thread: its batches, every ``interval`` seconds, and the last at ``stop``.
+def _abandoned(batches: _Batches, stop: threading.Event) -> None:
+    """A writer dropped unclosed (or open at exit): write what it queued, end its run, warn."""
+    stop.set()
+    batches.write()
+    with contextlib.suppress(StudioStoreError):  # (a store that cannot be written: as a batch)
+        batches.store.end_run(batches.run_id, "abandoned", ABANDONED, if_running=True)
+    warnings.warn(
+        f"A RunWriter of the run {batches.run_id!r} was dropped without being closed; what "
+        "it queued was written and its run ended as abandoned. Close it (writer.close()).",
+        ResourceWarning,
+        stacklevel=2,
+    )
 
-    It holds the writer only while it writes: a writer dropped without being closed goes
-    (and its thread ends; what it queued since its last batch is lost, with its run's end).
-    """
+
+def _write_every(batches: _Batches, stop: threading.Event, interval: float) -> None:
+    """A writer's thread: its batches, every ``interval`` seconds, and the last at ``stop``."""
     while True:
         stopping = stop.wait(interval)
-        held = writer()
-        if held is None:
-            return
-        held._write()
+        batches.write()
         if stopping:
             return
-        del held
 
 
 _open_writers: weakref.WeakSet[RunWriter] = weakref.WeakSet()

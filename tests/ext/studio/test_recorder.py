@@ -34,7 +34,7 @@ from miniagents.ext.studio.errors import (
     StudioStoreError,
 )
 from miniagents.ext.studio.events import MAX_TEXT, encode_batch
-from miniagents.ext.studio.store import RunInfo, RunWriter, WrittenChunk
+from miniagents.ext.studio.store import ABANDONED, RunInfo, RunWriter, WrittenChunk
 from miniagents.ext.tools import FunctionTool
 from miniagents.miniagents.lowlevel import observe_interactions
 from miniagents.testing import FakeLLMServer
@@ -474,15 +474,92 @@ def _opened(store: RunStore, run_id: str) -> RunStore:
     return store
 
 
-def test_a_writer_dropped_without_being_closed_goes_with_its_thread(store: RunStore) -> None:
+def test_a_writer_dropped_unclosed_goes_writes_what_it_queued_and_abandons_its_run(
+    store: RunStore,
+) -> None:
     writer = RunWriter(_opened(store, "r1"), "r1", encode_batch, interval=3600)
     [thread] = [each for each in threading.enumerate() if each.name == "miniagents-studio:r1"]
+    writer.put(("token", 1, 0, "queued"))  # (its thread writes it in an hour: never)
     dropped = weakref.ref(writer)
-    del writer
+    with pytest.warns(ResourceWarning, match="RunWriter of the run 'r1' was dropped"):
+        del writer  # (no cycle holds it: it goes at once)
     gc.collect()
     assert dropped() is None  # (nothing of the studio's holds it: not its thread, nor a list)
     thread.join(WAIT)
     assert not thread.is_alive()
+    assert [event.data["piece"] for event in store.events("r1")] == ["queued"]  # (was: lost)
+    run = store.run("r1")
+    assert (run.status, run.error) == ("abandoned", ABANDONED)  # (was: "running" for ever)
+    assert run.ended is not None
+
+
+def test_a_writer_dropped_after_its_run_ended_leaves_how_it_ended(store: RunStore) -> None:
+    writer = RunWriter(_opened(store, "r1"), "r1", encode_batch, interval=3600)
+    store.end_run("r1", "ok", None)
+    with pytest.warns(ResourceWarning):
+        del writer  # (no cycle holds it: it goes at once)
+    gc.collect()
+    assert store.run("r1").status == "ok"
+
+
+async def test_a_recorder_dropped_unclosed_goes_unplugged_and_its_run_is_abandoned(
+    store: RunStore,
+) -> None:
+    @miniagent
+    async def echo(ctx: InteractionContext) -> None:
+        ctx.reply("echoed")
+
+    recorder = Recorder(store, command=(), flush_interval=3600).start()
+    run_id = recorder.run_id
+    async with MiniAgents():
+        await echo.inquire()
+    dropped = weakref.ref(recorder)
+    with pytest.warns(ResourceWarning, match=f"Recorder of the run '{run_id}' was dropped"):
+        del recorder  # (no cycle holds it: it goes at once)
+    gc.collect()
+    assert dropped() is None  # (was: held by the three hooks for the process's life)
+    assert plugged_observers() == (None,) * 3  # (unplugged)
+    run = store.run(run_id)
+    assert (run.status, run.error) == ("abandoned", ABANDONED)
+    [node] = RunTree.of(store, run_id).roots  # (what it recorded, written at the drop)
+    assert node.reply_text == "echoed"
+    async with MiniAgents():
+        await echo.inquire()  # (runs on, recorded by none)
+    assert len(RunTree.of(store, run_id).roots) == 1
+
+
+def test_a_recorder_open_as_the_interpreter_exits_writes_its_run_and_abandons_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.sqlite"
+    script = (
+        "import asyncio\n"
+        "from miniagents import MiniAgents, miniagent\n"
+        "from miniagents.ext.studio import Recorder\n"
+        "@miniagent\n"
+        "async def echo(ctx):\n"
+        "    ctx.reply('echoed')\n"
+        "async def main():\n"
+        "    async with MiniAgents():\n"
+        "        await echo.inquire()\n"
+        f"recorder = Recorder({str(path)!r}, command=(), flush_interval=3600).start()\n"
+        "asyncio.run(main())\n"
+        "print(recorder.run_id)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error::ResourceWarning", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=WAIT * 6,
+        check=True,
+    )
+    run_id = done.stdout.strip()
+    assert "ResourceWarning: A Recorder of the run" in done.stderr
+    with closing(RunStore(path)) as store:
+        run = store.run(run_id)
+        assert (run.status, run.error) == ("abandoned", ABANDONED)  # (was: "running")
+        [node] = RunTree.of(store, run_id).roots  # (was: none, its batch lost)
+        assert node.reply_text == "echoed"
 
 
 def test_a_read_writes_first_what_a_writer_of_its_file_queues_whatever_path_named_it(
