@@ -16,7 +16,9 @@ server      base URL (``<NAME>_BASE_URL`` to move)  key                 quirks h
 =========== ====================================== =================== =====================
 ollama      http://localhost:11434/v1               none (or            images as base64
             (also ``OLLAMA_HOST``)                  ``OLLAMA_API_KEY``) only; calls whole,
-                                                                        all at index 0
+                                                                        all at index 0 (told
+                                                                        apart by ids, or
+                                                                        places)
 vllm        http://localhost:8000/v1                ``VLLM_API_KEY``,
                                                     if the server has
                                                     one

@@ -170,13 +170,21 @@ async def test_openrouters_comments_are_skipped_and_its_usage_read(server: FakeL
     assert message.usage.output_tokens == 2
 
 
-async def test_ollamas_parallel_calls_at_one_index_are_told_apart_by_their_ids(
-    server: FakeLLMServer,
+@pytest.mark.parametrize(
+    ("ids", "told"),
+    [((None, None), None), (("call_0", "call_0"), ["call_0", "call_0_2"])],
+    ids=["own-ids", "one-id"],
+)
+async def test_ollamas_parallel_calls_at_one_index_are_told_apart_by_ids_or_places(
+    server: FakeLLMServer, ids: tuple[str | None, str | None], told: list[str] | None
 ) -> None:
+    """Ollama sends a reply's calls whole in one chunk, each at index 0: calls of their own
+    ids are told apart by them, calls of one id (a model that writes ``call_0`` for each) by
+    their places in the chunk, the second renamed."""
     server.reply(
         tool_calls=[
-            ToolCall("get_weather", {"city": "Paris"}),
-            ToolCall("get_weather", {"city": "Rome"}),
+            ToolCall("get_weather", {"city": "Paris"}, id=ids[0]),
+            ToolCall("get_weather", {"city": "Rome"}, id=ids[1]),
         ]
     )
     server.reply(["Both sunny."])
@@ -188,6 +196,9 @@ async def test_ollamas_parallel_calls_at_one_index_are_told_apart_by_their_ids(
     assert [str(result) for result in results] == ["Sunny in Paris.", "Sunny in Rome."]
     assert str(messages[-1]) == "Both sunny."
     assert server.requests[1].status == 200  # both calls answered, as the server checks
+    if told is not None:
+        assert [call.call_id for call in calls] == told
+        assert [result.call_id for result in results] == told
 
 
 @pytest.mark.parametrize("agent", [ollama_agent, lm_studio_agent], ids=["ollama", "lm_studio"])

@@ -149,9 +149,13 @@ async def test_a_failed_stream_leaves_no_generator_to_the_collector(
 
 _GEMINIS_FLOOR = pytest.mark.xfail(
     strict=True,
-    reason="Google's SDK reads the response in a generator of its own, which holds it: "
-    "closed part-way, it leaves the response's segment iterator suspended, and nothing "
-    "public reaches it (an error's response does: see gemini._let_go_of_response)",
+    reason="google-genai's streamed HttpResponse reads itself through a generator it keeps "
+    "(segment_iterator = self.async_segments(), a cycle): a stream closed part-way closes "
+    "every generator of the SDK above the response (left: async_segments, "
+    "_aiter_response_stream and the HTTP client's generators under them, its connection "
+    "held), and only an error reaches the response (APIError.response, closed by "
+    "gemini._let_go_of_response); a stopped stream gives no handle to it, not even its "
+    "chunks (their sdk_http_response holds its headers only)",
 )
 
 

@@ -7,6 +7,7 @@ prints that port first, on a line of its own.
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 
@@ -76,6 +77,12 @@ async def cancelled(me: str) -> str:
 def big(chars: int, blocks: int = 1) -> list[str]:
     """Answer ``blocks`` text blocks of ``chars`` characters each (a result too big to pass on)."""
     return [str(block) * chars for block in range(blocks)]
+
+
+@server.tool()
+def pid() -> int:
+    """The server's process id (a test kills the process)."""
+    return os.getpid()
 
 
 def _serve_http() -> None:

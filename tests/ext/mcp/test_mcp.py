@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -135,6 +137,7 @@ async def test_the_servers_tools_come_with_its_own_names_descriptions_and_schema
             "hang",
             "cancelled",
             "big",
+            "pid",
         ]
         add, shout = session.tools[:2]
     assert isinstance(add, MCPTool)
@@ -272,6 +275,26 @@ async def test_an_http_server_that_dies_gives_error_results_and_the_block_goes_o
     assert after.is_error
     broke = "The connection to the MCP server .* broke"
     assert re.search(f"{closed} the call of its tool add|{broke}", str(after))
+
+
+async def test_a_stdio_server_that_dies_gives_error_results_at_once_and_the_block_goes_on() -> None:
+    """The server's process is killed: the call it ran and every later call are error results
+    at once (the SDK closes the connection as the server's output ends: no call waits for
+    ``read_timeout``), and the session closes without error at the block's end."""
+    async with stdio_session() as session, MiniAgents():
+        tools = ToolSet(session)
+        pid = int(str(await soon(tools.run(call("pid")))))
+        hanging = tools.run(call("hang", me="h1"))
+        assert str(await soon(tools.run(call("meet", me="probe", other="h1")))) == "probe met h1"
+        os.kill(pid, signal.SIGKILL)
+        cut = await soon(hanging)
+        after = [await soon(tools.run(call("add", f"c{n}", a=1, b=2))) for n in range(2)]
+    closed = re.escape(f"The connection to the MCP server {Path(sys.executable).name} … closed")
+    assert re.match(f"{closed} before it answered the call of its tool hang ", str(cut))
+    for result in after:
+        assert result.is_error
+        assert re.match(f"{closed} before it answered the call of its tool add ", str(result))
+        assert str(result).endswith("Open a new session once the server runs again.")
 
 
 class ClosingError(Exception):
