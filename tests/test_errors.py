@@ -151,9 +151,10 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "what a batched call's transport raised: a MiniAgentsError itself, or the SDK's error "
         "translated by the call's provider"
     ),
-    ("miniagents.promising._sources", "asyncio.CancelledError"): (
-        "a stopped source's task whose source finished its read despite the cancellation: it "
-        "ends cancelled as it was asked to, pushing nothing more"
+    ("miniagents.promising._sources", "cancelled_error(task)"): (
+        "a stopped source's task whose source finished its read (or ended) despite the "
+        "cancellation: it ends cancelled as it was asked to, with the cancel's message, "
+        "pushing nothing more"
     ),
     ("miniagents.ext.dbos._engine", "asyncio.CancelledError(str(error))"): (
         "a durable run whose reader gave up: DBOS leaves a cancelled workflow unrecorded, to "

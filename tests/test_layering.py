@@ -620,6 +620,11 @@ STREAMS_REGISTRIES_ALLOWED: dict[tuple[str, str], str] = {
         "the process's running tasks of the library, by asyncio task (running_tasks() reads "
         "them): a task of asyncio's is no part of a stream"
     ),
+    ("miniagents.promising._tasks", "_cancel_messages"): (
+        "the message of each task's cancel, weakly by asyncio task (cancel_task keeps it, the "
+        "task's source reads it): asyncio keeps it only in a private attribute, and a task "
+        "takes no attribute of ours"
+    ),
     ("miniagents.promising._run_first", "leaders"): (
         "the RunFirst each asyncio task leads now, by task (the waits' wake-up reads it)"
     ),

@@ -31,7 +31,15 @@ from miniagents.miniagents.errors import (
     NoActiveContextError,
 )
 from miniagents.promising.limits import StreamLimits, stream_limits
-from miniagents.promising.lowlevel import CancelReason, EndOf, park, spawn, task_owner, unpark
+from miniagents.promising.lowlevel import (
+    CancelReason,
+    EndOf,
+    cancel_task,
+    park,
+    spawn,
+    task_owner,
+    unpark,
+)
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 from miniagents.promising.streamed_promise import StreamedPromise
 
@@ -178,15 +186,16 @@ class MiniAgents:
     The exit, once the block has ended well, lets the producers of the streams it tracks
     run freely (nothing waits for room any more), calls the exit callbacks (``at_exit``),
     finishes the call inputs left open, and waits for every task and every started stream,
-    those started meanwhile too. After an error (in the block, or while it waits) it
-    cancels them instead, each task once, and waits for them to end: work started during
-    that exit (an agent inquired, a task, a stream) is cancelled as it starts, so a task
-    that catches its cancellation and then starts an agent and awaits it does not keep the
-    exit waiting; only a task that ignores its cancellation and never ends does. Either way
-    it then logs each error that no consumer received and closes its resources. A context
-    may be entered again once it has exited; each entry starts afresh. The replies of a
-    lazy agent (``start_asap=False``) are read inside the block: first read after the exit,
-    the agent does not run and they fail with a ``NoActiveContextError``.
+    those started meanwhile too (and the producers of the streams made in its block). After
+    an error (in the block, or while it waits) it cancels them instead, each task once, and
+    waits for them to end: work started during that exit (an agent inquired, a task, a
+    stream) is cancelled as it starts, so a task that catches its cancellation and then
+    starts an agent and awaits it does not keep the exit waiting; only a task that ignores
+    its cancellation and never ends does. Either way it then logs each error that no consumer
+    received and closes its resources. A context may be entered again once it has exited;
+    each entry starts afresh. The replies of a lazy agent (``start_asap=False``) are read
+    inside the block: first read after the exit, the agent does not run and they fail with
+    a ``NoActiveContextError``.
 
     Args:
         on_persist_message: Handler(s) called for each complete ``Message`` (nested
@@ -295,7 +304,8 @@ class MiniAgents:
         self._persist: tuple[Persisting, ...] = ()
         self._resolved: tuple[MessageHandler, ...] = self._own_resolved
         self._tasks: set[asyncio.Task[None]] = set()
-        # the tasks started in its block with no owner (a stream's): cancelled after an error
+        # the tasks started in its block with no owner (a stream's): waited for on exit (or
+        # cancelled after an error), as its own are
         self._loose: set[asyncio.Task[None]] = set()
         self._open_inputs: set[MessageSequenceAppender] = set()
         self._streams = StreamTracker(self._tasks)
@@ -454,7 +464,7 @@ class MiniAgents:
                 _call_at_exit(callback)
         while True:
             self._finish_open_inputs()  # an unfinished call would keep its agent waiting
-            tasks = [task for task in self._tasks if not task.done()]
+            tasks = [task for task in self._tasks | self._loose if not task.done()]
             if tasks:
                 waiting = park(
                     f"the {len(tasks)} task(s) of its MiniAgents context to end", on=EndOf(tasks)
@@ -568,7 +578,7 @@ class _Cancelling:
         for task in tasks:
             if task not in self.cancelled:
                 self.cancelled.add(task)
-                task.cancel(self.reason)
+                cancel_task(task, self.reason)
 
     def wake(self) -> None:
         """End the current :meth:`wait`: work started during the exit (an agent inquired)."""

@@ -168,7 +168,7 @@ class Audience:
         for ref in blocked or ():  # up while the reader ran
             piece = ref()
             if piece is core and self.interactions > 0:
-                _check_at_release(core, core)  # (check_abandoned_at_release: at the last)
+                self.check_at_release(core)  # (check_abandoned_at_release: at the last)
             elif piece is not None:
                 check_abandoned(piece)
 
@@ -182,9 +182,18 @@ class Audience:
         reads this one after it, unless someone else consumes it then.
         """
         if self.interactions > 0:
-            _check_at_release(core, core)
+            self.check_at_release(core)
         else:
             check_abandoned(core)
+
+    def check_at_release(self, blocked: Consumed) -> None:
+        """Check ``blocked`` again (:func:`check_abandoned`) when the last interaction reading
+        this audience's stream stops (see :meth:`release_reader`)."""
+        cores = self.at_release
+        if cores is None:
+            cores = self.at_release = []
+        if not any(ref() is blocked for ref in cores):
+            cores.append(weakref.ref(blocked))
 
 
 _READ_ON_LIMIT: Final = 64
@@ -312,7 +321,7 @@ def _read_on(held: Consumed, cores: tuple[Consumed, ...]) -> bool:
         audience = core.audience
         if audience is not None:
             if audience.interactions > 0:  # an agent that reads it as its input (see
-                _check_at_release(core, held)  # hold_reader): when it stops, ``held`` is
+                audience.check_at_release(held)  # hold_reader): when it stops, ``held`` is
                 return True  # checked again
             if audience.readers is not None and _read_between(
                 audience.readers, held, _place_of(held, core) if core in cores else None
@@ -500,13 +509,3 @@ def tell_end(
     else:
         core.handed_over = True
         on_error(error)
-
-
-def _check_at_release(holder: Consumed, blocked: Consumed) -> None:
-    """Check ``blocked`` again when an interaction reading ``holder`` stops."""
-    audience = holder.audience or holder.get_audience()
-    cores = audience.at_release
-    if cores is None:
-        cores = audience.at_release = []
-    if not any(ref() is blocked for ref in cores):
-        cores.append(weakref.ref(blocked))

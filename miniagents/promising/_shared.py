@@ -10,14 +10,25 @@ pickling one is refused with the fix (pickle the value it resolves to)::
 
 from __future__ import annotations
 
-from typing import Any, Generic, NoReturn, Self, SupportsIndex, TypeVar
+from typing import Any, Generic, NoReturn, Protocol, Self, SupportsIndex, TypeVar
 
 from miniagents.promising.errors import StreamPicklingError
 
-__all__ = ["Shared", "core_of", "one_more", "paced_core_of"]
+__all__ = ["Produced", "Shared", "core_of", "one_more", "paced_core_of"]
 
 CoreT = TypeVar("CoreT")
 ItemT = TypeVar("ItemT")
+
+
+class _Startable(Protocol):
+    """A core as :class:`Produced` sees it (a ``ReplayCore``: its module imports this one)."""
+
+    done: bool
+
+    def start(self) -> None: ...
+
+
+StartableT = TypeVar("StartableT", bound=_Startable)
 
 
 class Shared(Generic[CoreT]):
@@ -48,6 +59,21 @@ class Shared(Generic[CoreT]):
             "resolves to instead, e.g. pickle.dumps(await promise) (a Message, or a "
             "MessageTuple of a sequence)."
         )
+
+
+class Produced(Shared[StartableT]):
+    """A face whose consumers await what its producer makes: a promise, a stream."""
+
+    __slots__ = ()
+
+    @property
+    def done(self) -> bool:
+        """Whether it has ended: the value or every piece is there (or an error is)."""
+        return self._core.done
+
+    def start(self) -> None:
+        """Start the producer now, in the background, instead of at the first consumer."""
+        self._core.start()
 
 
 def core_of(shown: Shared[CoreT]) -> CoreT:

@@ -23,9 +23,9 @@ from reactivex import abc
 from reactivex.disposable import Disposable
 
 from miniagents.arguments import a_class
-from miniagents.promising._replay import DirectSource, ReplayCore
+from miniagents.promising._replay import CancelReason, DirectSource, ReplayCore
 from miniagents.promising._reporting import report_lost_error
-from miniagents.promising._tasks import forget_task, spawn
+from miniagents.promising._tasks import cancel_task, cancelled_error, forget_task, spawn
 from miniagents.promising.errors import StreamArgumentError, StreamSourceError
 
 __all__ = [
@@ -103,14 +103,16 @@ async def pump(
 
     Once the task is asked to cancel (a stop, a dispose, its context's exit), an item the
     source gives all the same (one that finishes the read it was asked as it is cancelled,
-    as some libraries do) is dropped, and the task ends cancelled, asking for no other.
+    as some libraries do), or its end, is dropped, and the task ends cancelled, asking for no
+    other, with the cancel's message (see :func:`cancel_task`).
     """
     iterator: AsyncIterator[T] | None = None
     if gate is not None and gate.flow is None:
         gate = None  # (a stream without a flow never makes its producer wait: see limits)
     # a core fed from its own task, on its loop's thread: no hop to check (see on_next)
     push = observer.accept if isinstance(observer, ReplayCore) else observer.on_next
-    cancelling = _this_task().cancelling
+    task = _this_task()
+    cancelling = task.cancelling
     try:
         iterator = _open(source, what)
         while True:
@@ -121,9 +123,11 @@ async def pump(
             try:
                 item = await iterator.__anext__()
             except StopAsyncIteration:
+                if cancelling():  # asked to cancel: the source caught it and returned
+                    raise cancelled_error(task) from None
                 break
             if cancelling():  # asked to cancel: the source went on all the same
-                raise asyncio.CancelledError
+                raise cancelled_error(task)
             push(item)
     except BaseException as error:
         if isinstance(error, asyncio.CancelledError):
@@ -141,7 +145,7 @@ async def pump(
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None:
             await aclose()
-        _forget_this_task()
+        forget_task(task)  # (its last step: see forget_task)
 
 
 def pull(
@@ -155,19 +159,28 @@ def pull(
 
     The stop's ``task`` is the pumping task (the producer, for the deadlock watch).
     """
-    return _Stop(spawn(pump(source, observer, what, gate, feeding), what))
+    return _Stop(spawn(pump(source, observer, what, gate, feeding), what), gate)
 
 
 class _Stop:
-    """What stops a pumping task (called), and the task itself."""
+    """What stops a pumping task (called), and the task itself.
 
-    __slots__ = ("task",)
+    A stop of a task that feeds a core (``gate``) cancelled for a reason gives the task
+    that reason as its cancel's message (see :func:`cancel_task`).
+    """
 
-    def __init__(self, task: asyncio.Task[None]) -> None:
+    __slots__ = ("gate", "task")
+
+    def __init__(self, task: asyncio.Task[None], gate: ReplayCore[Any] | None) -> None:
         self.task = task
+        self.gate = gate
 
     def __call__(self) -> None:
-        self.task.cancel()
+        gate = self.gate
+        if gate is None or gate.reason is None:
+            self.task.cancel()
+        else:
+            cancel_task(self.task, CancelReason(gate.reason))
 
 
 async def _await_one(factory: Callable[[], Awaitable[T]], observer: abc.ObserverBase[T]) -> None:
@@ -175,8 +188,9 @@ async def _await_one(factory: Callable[[], Awaitable[T]], observer: abc.Observer
 
     Once the task is asked to cancel (a dispose, its context's exit), a value the resolver
     returns all the same (it caught the cancellation) is dropped, and the task ends
-    cancelled, as :func:`pump` does.
+    cancelled, with the cancel's message, as :func:`pump` does.
     """
+    task = _this_task()
     try:
         awaitable: object = factory()  # (typed Awaitable: code mypy does not check may err)
         if not inspect.isawaitable(awaitable):
@@ -186,8 +200,8 @@ async def _await_one(factory: Callable[[], Awaitable[T]], observer: abc.Observer
                 "function, or use Promise(prefill=value) for a ready value."
             )
         value = await awaitable
-        if _this_task().cancelling():  # asked to cancel: the resolver returned all the same
-            raise asyncio.CancelledError
+        if task.cancelling():  # asked to cancel: the resolver returned all the same
+            raise cancelled_error(task)
     except BaseException as error:
         _report(observer, error)
         if isinstance(error, asyncio.CancelledError):
@@ -196,7 +210,7 @@ async def _await_one(factory: Callable[[], Awaitable[T]], observer: abc.Observer
         observer.on_next(value)
         observer.on_completed()
     finally:
-        _forget_this_task()
+        forget_task(task)  # (its last step: see forget_task)
 
 
 def _this_task() -> asyncio.Task[Any]:
@@ -208,13 +222,6 @@ def _this_task() -> asyncio.Task[Any]:
             "from_async_iterable(), which start its task."
         )
     return task
-
-
-def _forget_this_task() -> None:
-    """The last step of a task of :func:`spawn` started here: forget it now (see forget_task)."""
-    task = asyncio.current_task()
-    if task is not None:
-        forget_task(task)
 
 
 class TaskObservable(DirectSource[T]):
@@ -245,7 +252,7 @@ class TaskObservable(DirectSource[T]):
         task = spawn(self.body(observer, gate), self.what)
         if gate is not None:
             gate.producer = task  # (for the deadlock watch: the task makes its pieces)
-        return Disposable(_Stop(task))
+        return Disposable(_Stop(task, gate))
 
 
 def from_async_iterable(source: AsyncIterable[T], what: str) -> TaskObservable[T]:

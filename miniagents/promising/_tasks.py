@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -12,6 +13,8 @@ from miniagents.promising.errors import NoRunningLoopError
 
 __all__ = [
     "TASK_NAME_PREFIX",
+    "cancel_task",
+    "cancelled_error",
     "forget_task",
     "no_loop_error",
     "running_tasks",
@@ -33,6 +36,9 @@ task_owner: contextvars.ContextVar[set[asyncio.Task[None]] | None] = contextvars
 A ``MiniAgents`` block sets it, so that the tasks of the streams made in it (a message of an
 async generator, pulled in a task) are its own: its exit after an error cancels them.
 """
+
+_cancel_messages: weakref.WeakKeyDictionary[asyncio.Task[Any], str] = weakref.WeakKeyDictionary()
+"""The message of the first cancel of each task cancelled by :func:`cancel_task` with one."""
 
 _NO_CONTEXT = contextvars.Context()  # done callbacks need none: this spares a copy per task
 
@@ -118,6 +124,29 @@ def forget_task(task: asyncio.Task[None]) -> None:
     owner = _tasks.pop(task, None)
     if owner is not None:
         owner.discard(task)
+
+
+def cancel_task(task: asyncio.Task[Any], message: str | None = None) -> bool:
+    """Cancel ``task`` with ``message``, and keep the message for the task's own code to read.
+
+    asyncio hands a cancel's message only to the ``CancelledError`` it raises in the task; a
+    task that catches that error and goes on (a source that gives one more piece) ends
+    cancelled later with :func:`cancelled_error`, which says the same message. The first
+    message given stays (the first cancel is the one that stopped the task).
+
+    Returns:
+        Whether the task was asked to cancel (``False`` if it had ended).
+    """
+    if message is not None and not task.done():
+        _cancel_messages.setdefault(task, message)
+    return task.cancel(message)
+
+
+def cancelled_error(task: asyncio.Task[Any]) -> asyncio.CancelledError:
+    """The error ``task`` ends with once it was asked to cancel: with the cancel's message if
+    :func:`cancel_task` was given one (what a stream the task fed says, see ``CancelReason``)."""
+    message = _cancel_messages.get(task)
+    return asyncio.CancelledError() if message is None else asyncio.CancelledError(message)
 
 
 def no_loop_error(what: str) -> NoRunningLoopError:

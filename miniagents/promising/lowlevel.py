@@ -62,7 +62,9 @@ What the layers above need, and where it is:
 - **tasks**: :func:`spawn` (the one place tasks start: none is lost or left behind),
   :func:`running_tasks`, :func:`forget_task` (a task's last step, instead of its done
   callback), :func:`start_owned` (start something whose tasks go to an owner's set),
-  :data:`task_owner` (the owner of the tasks started with none: a ``MiniAgents`` block's);
+  :data:`task_owner` (the owner of the tasks started with none: a ``MiniAgents`` block's),
+  :func:`cancel_task` (a cancel whose message, a :class:`CancelReason`, the streams the
+  task feeds tell even if the task catches the cancel and goes on);
 - **the deadlock watch**: :func:`park` (the current task waits on the library, for a future
   of ours or for other tasks of ours, saying what it waits *on*: a core, :class:`EndOf`
   some tasks, or a :class:`Producer` naming who can end the wait) and :func:`unpark` when
@@ -113,6 +115,7 @@ from miniagents.promising._shared import paced_core_of as _paced_core_of
 from miniagents.promising._sources import PieceObserver as PieceObserver
 from miniagents.promising._sources import pull as pull
 from miniagents.promising._tasks import TASK_NAME_PREFIX as TASK_NAME_PREFIX
+from miniagents.promising._tasks import cancel_task as cancel_task
 from miniagents.promising._tasks import forget_task as forget_task
 from miniagents.promising._tasks import running_tasks as running_tasks
 from miniagents.promising._tasks import spawn as spawn
@@ -140,6 +143,7 @@ __all__ = [
     "ReplayObservable",
     "RunFirst",
     "StreamLimits",
+    "cancel_task",
     "core_of",
     "fed_by",
     "follow_outside",

@@ -10,7 +10,7 @@ from reactivex import Observable
 
 from miniagents.arguments import a_class
 from miniagents.promising._replay import ReplayCore
-from miniagents.promising._shared import Shared
+from miniagents.promising._shared import Produced
 from miniagents.promising._sources import from_awaitable_factory
 from miniagents.promising.errors import StreamArgumentError
 from miniagents.promising.sentinels import NO_VALUE, Sentinel
@@ -20,7 +20,7 @@ __all__ = ["Promise"]
 T = TypeVar("T")
 
 
-class Promise(Shared[ReplayCore[T]]):
+class Promise(Produced[ReplayCore[T]]):
     """A value produced once, awaitable by any number of consumers.
 
     The resolver runs in its own task the first time the promise is awaited,
@@ -76,15 +76,6 @@ class Promise(Shared[ReplayCore[T]]):
                 "Promise() takes exactly one of: an async resolver callable, "
                 "e.g. Promise(fetch), or a ready value, e.g. Promise(prefill=42)."
             )
-
-    @property
-    def done(self) -> bool:
-        """Whether the value (or an error) is already there."""
-        return self._core.done
-
-    def start(self) -> None:
-        """Start the resolver now, in the background, instead of at the first consumer."""
-        self._core.start()
 
     def cancel(self) -> None:
         """Stop the resolver; consumers then get ``StreamCancelledError``."""

@@ -12,7 +12,7 @@ from miniagents.arguments import a_class
 from miniagents.promising._cursor import PieceIterator
 from miniagents.promising._giving_up import move_readers
 from miniagents.promising._replay import DirectSource, ReplayCore, ReplayObservable
-from miniagents.promising._shared import Shared
+from miniagents.promising._shared import Produced
 from miniagents.promising._sources import from_async_iterable
 from miniagents.promising.errors import StreamArgumentError, StreamSourceError
 from miniagents.promising.limits import Overflow
@@ -68,7 +68,7 @@ def source_observable(
     return from_async_iterable(source, what)
 
 
-class StreamedPromise(Shared[ReplayCore[PieceT]], Generic[PieceT, WholeT]):
+class StreamedPromise(Produced[ReplayCore[PieceT]], Generic[PieceT, WholeT]):
     """A stream of pieces that resolves to a whole; replayable, with one producer.
 
     Iterate it (``async for piece in promise``) or subscribe to
@@ -180,15 +180,6 @@ class StreamedPromise(Shared[ReplayCore[PieceT]], Generic[PieceT, WholeT]):
                 "function of the tuple of pieces."
             )
         return await whole
-
-    @property
-    def done(self) -> bool:
-        """Whether the stream has ended (normally or with an error)."""
-        return self._core.done
-
-    def start(self) -> None:
-        """Start the producer now, in the background, instead of at the first consumer."""
-        self._core.start()
 
     def cancel(self) -> None:
         """Stop the producer; consumers get ``StreamCancelledError`` after the pieces so far.

@@ -10,6 +10,7 @@ says what is known of why: that reason, or the cancel's message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,6 +22,7 @@ from miniagents import (
     MessagePromise,
     MessageSequencePromise,
     MiniAgents,
+    Promise,
     StreamedPromise,
     miniagent,
 )
@@ -29,7 +31,8 @@ from miniagents.messages import MessageTokenAppender
 from miniagents.miniagents.lowlevel import start_task
 from miniagents.promising._giving_up import check_abandoned
 from miniagents.promising._replay import NESTED
-from miniagents.promising.lowlevel import CancelReason, ReplayCore, core_of
+from miniagents.promising._sources import from_async_iterable
+from miniagents.promising.lowlevel import CancelReason, ReplayCore, core_of, running_tasks
 
 REASON = "This stream was cancelled for a reason its canceller gave. Do it differently."
 
@@ -281,3 +284,95 @@ async def test_the_exit_after_an_error_stops_the_streams_made_in_its_block() -> 
         with pytest.raises(StreamCancelledError) as caught:
             await stream
         assert str(caught.value).startswith("This stream was cancelled because its MiniAgents")
+
+
+async def test_a_source_that_goes_on_after_the_exits_cancel_tells_that_exit() -> None:
+    # a source that catches the cancel of its context's exit after an error and gives one
+    # more piece (or a resolver that returns): its stream still names that exit
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def tokens() -> AsyncIterator[str]:
+        yield "a"
+        with contextlib.suppress(asyncio.CancelledError):  # swallowed: it goes on
+            await never
+        yield "late"
+
+    async def ending() -> AsyncIterator[str]:
+        yield "a"
+        try:
+            await never
+        except asyncio.CancelledError:
+            return  # swallowed: it ends as if it had nothing more
+
+    async def resolved() -> str:
+        with contextlib.suppress(asyncio.CancelledError):
+            await never
+        return "late"
+
+    streams: list[Any] = []
+
+    async def failing_context() -> None:
+        async with MiniAgents():
+            streams.extend((MessagePromise(tokens()), MessagePromise(ending())))
+            for stream in streams:
+                async for _ in stream:
+                    break
+            streams.append(Promise(resolved))
+            streams[2].start()
+            await asyncio.sleep(0)  # (the resolver's task waits in it)
+            raise KeyError("oops")
+
+    with pytest.raises(KeyError):
+        await failing_context()
+    for stream in streams:
+        with pytest.raises(StreamCancelledError) as caught:
+            await stream
+        assert str(caught.value).startswith("This stream was cancelled because its MiniAgents")
+
+
+async def test_a_source_cancelled_with_its_stream_for_a_reason_is_told_that_reason() -> None:
+    # the core's cancel(reason) stops the task that feeds it with that reason as the cancel's
+    # message: the source that catches it can tell why
+    asked = asyncio.Event()
+    told: list[str] = []
+
+    async def tokens() -> AsyncIterator[str]:
+        try:
+            asked.set()
+            await asyncio.get_running_loop().create_future()
+        except asyncio.CancelledError as cancel:
+            told.append(str(cancel))
+        yield "late"
+
+    core: ReplayCore[str] = ReplayCore(from_async_iterable(tokens(), "a source"))
+    core.start()
+    task = core.producer
+    assert isinstance(task, asyncio.Task)
+    await asked.wait()
+    core.cancel(REASON)
+    await asyncio.gather(task, return_exceptions=True)
+    assert told == [REASON]
+    assert task.cancelled()
+    assert str(core.error) == REASON
+    core.handed_over = True
+
+
+async def test_the_exit_waits_for_the_streams_made_in_its_block() -> None:
+    # a stream of an async generator made in the block itself (no agent's), partly read and
+    # still streaming as the block ends well: the exit waits for its producer (as it does for
+    # its agents), so no task of it outlives the block (and its loop) unnoticed
+    go: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def tokens() -> AsyncIterator[str]:
+        yield "a"
+        await go
+        yield "b"
+
+    async with MiniAgents():
+        message = MessagePromise(tokens())
+        async for _ in message:
+            break
+        go.set_result(None)  # (its producer goes on only once the exit has begun)
+    assert not [task for task in running_tasks() if not task.done()]
+    assert core_of(message).done
+    assert str(await message) == "ab"

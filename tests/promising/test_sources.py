@@ -17,6 +17,7 @@ class Seen:
 
     def __init__(self) -> None:
         self.events: list[str] = []
+        self.reason: str | None = None  # (attached as a core: the stop reads why it stops)
 
     def on_next(self, value: object) -> None:
         self.events.append(f"next {value}")
