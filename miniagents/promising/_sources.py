@@ -95,11 +95,14 @@ async def pump(
     what: str,
     gate: ReplayCore[Any] | None = None,
     feeding: bool = False,
+    stop: _Stop | None = None,
 ) -> None:
     """Pull ``source`` into ``observer``, waiting for room in ``gate`` before every pull.
 
     ``feeding``: the source feeds ``gate`` as the part a flattener follows now, so the
-    flattener's backlog does not hold it back (see ``Flow.has_room``).
+    flattener's backlog does not hold it back (see ``Flow.has_room``). ``stop``: this
+    task's stop, told when the source has ended (the end it passes on disposes the stop,
+    which then leaves this task to close its source: see :class:`_Stop`).
 
     Once the task is asked to cancel (a stop, a dispose, its context's exit), an item the
     source gives all the same (one that finishes the read it was asked as it is cancelled,
@@ -138,8 +141,12 @@ async def pump(
                 error, f"The source of {a_class(what)}, stopped as it was given up on,"
             )
         else:
+            if stop is not None:
+                stop.ended = True
             _report(observer, error)
     else:
+        if stop is not None:
+            stop.ended = True
         observer.on_completed()
     finally:
         aclose = getattr(iterator, "aclose", None)
@@ -159,31 +166,41 @@ def pull(
 
     The stop's ``task`` is the pumping task (the producer, for the deadlock watch).
     """
-    return _Stop(spawn(pump(source, observer, what, gate, feeding), what), gate)
+    stop = _Stop(gate)
+    stop.task = spawn(pump(source, observer, what, gate, feeding, stop), what)
+    return stop
 
 
 class _Stop:
     """What stops a pumping task (called), and the task itself.
 
     A stop of a task that feeds a core (``gate``) cancelled for a reason gives the task
-    that reason as its cancel's message (see :func:`cancel_task`).
+    that reason as its cancel's message (see :func:`cancel_task`). Once the task's source
+    has ended (``ended``: the task passes its end on, which disposes this stop), the stop
+    leaves the task alone: it still closes its source, which a cancel would interrupt.
     """
 
-    __slots__ = ("gate", "task")
+    __slots__ = ("ended", "gate", "task")
 
-    def __init__(self, task: asyncio.Task[None], gate: ReplayCore[Any] | None) -> None:
-        self.task = task
+    def __init__(self, gate: ReplayCore[Any] | None) -> None:
+        self.task: asyncio.Task[None] | None = None  # (set once the task is made)
         self.gate = gate
+        self.ended = False
 
     def __call__(self) -> None:
+        task = self.task
+        if self.ended or task is None:
+            return
         gate = self.gate
         if gate is None or gate.reason is None:
-            self.task.cancel()
+            task.cancel()
         else:
-            cancel_task(self.task, CancelReason(gate.reason))
+            cancel_task(task, CancelReason(gate.reason))
 
 
-async def _await_one(factory: Callable[[], Awaitable[T]], observer: abc.ObserverBase[T]) -> None:
+async def _await_one(
+    factory: Callable[[], Awaitable[T]], observer: abc.ObserverBase[T], stop: _Stop
+) -> None:
     """Await ``factory()`` into ``observer``: its value and the end, or its error.
 
     Once the task is asked to cancel (a dispose, its context's exit), a value the resolver
@@ -207,6 +224,7 @@ async def _await_one(factory: Callable[[], Awaitable[T]], observer: abc.Observer
         if isinstance(error, asyncio.CancelledError):
             raise
     else:
+        stop.ended = True
         observer.on_next(value)
         observer.on_completed()
     finally:
@@ -225,11 +243,16 @@ def _this_task() -> asyncio.Task[Any]:
 
 
 class TaskObservable(DirectSource[T]):
-    """An observable whose every subscription runs ``run(observer, gate)`` in a new task."""
+    """An observable whose every subscription runs ``run(observer, gate, stop)`` in a new task.
+
+    (``stop``: the subscription's stop, which ``run`` tells when its source has ended.)
+    """
 
     def __init__(
         self,
-        run: Callable[[abc.ObserverBase[T], ReplayCore[Any] | None], Coroutine[Any, Any, None]],
+        run: Callable[
+            [abc.ObserverBase[T], ReplayCore[Any] | None, _Stop], Coroutine[Any, Any, None]
+        ],
         what: str,
     ) -> None:
         """Remember what to run; nothing starts before a subscription."""
@@ -249,10 +272,11 @@ class TaskObservable(DirectSource[T]):
     def _run(
         self, observer: abc.ObserverBase[T], gate: ReplayCore[Any] | None
     ) -> abc.DisposableBase:
-        task = spawn(self.body(observer, gate), self.what)
+        stop = _Stop(gate)
+        stop.task = task = spawn(self.body(observer, gate, stop), self.what)
         if gate is not None:
             gate.producer = task  # (for the deadlock watch: the task makes its pieces)
-        return Disposable(_Stop(task, gate))
+        return Disposable(stop)
 
 
 def from_async_iterable(source: AsyncIterable[T], what: str) -> TaskObservable[T]:
@@ -271,7 +295,9 @@ def from_async_iterable(source: AsyncIterable[T], what: str) -> TaskObservable[T
         StreamSourceError: if ``source`` is not an async iterable.
     """
     check_async_iterable(source, what)
-    return TaskObservable(lambda observer, gate: pump(source, observer, what, gate), what)
+    return TaskObservable(
+        lambda observer, gate, stop: pump(source, observer, what, gate, stop=stop), what
+    )
 
 
 def from_awaitable_factory(factory: Callable[[], Awaitable[T]], what: str) -> TaskObservable[T]:
@@ -286,4 +312,4 @@ def from_awaitable_factory(factory: Callable[[], Awaitable[T]], what: str) -> Ta
         factory: Called once per subscription; its awaitable gives the value.
         what: Names the task (``miniagents:<what>``) and the stream in error messages.
     """
-    return TaskObservable(lambda observer, _gate: _await_one(factory, observer), what)
+    return TaskObservable(lambda observer, _gate, stop: _await_one(factory, observer, stop), what)

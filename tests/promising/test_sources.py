@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.messages import MessagePromise
+from miniagents.promising import Promise, StreamedPromise
 from miniagents.promising._sources import from_async_iterable, from_awaitable_factory
 from miniagents.promising.lowlevel import pull, running_tasks
 
@@ -133,3 +135,56 @@ async def test_a_resolver_that_swallows_the_cancel_of_its_dispose_sends_nothing(
 
 class _BlockFailed(Exception):
     """The error of the test's block."""
+
+
+async def _listed(pieces: tuple[str, ...]) -> list[str]:
+    return list(pieces)
+
+
+class _ClosingSlowly:
+    """An async iterator of two items whose ``aclose`` awaits (as a connection's close does)."""
+
+    def __init__(self) -> None:
+        self.items = ["a", "b"]
+        self.closed = asyncio.Event()
+        self.close_started = False
+
+    def __aiter__(self) -> _ClosingSlowly:
+        return self
+
+    async def __anext__(self) -> str:
+        if not self.items:
+            raise StopAsyncIteration
+        return self.items.pop(0)
+
+    async def aclose(self) -> None:
+        self.close_started = True
+        await asyncio.sleep(0)  # (a cancel asked of its task now would cut the close)
+        self.closed.set()
+
+
+async def test_a_stream_whose_source_ended_lets_its_task_close_the_source() -> None:
+    """The end a pumping task passes on disposes its stop: the task is not cancelled by it."""
+    source = _ClosingSlowly()
+    async with MiniAgents():
+        promise = StreamedPromise[str, list[str]](source, resolver=_listed)
+        assert await promise == ["a", "b"]
+    assert source.close_started  # (the exit waits for the streams' tasks: see MiniAgents)
+    assert source.closed.is_set()
+
+
+async def test_a_resolver_task_that_gave_its_value_ends_not_cancelled() -> None:
+    """A promise's task ends as it returned, not cancelled by the end it passed on."""
+    tasks: list[asyncio.Task[Any]] = []
+
+    async def resolve() -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.append(task)
+        return 7
+
+    async with MiniAgents():
+        promise = Promise[int](resolver=resolve)
+        assert await promise == 7
+        await asyncio.wait([tasks[0]])
+    assert not tasks[0].cancelled()
