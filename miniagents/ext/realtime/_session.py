@@ -266,10 +266,11 @@ class Session:
                 input's, a budget's.
         """
         self._link = link = await connect(self.setup)
-        self._spawn(self._forward(link), "input")
-        events = link.events()
+        events: AsyncIterator[RealtimeEvent] | None = None
         ended: BaseException | None = None  # (the session's own error, kept over the close's)
         try:
+            events = link.events()  # (a link's that fails: closed, no input sent to it)
+            self._spawn(self._forward(link), "input")
             async for event in events:
                 if self._failure is not None:
                     if self._read_on(event):
@@ -847,8 +848,12 @@ class Session:
             await link.aclose()
 
 
-async def _close_link(link: RealtimeLink, events: AsyncIterator[RealtimeEvent]) -> Exception | None:
+async def _close_link(
+    link: RealtimeLink, events: AsyncIterator[RealtimeEvent] | None
+) -> Exception | None:
     """Close ``link`` and its events (a generator left mid-way: its finally runs now).
+
+    ``events`` is ``None`` when the link failed to give them.
 
     Returns:
         The first error either close raised (both are done whatever the first does).

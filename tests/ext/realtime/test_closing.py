@@ -137,3 +137,25 @@ async def test_an_openai_connection_whose_setup_cannot_be_sent_is_closed(
             await voice.inquire(streamed(["Hi."]))
     record = await fake_llm.wait_realtime_async(0, lambda record: record.outcome != "open")
     assert record.outcome == "closed"
+
+
+class _NoEventsLink(ScriptedLink):
+    """A defective link whose ``events()`` fails as it is called (not an async generator)."""
+
+    def events(self) -> AsyncIterator[RealtimeEvent]:
+        raise RealtimeServerError("The events cannot be read.")
+
+
+async def test_a_link_whose_events_fail_to_start_is_closed_and_gets_no_input() -> None:
+    # (was: the input's task started first, and ran on, unstopped, and the link was never
+    # closed)
+    link = _NoEventsLink()
+    voice = scripted_agent(lambda: link, "NO_EVENTS")
+
+    async def asked() -> AsyncIterator[str]:
+        yield "Hi."
+
+    async with MiniAgents():
+        with pytest.raises(RealtimeServerError, match="cannot be read"):
+            await voice.inquire(asked())
+        assert link.closed.is_set()
