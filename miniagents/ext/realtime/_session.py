@@ -266,10 +266,11 @@ class Session:
                 input's, a budget's.
         """
         self._link = link = await connect(self.setup)
-        self._spawn(self._forward(link), "input")
-        events = link.events()
+        events: AsyncIterator[RealtimeEvent] | None = None
         ended: BaseException | None = None  # (the session's own error, kept over the close's)
         try:
+            events = link.events()  # (a link's that fails: closed, no input sent to it)
+            self._spawn(self._forward(link), "input")
             async for event in events:
                 if self._failure is not None:
                     if self._read_on(event):
@@ -332,10 +333,18 @@ class Session:
     def _fail(self, error: BaseException, link: RealtimeLink) -> None:
         """End the session with ``error`` (a task of its own failed); no recording is kept.
 
+        An ``Exception`` once the session is closing is the close's doing (a send the drain's
+        close cut short, or one after the session's own error): logged, not the session's.
+
         A send that found the connection closed (a ``RealtimeConnectionError``) ends it
         once the events left are read for the API's error (see the module): the link is
         closed after :data:`READ_ON_SECONDS`, unless they end before.
         """
+        if self._closing and isinstance(error, Exception):  # (the drain closed the link
+            logger.debug(  # under a send, or the session fails already: the close's doing)
+                "A task of the session of %s failed as it closed: %r", self._alias, error
+            )
+            return
         if self._failure is None:
             self._failure = error
             if isinstance(error, RealtimeConnectionError):
@@ -567,6 +576,10 @@ class Session:
     def _call(self, event: ToolCalled) -> None:
         """Run the model's call (in the background), shown in the reply.
 
+        A call under the id of a call whose tool still runs is refused (the API's or the
+        link's defect): its result in the reply says so, and only the first call's output
+        is sent, answering that id once.
+
         Raises:
             RealtimeError: for a call outside any reply (the link's defect: a call always
                 comes between its reply's ``ReplyStarted`` and ``ReplyEnded``).
@@ -595,12 +608,33 @@ class Session:
                 **given,
             }
         )
-        request = self._tools.approval_request(
-            call, request_class=LLMToolApprovalRequest, model=model, agent_alias=alias
-        )
         handed_to = _handoff_target(self._tools, event.name)
         handoff: dict[str, object] = {} if handed_to is None else {"handed_to": handed_to}
         result_class = LLMToolResultMessage if handed_to is None else HandoffResult
+        running = self._tool_runs.get(event.call_id)
+        if running is not None and not running.done:
+            refused = (
+                f"The realtime API called {event.name!r} under the id {event.call_id!r} of a "
+                "call whose tool is still running, so this call was not run (the first "
+                "call's output answers that id)."
+            )
+            logger.warning("The session of %s: %s", alias, refused)
+            refusal = result_class.model_validate(
+                {
+                    "text": refused,
+                    "is_error": True,
+                    "tool_name": event.name,
+                    "call_id": event.call_id,
+                    "model": model,
+                    "agent_alias": alias,
+                    **handoff,
+                }
+            )
+            self._ctx.reply([call, refusal])
+            return
+        request = self._tools.approval_request(
+            call, request_class=LLMToolApprovalRequest, model=model, agent_alias=alias
+        )
         result: MessagePromise[ToolResultMessage] = self._tools.run(
             call,
             result_class=result_class,
@@ -814,8 +848,12 @@ class Session:
             await link.aclose()
 
 
-async def _close_link(link: RealtimeLink, events: AsyncIterator[RealtimeEvent]) -> Exception | None:
+async def _close_link(
+    link: RealtimeLink, events: AsyncIterator[RealtimeEvent] | None
+) -> Exception | None:
     """Close ``link`` and its events (a generator left mid-way: its finally runs now).
+
+    ``events`` is ``None`` when the link failed to give them.
 
     Returns:
         The first error either close raised (both are done whatever the first does).

@@ -233,7 +233,8 @@ class OpenAIRealtimeProvider:
         Raises:
             LLMSDKMissingError: without the SDK.
             LLMAuthenticationError: if the API refuses the key (HTTP 401 or 403).
-            RealtimeConnectionError: if it cannot be reached.
+            RealtimeConnectionError: if it cannot be reached, or the setup cannot be sent
+                (the connection is closed then).
         """
         client = _client(options)
         manager = client.realtime.connect(
@@ -245,7 +246,12 @@ class OpenAIRealtimeProvider:
             raise _connect_error(error) from error
         link = _OpenAILink(connection, setup.vad)
         model = options.transcription_model or _TRANSCRIPTION_MODEL
-        await link.aconfigure(_session(setup, model))
+        try:
+            await link.aconfigure(_session(setup, model))
+        except BaseException:  # (its send failed, or it was cancelled: no session owns it)
+            with contextlib.suppress(Exception):
+                await link.aclose()
+            raise
         return link
 
 

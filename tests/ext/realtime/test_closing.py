@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 
 from miniagents import MiniAgents
-from miniagents.ext.realtime.errors import RealtimeServerError
+from miniagents.ext.realtime.errors import RealtimeConnectionError, RealtimeServerError
+from miniagents.ext.realtime.openai import _OpenAILink
 from miniagents.ext.realtime.provider import RealtimeEvent, ServerFailed
 from miniagents.messages import ImagePart
 from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import FakeLLMServer
-from tests.ext.realtime.kit import Api, ScriptedLink, scripted_agent
+from tests.ext.realtime.kit import APIS, Api, ScriptedLink, scripted_agent, streamed
 from tests.ext.web.serving import until
 from tests.fakes.fixtures import WAIT
 
@@ -120,3 +121,41 @@ async def test_a_close_that_fails_after_the_sessions_error_keeps_the_sessions_er
             await scripted_agent(lambda: link, "CLOSING").inquire("Hi.")
     assert "failed to close" in caplog.text
     assert "The socket was already gone." in caplog.text
+
+
+async def test_an_openai_connection_whose_setup_cannot_be_sent_is_closed(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (was: the link was dropped with its connection open, as no session owned it yet)
+    async def refused(link: _OpenAILink, session: dict[str, Any]) -> None:
+        raise RealtimeConnectionError("The setup could not be sent.")
+
+    monkeypatch.setattr(_OpenAILink, "aconfigure", refused)
+    voice = APIS[0].voice(fake_llm)
+    async with MiniAgents():
+        with pytest.raises(RealtimeConnectionError, match="setup could not be sent"):
+            await voice.inquire(streamed(["Hi."]))
+    record = await fake_llm.wait_realtime_async(0, lambda record: record.outcome != "open")
+    assert record.outcome == "closed"
+
+
+class _NoEventsLink(ScriptedLink):
+    """A defective link whose ``events()`` fails as it is called (not an async generator)."""
+
+    def events(self) -> AsyncIterator[RealtimeEvent]:
+        raise RealtimeServerError("The events cannot be read.")
+
+
+async def test_a_link_whose_events_fail_to_start_is_closed_and_gets_no_input() -> None:
+    # (was: the input's task started first, and ran on, unstopped, and the link was never
+    # closed)
+    link = _NoEventsLink()
+    voice = scripted_agent(lambda: link, "NO_EVENTS")
+
+    async def asked() -> AsyncIterator[str]:
+        yield "Hi."
+
+    async with MiniAgents():
+        with pytest.raises(RealtimeServerError, match="cannot be read"):
+            await voice.inquire(asked())
+        assert link.closed.is_set()

@@ -24,7 +24,11 @@ from miniagents.ext.llm.messages import (
     UserMessage,
 )
 from miniagents.ext.realtime import AudioChunk, HandoffResult, SessionEnd, Transcript, TurnEnd
-from miniagents.ext.realtime.errors import RealtimeError, RealtimeServerError
+from miniagents.ext.realtime.errors import (
+    RealtimeConnectionError,
+    RealtimeError,
+    RealtimeServerError,
+)
 from miniagents.ext.realtime.provider import (
     RealtimeEvent,
     ReplyEnded,
@@ -957,3 +961,98 @@ async def test_the_drain_waits_for_a_withdrawn_calls_output_being_sent() -> None
     assert link.sent == [("c1", "Done.")]
     assert isinstance(found[-1], SessionEnd)
     assert time.elapsed == 1.0
+
+
+class _CallingTwiceLink(_AskedLink):
+    """An API whose reply calls a slow tool, then, while it runs, another tool under the
+    same call's id; the slow tool finishes once the reply has ended."""
+
+    def __init__(self, running: asyncio.Event) -> None:
+        super().__init__(asks=2)
+        self.running = running
+        self.release = asyncio.Event()
+        self.outputs: list[tuple[str, str, str]] = []
+
+    async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
+        self.outputs.append((call_id, name, output))
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        await self.asks[0].wait()
+        yield ReplyStarted("r1")
+        yield ToolCalled("c1", "slow", "{}")
+        await self.running.wait()
+        yield ToolCalled("c1", "fast", "{}")
+        yield ReplyEnded("r1", "completed")
+        self.release.set()
+        async for event in self.answered_last("r2"):  # (asked for by the output sent)
+            yield event
+
+
+async def test_a_call_under_the_id_of_a_call_still_running_is_refused() -> None:
+    # (was: the second call took the id's place: the first ran on untracked, its output
+    # never sent, and neither a withdrawal nor the session's end would have stopped it)
+    running = asyncio.Event()
+
+    async def slow() -> str:
+        """Takes its time."""
+        running.set()
+        await link.release.wait()
+        return "Slow."
+
+    def fast() -> str:
+        """Answers at once."""
+        return "Fast."
+
+    link = _CallingTwiceLink(running)
+    voice = scripted_agent(lambda: link, "TWICE").fork(tools=[slow, fast])
+    async with MiniAgents():
+        found = await voice.inquire("Do the thing.")
+    assert link.outputs == [("c1", "slow", "Slow.")]
+    first, refused = of(LLMToolResultMessage, found)
+    assert first.text == "Slow."
+    assert refused.is_error
+    assert refused.tool_name == "fast"
+    assert "still running" in refused.text, refused.text
+    assert [call.tool_name for call in of(LLMToolCallMessage, found)] == ["slow", "fast"]
+    assert isinstance(found[-1], SessionEnd)
+
+
+class _ClosingAsSentLink(_TakingTextLink):
+    """An API whose reply calls a tool, and whose sending of its output lasts until the
+    link closes, then fails as a closed connection's does; its events end after that."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = asyncio.Event()
+        self.send_failed = asyncio.Event()
+
+    async def arespond(self) -> None:
+        self.asked.set()
+
+    async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
+        await self.closed.wait()
+        self.send_failed.set()
+        raise RealtimeConnectionError("The connection closed while the output was sent.")
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        await self.asked.wait()
+        yield ReplyStarted("r1")
+        yield ToolCalled("c1", "fast", "{}")
+        yield ReplyEnded("r1", "completed")
+        await self.send_failed.wait()  # (the close's handshake: the events end after it)
+
+
+async def test_a_drain_that_closes_over_an_output_being_sent_ends_the_session_well() -> None:
+    # (was: the send the close cut short failed the session with the connection's error)
+    def fast() -> str:
+        """Answers at once."""
+        return "Done."
+
+    voice = scripted_agent(_ClosingAsSentLink, "CLOSING").fork(tools=[fast], drain_timeout=1)
+    with virtual_time() as time:
+        async with MiniAgents():
+            found = await voice.inquire("Do the thing.")
+    [result] = of(LLMToolResultMessage, found)
+    assert result.text == "Done."
+    assert isinstance(found[-1], SessionEnd)
+    assert time.elapsed == 1.0  # (the drain gave up on the send at its timeout)
