@@ -18,6 +18,10 @@ from typing import Any
 import httpx2
 import pytest
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from miniagents import InteractionContext, miniagent
 from miniagents.ext.a2a import a2a_app
@@ -525,6 +529,51 @@ async def test_a2as_streams_are_bounded_and_a_refused_one_starts_no_task() -> No
             assert error["data"][0]["metadata"]["limit"] == "max_streams_per_principal"
         assert runs.live == 1  # (the refused stream's task was not started)
         await first.aclose()
+        await until(lambda: runs.open_streams == 0)
+        tokens.put_nowait(None)
+        await until(lambda: runs.live == 0)
+
+
+async def test_two_subscribers_for_the_last_stream_get_one_stream_and_one_refusal() -> None:
+    # (SubscribeToTask looked at the room in its request and took the slot as its stream
+    # started: two subscribers that both looked before either started were both let in, and
+    # the second's stream refused with the web apps' plain error, no JSON-RPC answer)
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    app = a2a_app(
+        gated(tokens),
+        authentication=BearerTokenAuth({ALICE: "alice"}),
+        settings=WebSettings(max_streams_per_principal=1),
+    )
+    alice = {"authorization": f"Bearer {ALICE}"}
+    runs = app.state.runs
+    route = next(one for one in app.routes if isinstance(one, Route) and one.path == "/")
+    answered: list[Response] = []
+    both = asyncio.Event()
+
+    async def answer_once_both_are(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await route.endpoint(Request(scope, receive))  # (each request's handler)
+        answered.append(response)
+        if len(answered) == 2:
+            both.set()
+        await both.wait()  # (neither response starts before both requests were handled)
+        await response(scope, receive, send)
+
+    async with served(app) as web:
+        sent = rpc("SendMessage", {**send_params(), "configuration": {"returnImmediately": True}})
+        task_id = (await call(web, sent, headers=alice)).json()["result"]["task"]["id"]
+        route.app = answer_once_both_are
+        following = rpc("SubscribeToTask", {"id": task_id})
+        requests = [web.build_request("POST", "/", json=following, headers=alice)] * 2
+        first, second = await asyncio.gather(*(web.send(one, stream=True) for one in requests))
+        streamed, refused = (first, second) if first.status_code == 200 else (second, first)
+        await refused.aread()
+        error = error_of(refused, 429)  # (was: the web apps' {"error": ...}, no JSON-RPC)
+        assert error["code"] == -32000
+        assert error["data"][0]["metadata"]["limit"] == "max_streams_per_principal"
+        reader = SSEReader(streamed)
+        assert len(await reader.take(1)) == 1  # (the task as it is now)
+        assert runs.open_streams == 1
+        await streamed.aclose()
         await until(lambda: runs.open_streams == 0)
         tokens.put_nowait(None)
         await until(lambda: runs.live == 0)
