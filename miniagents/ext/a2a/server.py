@@ -340,7 +340,8 @@ def a2a_app(
             are read). Give ``WebSettings(max_body_values=...)`` instead.
         max_id_chars: The most characters an id a client chooses may hold (a message's
             ``contextId`` and ``messageId``, a webhook's ``id``; :data:`DEFAULT_MAX_ID_CHARS`
-            by default); a longer one is refused (-32602).
+            by default); a longer one is refused (-32602; a request's JSON-RPC ``id``,
+            repeated in each event of its stream, -32600).
 
     Raises:
         A2AConfigurationError: if the agent is durable (``miniagents.ext.dbos``: not served
@@ -611,11 +612,9 @@ class _A2ATasks:
                 f"The request is {what}: send one JSON-RPC 2.0 request object (batches are "
                 "not served).",
             )
-        rpc_id = parsed.get("id")
-        if isinstance(rpc_id, bool) or not isinstance(rpc_id, str | int | None):
-            return error_response(
-                None, Code.INVALID_REQUEST, "The request's id is not a string, an integer or null."
-            )
+        rpc_id = _request_id(parsed, self.max_id_chars)
+        if isinstance(rpc_id, Response):
+            return rpc_id
         method = parsed.get("method")
         if parsed.get("jsonrpc") != "2.0" or not isinstance(method, str):
             return error_response(
@@ -1123,11 +1122,8 @@ class _A2ATasks:
             ", so there is nothing to follow: GetTask gives it whole.",
         )
 
-        # (the slot is taken as the room is looked at, in one step, and handed to the stream:
-        # was, looked at here and taken as the stream started, so that a subscriber between
-        # the two was let in and then refused by the stream, with no JSON-RPC error)
-        streams, manager = self.manager.streams, self.manager
-        refused = streams.take(call.owner, manager.settings)
+        streams = self.manager.streams  # (its slot taken as its room is looked at: handed over)
+        refused = streams.take(call.owner, self.manager.settings)
         if refused is not None:
             return _busy(call.rpc_id, refused)
 
@@ -1234,6 +1230,30 @@ def _check_room(job: Job, encoder: A2AEncoder, sent: object, bound: int) -> int:
             metadata={"taskId": job.key, "heldBytes": str(held)},
         )
     return held
+
+
+def _request_id(parsed: Mapping[str, object], most: int) -> RPCId | Response:
+    """The request's JSON-RPC ``id``, or the refusal of one that is not an id it takes.
+
+    An id is a string, an integer or null, of at most ``most`` characters (the app's
+    ``max_id_chars``): each answer repeats it, each event of a stream too (was: any length
+    the body held).
+    """
+    rpc_id = parsed.get("id")
+    if isinstance(rpc_id, bool) or not isinstance(rpc_id, str | int | None):
+        return error_response(
+            None, Code.INVALID_REQUEST, "The request's id is not a string, an integer or null."
+        )
+    if rpc_id is not None and len(str(rpc_id)) > most:
+        return error_response(
+            None,
+            Code.INVALID_REQUEST,
+            f"The request's id holds {len(str(rpc_id))} characters, over the {most} an id may "
+            "hold (max_id_chars): each answer repeats it, each event of a stream too. Send a "
+            "shorter id, e.g. a number or a UUID.",
+            metadata={"maxIdChars": str(most)},
+        )
+    return rpc_id
 
 
 def _check_id(value: str, field: str, most: int) -> None:
