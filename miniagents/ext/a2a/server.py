@@ -15,9 +15,11 @@ import base64
 import binascii
 import dataclasses
 import hashlib
+import hmac
 import json
 import logging
 import math
+import secrets
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -338,7 +340,8 @@ def a2a_app(
             are read). Give ``WebSettings(max_body_values=...)`` instead.
         max_id_chars: The most characters an id a client chooses may hold (a message's
             ``contextId`` and ``messageId``, a webhook's ``id``; :data:`DEFAULT_MAX_ID_CHARS`
-            by default); a longer one is refused (-32602).
+            by default); a longer one is refused (-32602; a request's JSON-RPC ``id``,
+            repeated in each event of its stream, -32600).
 
     Raises:
         A2AConfigurationError: if the agent is durable (``miniagents.ext.dbos``: not served
@@ -538,6 +541,7 @@ class _A2ATasks:
             }
         self._card_tag = _tag(self.card)  # (its ETag's: the card, its URL aside)
         self._card_modified = formatdate(usegmt=True)  # (the app's start: its Last-Modified)
+        self._page_secret = secrets.token_bytes(32)  # (signs ListTasks' page tokens)
 
     async def acard(self, request: Request, owner: str | None) -> Response:
         """``GET /.well-known/agent-card.json``: the card, with the app's URL in it.
@@ -608,11 +612,9 @@ class _A2ATasks:
                 f"The request is {what}: send one JSON-RPC 2.0 request object (batches are "
                 "not served).",
             )
-        rpc_id = parsed.get("id")
-        if isinstance(rpc_id, bool) or not isinstance(rpc_id, str | int | None):
-            return error_response(
-                None, Code.INVALID_REQUEST, "The request's id is not a string, an integer or null."
-            )
+        rpc_id = _request_id(parsed, self.max_id_chars)
+        if isinstance(rpc_id, Response):
+            return rpc_id
         method = parsed.get("method")
         if parsed.get("jsonrpc") != "2.0" or not isinstance(method, str):
             return error_response(
@@ -920,7 +922,9 @@ class _A2ATasks:
 
         A page ends where its last task is; its ``nextPageToken`` names that place (in the
         order, not an offset), so tasks that start or end between two pages neither repeat
-        nor push others off. Filters: ``contextId``, ``status``, ``statusTimestampAfter``.
+        nor push others off; it is signed for its caller (a key made as the app starts), so
+        a token made up or another caller's is refused (-32602). Filters: ``contextId``,
+        ``status``, ``statusTimestampAfter``.
         """
         request = _parsed(call.params, ListTasksRequest())
         size = request.page_size if request.HasField("page_size") else DEFAULT_PAGE_SIZE
@@ -931,7 +935,7 @@ class _A2ATasks:
                 violations=[("pageSize", f"from 1 to {MAX_PAGE_SIZE}")],
             )
         history = _history_length(request, "historyLength")
-        after = _after(request.page_token)
+        after = _after(self._page_secret, call.owner, request.page_token)
         since = (
             request.status_timestamp_after.ToDatetime(UTC)
             if request.HasField("status_timestamp_after")
@@ -968,7 +972,9 @@ class _A2ATasks:
             if not request.include_artifacts:
                 task.pop("artifacts", None)
             tasks.append(task)
-        following = _cursor(page[-1][0], page[-1][1]) if len(rest) > size else ""
+        following = ""
+        if len(rest) > size:
+            following = _cursor(self._page_secret, call.owner, page[-1][0], page[-1][1])
         listed = {
             "tasks": tasks,
             "nextPageToken": following,
@@ -1116,14 +1122,20 @@ class _A2ATasks:
             ", so there is nothing to follow: GetTask gives it whole.",
         )
 
-        refused = self.manager.stream_room(call.owner)  # (its slot is taken as it starts)
+        streams = self.manager.streams  # (its slot taken as its room is looked at: handed over)
+        refused = streams.take(call.owner, self.manager.settings)
         if refused is not None:
             return _busy(call.rpc_id, refused)
 
         def snapshot() -> str:
             return json_text({"task": self._task(job)}, compact=True)
 
-        return follow_to_end(job, snapshot, framer(call.rpc_id), _encoder(job).fold.ending)
+        try:
+            ending = _encoder(job).fold.ending
+            return follow_to_end(job, snapshot, framer(call.rpc_id), ending, slot_held=True)
+        except BaseException:
+            streams.free(call.owner)  # (no stream took it over)
+            raise
 
     # -- tasks ----------------------------------------------------------------------------
 
@@ -1218,6 +1230,30 @@ def _check_room(job: Job, encoder: A2AEncoder, sent: object, bound: int) -> int:
             metadata={"taskId": job.key, "heldBytes": str(held)},
         )
     return held
+
+
+def _request_id(parsed: Mapping[str, object], most: int) -> RPCId | Response:
+    """The request's JSON-RPC ``id``, or the refusal of one that is not an id it takes.
+
+    An id is a string, an integer or null, of at most ``most`` characters (the app's
+    ``max_id_chars``): each answer repeats it, each event of a stream too (was: any length
+    the body held).
+    """
+    rpc_id = parsed.get("id")
+    if isinstance(rpc_id, bool) or not isinstance(rpc_id, str | int | None):
+        return error_response(
+            None, Code.INVALID_REQUEST, "The request's id is not a string, an integer or null."
+        )
+    if rpc_id is not None and len(str(rpc_id)) > most:
+        return error_response(
+            None,
+            Code.INVALID_REQUEST,
+            f"The request's id holds {len(str(rpc_id))} characters, over the {most} an id may "
+            "hold (max_id_chars): each answer repeats it, each event of a stream too. Send a "
+            "shorter id, e.g. a number or a UUID.",
+            metadata={"maxIdChars": str(most)},
+        )
+    return rpc_id
 
 
 def _check_id(value: str, field: str, most: int) -> None:
@@ -1452,25 +1488,49 @@ def _one_event(rpc_id: RPCId, event: Mapping[str, object]) -> Response:
     return EventSourceResponse(events(), headers=A2A_HEADERS, sep="\n")  # (as its streams)
 
 
-def _cursor(stamp: str, key: str) -> str:
-    """The page token of the place after the task ``key`` (updated at ``stamp``)."""
-    return base64.urlsafe_b64encode(json.dumps([stamp, key]).encode()).decode()
+def _signature(secret: bytes, owner: str | None, place: bytes) -> bytes:
+    """The HMAC of the page token's ``place`` for its caller ``owner`` (under ``secret``)."""
+    signed = json.dumps(owner).encode() + b"\n" + place
+    return hmac.new(secret, signed, hashlib.sha256).digest()
 
 
-def _after(token: str) -> tuple[str, str] | None:
-    """The place a page token names (``None``: the first page)."""
+def _cursor(secret: bytes, owner: str | None, stamp: str, key: str) -> str:
+    """The page token of the place after the task ``key`` (updated at ``stamp``) for ``owner``.
+
+    The place, signed with the app's ``secret`` for its caller: a token made up, or one of
+    another caller's pages, is refused (:func:`_after`).
+    """
+    place = json.dumps([stamp, key]).encode()
+    signature = _signature(secret, owner, place)
+    return ".".join(base64.urlsafe_b64encode(part).decode() for part in (place, signature))
+
+
+def _after(secret: bytes, owner: str | None, token: str) -> tuple[str, str] | None:
+    """The place a page token names (``None``: the first page), checked to be ``owner``'s.
+
+    Raises:
+        _RPCError: if the token is no ``nextPageToken`` this app gave ``owner`` (-32602):
+            made up, changed, another caller's, or of before the app's start (its
+            signature's key is made as the app is).
+    """
     if not token:
         return None
+    stamp = key = None
+    place, _, signature = token.partition(".")
     try:
-        stamp, key = json.loads(base64.urlsafe_b64decode(token.encode()))
+        place_bytes = base64.urlsafe_b64decode(place.encode())
+        signed = base64.urlsafe_b64decode(signature.encode())
+        if hmac.compare_digest(signed, _signature(secret, owner, place_bytes)):
+            stamp, key = json.loads(place_bytes)
     except (ValueError, TypeError, binascii.Error, RecursionError):  # (nested past its reading)
         stamp = key = None
     if not isinstance(stamp, str) or not isinstance(key, str):
         raise _RPCError(
             Code.INVALID_PARAMS,
-            "params.pageToken is no page token of this app: send the nextPageToken of the "
+            "params.pageToken is no page token this app gave you (made up, changed, another "
+            "caller's, or of before the app started again): send the nextPageToken of your "
             "previous page as it came (or none, for the first page).",
-            violations=[("pageToken", "not a nextPageToken of this app")],
+            violations=[("pageToken", "not a nextPageToken this app gave the caller")],
         )
     return stamp, key
 

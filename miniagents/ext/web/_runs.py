@@ -613,10 +613,17 @@ class Job:
             return [request for request in asked if request.pending]
         return [request for request in asked if request.call_id in call_ids]
 
-    def response(self, events: AsyncIterator[ServerSentEvent]) -> EventSourceResponse:
+    def response(
+        self, events: AsyncIterator[ServerSentEvent], *, slot_held: bool = False
+    ) -> EventSourceResponse:
         """An SSE response of ``events`` (of the job's runs), which holds a stream's slot of
-        the job's owner while it is sent, as a run's own does (refused without one)."""
-        return _RunResponse(self, events, self.manager.protocol.headers)
+        the job's owner while it is sent, as a run's own does (refused without one).
+
+        ``slot_held``: the caller took that slot (:meth:`StreamSlots.take`) and hands it to
+        the response, which frees it as it closes (see :meth:`Run.response`).
+        """
+        headers = self.manager.protocol.headers
+        return _RunResponse(self, events, headers, slot_held=slot_held)
 
     def start(self, events: AsyncGenerator[list[str] | Ending | Pause, None]) -> None:
         """Start streaming ``events`` (the job's own, see :func:`_job_events`)."""
@@ -1617,11 +1624,21 @@ class RunManager:
         decisions = decide(job.asked)
         if isinstance(decisions, Response):
             return decisions
-        refused = self.streams.room(job.owner, self.settings)  # (before anything is decided)
+        # (the slot is taken before anything is decided, and handed to the run's stream: was,
+        # looked at here and taken as the stream started, after a durable job's note of its
+        # pause, which awaits its database; a stream opened meanwhile took the last slot,
+        # and the run, its calls decided and gone on, was refused a 429 with no stream)
+        streams, owner = self.streams, job.owner
+        refused = streams.take(owner, self.settings)
         if refused is not None:
             return refused.response()
-        run = await self.aresume_run(job, run_key, decisions, named=named, gone=gone)
-        return run if isinstance(run, Response) else run.response(0)
+        run: Run | Response | None = None
+        try:
+            run = await self.aresume_run(job, run_key, decisions, named=named, gone=gone)
+        finally:
+            if not isinstance(run, Run):
+                streams.free(owner)  # (no stream took it over)
+        return run if isinstance(run, Response) else run.response(0, slot_held=True)
 
     async def aresume_run(
         self,

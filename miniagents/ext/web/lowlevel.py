@@ -186,6 +186,8 @@ def follow_to_end(
     snapshot: Callable[[], str],
     frame: Callable[[str], str] | None = None,
     ending: Callable[[], Sequence[str]] | None = None,
+    *,
+    slot_held: bool = False,
 ) -> EventSourceResponse:
     """As :func:`follow_from_now`, but across the job's pauses: its events to its very end.
 
@@ -193,6 +195,7 @@ def follow_to_end(
     it, and goes on with the events of the run it is resumed in, each from its first; it
     ends where the job ends. ``ending()``: the events that say how the job ended when no
     run logged it (a job cancelled where it waited), sent last; ``frame`` frames them too.
+    ``slot_held``: as :func:`follow_from_now`'s (the caller took the slot as it checked it).
     """
     run = job.last_run()
     first = snapshot()
@@ -217,4 +220,4 @@ def follow_to_end(
         for data in ending() if ending is not None else ():
             yield framed(data)
 
-    return job.response(events())  # (a stream's slot of the job's owner, as any stream)
+    return job.response(events(), slot_held=slot_held)  # (a slot of its owner, as any stream)

@@ -18,6 +18,10 @@ from typing import Any
 import httpx2
 import pytest
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from miniagents import InteractionContext, miniagent
 from miniagents.ext.a2a import a2a_app
@@ -322,6 +326,23 @@ async def test_a_clients_ids_of_max_id_chars_are_taken(web: httpx2.AsyncClient) 
     assert violations(error) == ["message.contextId"]
 
 
+async def test_a_request_id_over_max_id_chars_is_refused_and_starts_nothing(
+    web: httpx2.AsyncClient,
+) -> None:
+    # (was: an id of any length the body held, repeated in each event of a stream it answered)
+    for long_id in ("i" * (MAX_ID_CHARS + 1), int("9" * (MAX_ID_CHARS + 1))):
+        sent = rpc("SendStreamingMessage", send_params(), rpc_id=long_id)
+        answered = await call(web, sent)
+        error = error_of(answered)
+        assert (answered.json()["id"], error["code"]) == (None, -32600)
+        assert f"over the {MAX_ID_CHARS} an id may hold" in error["message"]
+        assert error["data"][0]["metadata"] == {"maxIdChars": str(MAX_ID_CHARS)}
+    assert ran == []
+    taken = await call(web, rpc("SendMessage", send_params(), rpc_id="i" * MAX_ID_CHARS))
+    assert taken.json()["id"] == "i" * MAX_ID_CHARS
+    assert ran == ["ran"]
+
+
 @pytest.mark.parametrize("method", ["GetTask", "CancelTask", "SubscribeToTask"])
 async def test_an_unknown_task_is_not_found(web: httpx2.AsyncClient, method: str) -> None:
     error = error_of(await call(web, rpc(method, {"id": "no-such-task"})))
@@ -497,18 +518,29 @@ async def test_a_null_id_is_no_notification(web: httpx2.AsyncClient) -> None:
     assert error_of(answered)["code"] == -32001
 
 
-async def test_a2as_streams_are_bounded_and_a_refused_one_starts_no_task() -> None:
-    tokens: asyncio.Queue[str | None] = asyncio.Queue()
-    app = a2a_app(
+def one_stream_app(tokens: asyncio.Queue[str | None]) -> Starlette:
+    """An app of a ``gated`` agent that lets alice, its one principal, have one stream open."""
+    return a2a_app(
         gated(tokens),
         authentication=BearerTokenAuth({ALICE: "alice"}),
         settings=WebSettings(max_streams_per_principal=1),
     )
+
+
+async def started(web: httpx2.AsyncClient, headers: dict[str, str]) -> str:
+    """The id of a task started by a ``SendMessage`` that returns at once."""
+    sent = rpc("SendMessage", {**send_params(), "configuration": {"returnImmediately": True}})
+    task_id: str = (await call(web, sent, headers=headers)).json()["result"]["task"]["id"]
+    return task_id
+
+
+async def test_a2as_streams_are_bounded_and_a_refused_one_starts_no_task() -> None:
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    app = one_stream_app(tokens)
     alice = {"authorization": f"Bearer {ALICE}"}
     runs = app.state.runs
     async with served(app) as web:
-        sent = rpc("SendMessage", {**send_params(), "configuration": {"returnImmediately": True}})
-        task_id = (await call(web, sent, headers=alice)).json()["result"]["task"]["id"]
+        task_id = await started(web, alice)
         following = rpc("SubscribeToTask", {"id": task_id})
         request = web.build_request("POST", "/", json=following, headers=alice)
         first = await web.send(request, stream=True)
@@ -525,6 +557,46 @@ async def test_a2as_streams_are_bounded_and_a_refused_one_starts_no_task() -> No
             assert error["data"][0]["metadata"]["limit"] == "max_streams_per_principal"
         assert runs.live == 1  # (the refused stream's task was not started)
         await first.aclose()
+        await until(lambda: runs.open_streams == 0)
+        tokens.put_nowait(None)
+        await until(lambda: runs.live == 0)
+
+
+async def test_two_subscribers_for_the_last_stream_get_one_stream_and_one_refusal() -> None:
+    # (SubscribeToTask looked at the room in its request and took the slot as its stream
+    # started: two subscribers that both looked before either started were both let in, and
+    # the second's stream refused with the web apps' plain error, no JSON-RPC answer)
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    app = one_stream_app(tokens)
+    alice = {"authorization": f"Bearer {ALICE}"}
+    runs = app.state.runs
+    route = next(one for one in app.routes if isinstance(one, Route) and one.path == "/")
+    answered: list[Response] = []
+    both = asyncio.Event()
+
+    async def answer_once_both_are(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await route.endpoint(Request(scope, receive))  # (each request's handler)
+        answered.append(response)
+        if len(answered) == 2:
+            both.set()
+        await both.wait()  # (neither response starts before both requests were handled)
+        await response(scope, receive, send)
+
+    async with served(app) as web:
+        task_id = await started(web, alice)
+        route.app = answer_once_both_are
+        following = rpc("SubscribeToTask", {"id": task_id})
+        requests = [web.build_request("POST", "/", json=following, headers=alice)] * 2
+        first, second = await asyncio.gather(*(web.send(one, stream=True) for one in requests))
+        streamed, refused = (first, second) if first.status_code == 200 else (second, first)
+        await refused.aread()
+        error = error_of(refused, 429)  # (was: the web apps' {"error": ...}, no JSON-RPC)
+        assert error["code"] == -32000
+        assert error["data"][0]["metadata"]["limit"] == "max_streams_per_principal"
+        reader = SSEReader(streamed)
+        assert len(await reader.take(1)) == 1  # (the task as it is now)
+        assert runs.open_streams == 1
+        await streamed.aclose()
         await until(lambda: runs.open_streams == 0)
         tokens.put_nowait(None)
         await until(lambda: runs.live == 0)

@@ -11,8 +11,11 @@ scheme). The official Python SDK client sends the requests, with each principal'
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from pathlib import Path
 from types import CoroutineType
+from typing import Any
 
 import pytest
 from a2a.types import (
@@ -76,6 +79,37 @@ async def test_each_principal_lists_only_their_own_tasks() -> None:
             assert {task["id"] for task in listed["tasks"]} == expected
             assert listed["totalSize"] == len(expected)
         assert (await call(web, rpc("ListTasks", {}))).status_code == 401
+
+
+async def test_a_page_token_is_taken_from_its_caller_only_and_a_forged_one_is_refused() -> None:
+    # (was: a pageToken of any two strings was taken as a place, another caller's too)
+    app = a2a_app(offline_agent.fork(reply="Hi.", token_delay=0), authentication=TOKENS)
+    async with served(app) as web:
+        for _ in range(3):
+            await call(web, rpc("SendMessage", send_params()), headers=ALICE)
+
+        async def listed(who: dict[str, str], **params: object) -> dict[str, Any]:
+            body: dict[str, Any] = (await call(web, rpc("ListTasks", params), headers=who)).json()
+            return body
+
+        first = (await listed(ALICE, pageSize=1))["result"]
+        token = first["nextPageToken"]
+        second = (await listed(ALICE, pageSize=1, pageToken=token))["result"]  # (hers: good)
+        assert len(second["tasks"]) == 1
+        assert second["tasks"][0]["id"] != first["tasks"][0]["id"]
+        place = first["tasks"][0]["status"]["timestamp"], first["tasks"][0]["id"]
+        made_up = base64.urlsafe_b64encode(json.dumps(place).encode()).decode()
+        signature = token.partition(".")[2]
+        changed = base64.urlsafe_b64encode(json.dumps(["9999", "z"]).encode()).decode()
+        for who, given in (
+            (BOB, token),  # (another caller's)
+            (ALICE, made_up),  # (a place of two strings, unsigned: was taken)
+            (ALICE, f"{changed}.{signature}"),  # (another place under her token's signature)
+        ):
+            error = (await listed(who, pageSize=1, pageToken=given))["error"]
+            assert error["code"] == -32602
+            assert "no page token this app gave you" in error["message"]
+            assert error["data"][1]["fieldViolations"][0]["field"] == "pageToken"
 
 
 async def test_another_principal_cannot_decide_a_call_that_waits() -> None:

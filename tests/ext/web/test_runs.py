@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sse_starlette import EventSourceResponse
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.responses import Response
 
 from miniagents import InteractionContext, MiniAgent, MiniAgents, miniagent
 from miniagents.ext.llm import UserMessage
@@ -23,6 +24,7 @@ from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_a
 from miniagents.ext.web._runs import Job, Run, RunManager, _RunResponse
 from miniagents.ext.web._usage import JobUsage
 from miniagents.ext.web.agui import _AGUI
+from miniagents.ext.web.lowlevel import NoRoom
 from miniagents.ext.web.web_chat import web_chat_app
 from miniagents.testing import FakeLLMServer
 from tests.ext.web.serving import (
@@ -30,13 +32,17 @@ from tests.ext.web.serving import (
     SSEReader,
     agui_input,
     chat_request,
+    deleted,
     gated,
     get_events,
+    nothing_deleted,  # noqa: F401
     post_events,
     served,
     unmetered,
     until,
 )
+from tests.ext.web.test_approvals import assistant as approving_assistant
+from tests.ext.web.test_approvals import run_input as approval_input
 from tests.fakes.asgi24 import Asgi24
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 
@@ -446,6 +452,40 @@ async def test_a_follower_holds_one_stream_slot_handed_from_its_wait_to_its_stre
     body = b"".join(message.get("body", b"") for message in sent[1:])
     assert b"RUN_FINISHED" in body
     assert manager.open_streams == 0
+
+
+async def test_a_resume_holds_its_stream_slot_while_its_resume_awaits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A resume takes its stream's slot before it decides anything and hands it to its run's
+    stream: with ``max_streams_per_principal=1``, a stream that opens while the resume awaits
+    (a durable job notes its pause in its database there) is refused. (It looked at the room
+    and took the slot only as its stream started: the stream opened meanwhile took it, and
+    the run, its call decided and gone on, was refused a 429 with no stream.)"""
+    app = agui_app(
+        approving_assistant(),
+        authentication=NoAuthentication(),
+        settings=WebSettings(max_streams_per_principal=1),
+    )
+    meanwhile: list[NoRoom | None] = []
+    resume_run = RunManager.aresume_run
+
+    async def opened_meanwhile(manager: RunManager, *args: Any, **kwargs: Any) -> Run | Response:
+        meanwhile.append(manager.streams.take(None, manager.settings))  # (another's stream)
+        await asyncio.sleep(0)  # (as a durable job's note of its pause awaits)
+        return await resume_run(manager, *args, **kwargs)
+
+    monkeypatch.setattr(RunManager, "aresume_run", opened_meanwhile)
+    async with served(app) as client:
+        _response, first = await post_events(client, approval_input("r1"))
+        call_id = first[-1].json["outcome"]["interrupts"][0]["id"]
+        entry = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
+        response, second = await post_events(client, approval_input("r2", [entry]))
+        assert response.status_code == 200
+        assert meanwhile == [NoRoom("max_streams_per_principal", 1)]
+        assert second[-1].type == "RUN_FINISHED"
+        await until(lambda: app.state.runs.open_streams == 0)
+    assert deleted == ["a.txt"]
 
 
 @pytest.mark.parametrize("stopped", ["started_first", "started_last"])
