@@ -104,11 +104,21 @@ class FarCall(Protocol):
         ...
 
     def piece(self, cost: float) -> Exceeded | None:
-        """Report one streamed piece of ``cost``; the limit that stops the call, if any."""
+        """Report one streamed piece of ``cost``; the limit that stops the call, if any.
+
+        Raises:
+            LLMError: if the link has ended (the interaction that made the call has ended,
+                so what the call uses next would reach no budget): the call stops; the
+                error of the link's transport if it broke, e.g. a ``RayWorkerDiedError``.
+        """
         ...
 
     def add(self, delta: Delta) -> None:
-        """Report what the call adds (its end: ``delta``'s last field is 1)."""
+        """Report what the call adds (its end: ``delta``'s last field is 1).
+
+        Once the link has ended, what it adds still goes with the link's last report to
+        the budgets there; after that report, it is logged as not charged.
+        """
         ...
 
     @property
