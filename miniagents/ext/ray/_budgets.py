@@ -113,7 +113,7 @@ class _FarCall:
         if self._link.halt is not None:
             raise self._link.halt.with_traceback(None)
         self._pieces += 1
-        self._link.charge(self._number, (0, 1, 0, 0, 0, cost, 0, 0))
+        self._link.charge(self._number, (0, 1, 0, 0, 0, 0, 0, 0, cost, 0, 0))
         return self._stopped
 
     def add(self, delta: Delta) -> None:
@@ -126,7 +126,7 @@ class _FarCall:
         """
         if self._link.sealed:
             self._link.forget(self._number)
-            if any(delta[:6]):
+            if any(delta[:9]):
                 logging.getLogger("miniagents").warning(
                     "The agent %s's LLM call of the model %r counted %d input and %d more "
                     "output tokens ($%.6f) after the interaction that made it had ended: "
@@ -135,12 +135,12 @@ class _FarCall:
                     *self._made,
                     delta[0],
                     delta[1],
-                    delta[5],
+                    delta[8],
                 )
             return
         self._pieces += max(0, delta[1])
         self._link.charge(self._number, delta)
-        if delta[7]:
+        if delta[-1]:
             self._link.forget(self._number)
 
     @property
@@ -346,7 +346,7 @@ class _HomeEnd:
                 continue
             charge.add(delta)
             counted = counted or number in self._watched
-            if delta[7]:
+            if delta[-1]:
                 self._end(number)
         if counted:
             self._counted = report

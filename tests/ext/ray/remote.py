@@ -317,3 +317,17 @@ async def late_count_agent(ctx: InteractionContext, fail: bool = False) -> None:
     if fail:
         raise ValueError("The late agent failed on purpose.")
     ctx.reply("started")
+
+
+@miniagent
+async def audio_count_agent(ctx: InteractionContext) -> None:
+    """On a worker: a call whose provider says the part of its tokens that was audio."""
+    from miniagents.ext.llm import TokenUsage
+    from miniagents.ext.llm.charging import CallCharge
+    from miniagents.ext.llm.provider import AudioTokens
+
+    charge = CallCharge("voice", "gpt-4o-mini", None)
+    await charge.aadmit()
+    usage = TokenUsage(input_tokens=20, output_tokens=8, cached_input_tokens=4, cost_usd=0.5)
+    charge.finish(usage, AudioTokens(input_tokens=12, output_tokens=6, cached_input_tokens=2))
+    ctx.reply("said")

@@ -150,14 +150,16 @@ async def test_a_count_that_comes_after_the_last_report_is_logged_as_not_charged
     assert call.piece(0.5) is None
     link.close()
     with caplog.at_level("WARNING", logger="miniagents"):
-        call.add((12, 3, 0, 0, 0, 0.25, 0, 1))  # the provider's count, right after the close
+        call.add(
+            (12, 3, 0, 0, 0, 0, 0, 0, 0.25, 0, 1)
+        )  # the provider's count, right after the close
         assert caplog.records == []
         report = link.drain()  # the last report: it carries that count too
-        late.add((0, 0, 0, 0, 0, 0.0, 1, 1))  # the end alone: the caller's end charged it
+        late.add((0, 0, 0, 0, 0, 0, 0, 0, 0.0, 1, 1))  # the end alone: the caller's end charged it
         assert caplog.records == []
-        late.add((7, 2, 0, 0, 0, 0.125, 0, 1))  # a count after the last report
+        late.add((7, 2, 0, 0, 0, 0, 0, 0, 0.125, 0, 1))  # a count after the last report
     assert isinstance(report, tuple)
-    assert report[2] == [(1, (12, 4, 0, 0, 0, 0.75, 0, 1))]
+    assert report[2] == [(1, (12, 4, 0, 0, 0, 0, 0, 0, 0.75, 0, 1))]
     assert [record.getMessage() for record in caplog.records] == [
         "The agent background's LLM call of the model 'gpt-4o-mini' counted 7 input and 2 "
         "more output tokens ($0.125000) after the interaction that made it had ended: its "
@@ -186,4 +188,4 @@ async def test_a_call_that_ends_without_a_count_once_the_link_closed_reports_its
 
     report = await asyncio.create_task(interaction())
     assert isinstance(report, tuple)
-    assert report[2] == [(1, (0, 0, 0, 0, 0, 0.0, 1, 1))]
+    assert report[2] == [(1, (0, 0, 0, 0, 0, 0, 0, 0, 0.0, 1, 1))]

@@ -36,7 +36,7 @@ from miniagents.ext.ray.errors import RayPipelineLinkError
 from miniagents.miniagents import lowlevel
 from miniagents.pipeline import pipeline
 from miniagents.testing import FakeLLMServer
-from tests.ext.ray.remote import late_count_agent, nested_runaway_agent
+from tests.ext.ray.remote import audio_count_agent, late_count_agent, nested_runaway_agent
 from tests.ext.tools.loop_support import add
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
@@ -326,3 +326,21 @@ async def test_a_count_that_comes_once_the_link_has_closed_rides_the_last_batch(
     assert usage.cost_usd == pytest.approx(0.25)
     assert usage.unpriced_requests == 0
     assert meter.in_flight == 0
+
+
+async def test_the_driver_budget_counts_the_audio_of_a_workers_call() -> None:
+    """The part of a worker's call that was audio is charged to the driver's budget too.
+
+    (On main what crossed the link had no audio fields: the budget counted none of it.)
+    """
+    remote = ray_agent(audio_count_agent, num_cpus=0.1)
+    meter = Budget()
+    async with MiniAgents():
+        with charged_to(meter):
+            replies = remote.inquire()
+        assert [str(reply) for reply in await asyncio.wait_for(replies, WITHIN)] == ["said"]
+    usage = meter.usage
+    assert (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens) == (20, 8, 4)
+    audio = (usage.input_audio_tokens, usage.output_audio_tokens, usage.cached_audio_tokens)
+    assert audio == (12, 6, 2)
+    assert usage.cost_usd == pytest.approx(0.5)
