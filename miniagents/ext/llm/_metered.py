@@ -122,7 +122,7 @@ class Metered(Generic[OptionsT]):
         if type(event) is str or isinstance(event, str):
             counted = call.stream and bool(event)
         elif isinstance(event, Finish):
-            charge.finish(self.usage(event, call.model))
+            charge.finish(self.usage(event, call.model), event.audio)
             counted = False
         else:
             counted = isinstance(event, (ToolCallDelta, Refusal)) and bool(event.text)

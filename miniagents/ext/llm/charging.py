@@ -36,7 +36,7 @@ import asyncio
 import contextvars
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from miniagents.ext.llm.errors import BudgetExceededError, LLMConfigurationError
 from miniagents.ext.llm.messages import TokenUsage
@@ -58,6 +58,9 @@ from miniagents.ext.llm.usage import (
     _used_up,
 )
 
+if TYPE_CHECKING:
+    from miniagents.ext.llm.provider import AudioTokens
+
 __all__ = [
     "BudgetLink",
     "CallCharge",
@@ -76,7 +79,8 @@ __all__ = [
 
 Delta = _Delta
 """What a call adds to its budgets: input, output, cached and cache-written tokens,
-reasoning tokens, cost, unpriced calls, ended calls (the budgets' module's type)."""
+reasoning tokens, input, output and cached audio tokens, cost, unpriced calls, ended calls
+(the budgets' module's type)."""
 
 Exceeded = _Exceeded
 """A limit exceeded: its name (``max_total_tokens``, ...), its maximum, what was used (the
@@ -104,11 +108,21 @@ class FarCall(Protocol):
         ...
 
     def piece(self, cost: float) -> Exceeded | None:
-        """Report one streamed piece of ``cost``; the limit that stops the call, if any."""
+        """Report one streamed piece of ``cost``; the limit that stops the call, if any.
+
+        Raises:
+            LLMError: if the link has ended (the interaction that made the call has ended,
+                so what the call uses next would reach no budget): the call stops; the
+                error of the link's transport if it broke, e.g. a ``RayWorkerDiedError``.
+        """
         ...
 
     def add(self, delta: Delta) -> None:
-        """Report what the call adds (its end: ``delta``'s last field is 1)."""
+        """Report what the call adds (its end: ``delta``'s last field is 1).
+
+        Once the link has ended, what it adds still goes with the link's last report to
+        the budgets there; after that report, it is logged as not charged.
+        """
         ...
 
     @property
@@ -384,8 +398,11 @@ class CallCharge:
         if self._far is not None:
             await self._far.acaught_up()
 
-    def finish(self, usage: TokenUsage) -> None:
+    def finish(self, usage: TokenUsage, audio: AudioTokens | None = None) -> None:
         """Replace the pieces counted by the provider's count (``usage``, with its cost).
+
+        ``audio``: the part of its tokens that was audio, if the call said it (its counts
+        not said: 0).
 
         A count without a cost (a model without a price, or a provider that left out its
         input or output tokens: the call is then unpriced) is charged the price of the
@@ -402,6 +419,13 @@ class CallCharge:
         if cost is None:
             cost = self._counted_cost(usage, output)
         told = 0 if self.quiet else self.pieces  # the pieces its budgets were charged already
+        heard = (0, 0, 0)
+        if audio is not None:
+            heard = (
+                audio.input_tokens or 0,
+                audio.output_tokens or 0,
+                audio.cached_input_tokens or 0,
+            )
         self.add(
             (
                 usage.input_tokens or 0,
@@ -409,6 +433,7 @@ class CallCharge:
                 usage.cached_input_tokens or 0,
                 usage.cache_write_tokens or 0,
                 usage.reasoning_tokens or 0,
+                *heard,
                 cost - told * self.piece_cost,
                 1 if usage.cost_usd is None else 0,
                 1,
@@ -441,11 +466,11 @@ class CallCharge:
         self._open = False
         # a quiet call's pieces are charged now (the others' were, as they streamed)
         pieces = self.pieces if self.quiet else 0
-        self.add((0, pieces, 0, 0, 0, pieces * self.piece_cost, 1, 1))
+        self.add((0, pieces, 0, 0, 0, 0, 0, 0, pieces * self.piece_cost, 1, 1))
 
     def add(self, delta: Delta) -> None:
         """Charge ``delta`` (for a call of another process: what it reported)."""
-        ended = delta[7]
+        ended = delta[-1]
         # (a quiet call that ends: its pieces are in the budgets' own count now)
         _count(self._budgets, self._model, delta, self if ended and self.quiet else None)
         if ended:

@@ -141,8 +141,8 @@ class UsageTotals:
         cache_write_tokens: Prompt tokens written to the provider's cache.
         reasoning_tokens: Output tokens spent reasoning.
         input_audio_tokens: Prompt tokens of audio, part of ``input_tokens`` (the calls
-            that split their audio: realtime replies, ``ModelCall.input_audio_tokens``; a
-            budget's usage does not split it: 0).
+            that split their audio: realtime replies, a provider's ``Finish(audio=...)``,
+            ``ModelCall.input_audio_tokens``; 0 for the others).
         output_audio_tokens: Reply tokens of audio, part of ``output_tokens`` (so too).
         cached_audio_tokens: Prompt tokens of audio read from the provider's cache, part of
             ``cached_input_tokens`` (so too).
@@ -231,14 +231,17 @@ class Budget:
     __slots__ = (
         "__weakref__",
         "_budget_cached",
+        "_budget_cached_audio",
         "_budget_cost",
         "_budget_export",
         "_budget_in_flight",
         "_budget_input",
+        "_budget_input_audio",
         "_budget_limited",
         "_budget_models",
         "_budget_open",
         "_budget_output",
+        "_budget_output_audio",
         "_budget_reasoning",
         "_budget_requests",
         "_budget_unpriced",
@@ -271,6 +274,9 @@ class Budget:
         self._budget_cached = 0
         self._budget_written = 0
         self._budget_reasoning = 0
+        self._budget_input_audio = 0
+        self._budget_output_audio = 0
+        self._budget_cached_audio = 0
         self._budget_cost = 0.0
         self._budget_unpriced = 0
         self._budget_export: int | None = None  # its number in _EXPORTED, once pickled
@@ -375,6 +381,9 @@ class Budget:
             reasoning_tokens=self._budget_reasoning,
             cost_usd=cost_usd,
             unpriced_requests=self._budget_unpriced,
+            input_audio_tokens=self._budget_input_audio,
+            output_audio_tokens=self._budget_output_audio,
+            cached_audio_tokens=self._budget_cached_audio,
         )
 
 
@@ -418,9 +427,10 @@ def _amount(value: object) -> float | None:
 # when: it refuses, stops and links calls), so the budgets' module owns them, and the type of
 # what a call adds to them (``charging`` re-exports it as ``Delta``).
 
-_Delta = tuple[int, int, int, int, int, float, int, int]
+_Delta = tuple[int, int, int, int, int, int, int, int, float, int, int]
 """What a call adds to its budgets: input, output, cached and cache-written tokens,
-reasoning tokens, cost, unpriced calls, ended calls."""
+reasoning tokens, input, output and cached audio tokens, cost, unpriced calls, ended
+calls."""
 
 _Exceeded = tuple[str, float, float]
 """A limit exceeded: its name (``max_total_tokens``, ...), its maximum, what was used."""
@@ -493,12 +503,16 @@ def _count_piece(budgets: Sequence[Budget], model: str, cost: float) -> None:
 
 def _add(budget: Budget, delta: _Delta) -> None:
     """Add what a call adds (``delta``, but its calls ended) to a budget's counts, or a book's."""
-    input_tokens, output, cached, written, reasoning, cost, unpriced, _ = delta
+    input_tokens, output, cached, written, reasoning = delta[:5]
+    heard, said, cached_heard, cost, unpriced = delta[5:10]  # (heard, said: audio)
     budget._budget_input += input_tokens
     budget._budget_output += output
     budget._budget_cached += cached
     budget._budget_written += written
     budget._budget_reasoning += reasoning
+    budget._budget_input_audio += heard
+    budget._budget_output_audio += said
+    budget._budget_cached_audio += cached_heard
     budget._budget_cost += cost
     budget._budget_unpriced += unpriced
 

@@ -113,19 +113,20 @@ class _FarCall:
         if self._link.halt is not None:
             raise self._link.halt.with_traceback(None)
         self._pieces += 1
-        self._link.charge(self._number, (0, 1, 0, 0, 0, cost, 0, 0))
+        self._link.charge(self._number, (0, 1, 0, 0, 0, 0, 0, 0, cost, 0, 0))
         return self._stopped
 
     def add(self, delta: Delta) -> None:
         """Report what the call adds (its end: ``delta``'s last field is 1).
 
-        Once the link has closed, nothing carries it to the budgets any more: what it adds
-        is logged as not charged (the end alone, which the caller's end has charged when
-        the link closed, is not).
+        Once the link has closed, the worker's last batch of reply events still carries it
+        (:meth:`_AwayEnd.drain`); after that batch, nothing carries it to the budgets any
+        more: what it adds is logged as not charged (the end alone, which the caller's end
+        has charged when the link closed, is not).
         """
-        if self._link.closed:
+        if self._link.sealed:
             self._link.forget(self._number)
-            if any(delta[:6]):
+            if any(delta[:9]):
                 logging.getLogger("miniagents").warning(
                     "The agent %s's LLM call of the model %r counted %d input and %d more "
                     "output tokens ($%.6f) after the interaction that made it had ended: "
@@ -134,12 +135,12 @@ class _FarCall:
                     *self._made,
                     delta[0],
                     delta[1],
-                    delta[5],
+                    delta[8],
                 )
             return
         self._pieces += max(0, delta[1])
         self._link.charge(self._number, delta)
-        if delta[7]:
+        if delta[-1]:
             self._link.forget(self._number)
 
     @property
@@ -189,6 +190,8 @@ class _AwayEnd:
             collections.deque()
         )
         self.closed = False
+        self.sealed = False
+        """Whether its last report has gone (the first drain once closed): nothing goes after."""
         self._refusal: BaseException | None = None
         """Why the calls asking to start once it has closed fail."""
         self.halt: BaseException | None = None
@@ -231,7 +234,12 @@ class _AwayEnd:
             self._wake()
 
     def drain(self) -> object | None:
-        """The calls that ask to start and what the others used since the last report."""
+        """The calls that ask to start and what the others used since the last report.
+
+        Once the link has closed, the transport drains it once more, for its last batch to
+        the caller (the counts that came until then included), and never again.
+        """
+        self.sealed = self.closed
         if not (self._starts or self._deltas):
             return None
         self._reports += 1
@@ -271,8 +279,10 @@ class _AwayEnd:
         for ever, or run with what they use reaching no budget. The calls still running (a
         call in the background, outliving its interaction) stop at their next piece: what
         they use from now on would reach no budget either (their reports ride the
-        interaction's replies, which have ended; the caller's end has ended their charges),
-        and waiting for them would hold the interaction's end for work that is not its own.
+        interaction's replies, which have ended; the caller's end ends their charges once
+        it has read the last batch), and waiting for them would hold the interaction's end
+        for work that is not its own. A count they report before that last batch goes (see
+        :meth:`drain`).
         """
         self.closed = True
         ended = "the interaction that made it has ended, and with it the link to the budgets"
@@ -336,7 +346,7 @@ class _HomeEnd:
                 continue
             charge.add(delta)
             counted = counted or number in self._watched
-            if delta[7]:
+            if delta[-1]:
                 self._end(number)
         if counted:
             self._counted = report

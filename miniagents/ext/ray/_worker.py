@@ -68,12 +68,17 @@ class _Outbox:
 
     The messages of the call's live links (:attr:`links`) are not queued: each batch
     carries, first, what the links have for the driver then, and a link with something to
-    send wakes the outbox (:meth:`wake`) for a batch to go.
+    send wakes the outbox (:meth:`wake`) for a batch to go. Once the interaction ends
+    (:meth:`ending`), only the last batch takes them: what they have when it goes, their
+    close's last counts included, then the agent's failure, if it failed (the driver reads
+    no batch after it).
     """
 
     def __init__(self) -> None:
         self._queue: asyncio.Queue[ReplyEvent] = asyncio.Queue(OUTBOX_EVENTS)
         self._closed = False
+        self._ending = False
+        self._last: ReplyEvent | None = None
         self._woken = False
         self._failures: list[tuple[BaseException, int]] = []
         self.links: list[LinkEnd] = []
@@ -95,7 +100,13 @@ class _Outbox:
             self._failures.append((error, message))
         return encode_error(error)
 
-    async def close(self) -> None:
+    def ending(self) -> None:
+        """The interaction has ended: the links, about to close, report in the last batch only."""
+        self._ending = True
+
+    async def close(self, last: ReplyEvent | None = None) -> None:
+        """No event comes any more; ``last`` (the agent's failure) ends the last batch."""
+        self._last = last
         await self._queue.put(_CLOSED)
 
     def wake(self) -> None:
@@ -111,7 +122,8 @@ class _Outbox:
             for _ in range(_SETTLE):  # events ready at once (a reply and the end) go together
                 await asyncio.sleep(0)
             batch = self._take(event)
-            if self.links:  # what was charged until now goes before the replies' ends
+            if self.links and (self._closed or not self._ending):
+                # what was charged until now goes before the replies' ends
                 batch[:0] = [
                     (LINK, index, dumps(message, "a message of a live link"))
                     for index, link in enumerate(self.links)
@@ -126,6 +138,8 @@ class _Outbox:
         while True:
             if event is _CLOSED:
                 self._closed = True
+                if self._last is not None:  # (after the links' messages, put first)
+                    batch.append(self._last)
                 return batch
             if event is _WAKE:
                 self._woken = False
@@ -162,6 +176,7 @@ def serve_interaction(agent: MiniAgent[...], call: Call) -> Iterator[list[ReplyE
 
 async def _interaction(agent: MiniAgent[...], call: Call, outbox: _Outbox) -> None:
     readers: list[asyncio.Task[None]] = []  # of the live links, of the input messages
+    failure: ReplyEvent | None = None
     try:
         try:
             args, kwargs = loads(call.arguments)
@@ -183,10 +198,11 @@ async def _interaction(agent: MiniAgent[...], call: Call, outbox: _Outbox) -> No
         except asyncio.CancelledError:
             raise
         except BaseException as error:  # the agent's error, even KeyboardInterrupt, travels
-            await outbox.put((FAILED, 0, outbox.error(error)))
-        # the links closed and settled before the end is said
+            failure = (FAILED, 0, outbox.error(error))
+        # the links closed and settled before the end is said, which carries their last counts
+        outbox.ending()
         await _stop_readers(readers, agent.alias)
-        await outbox.close()
+        await outbox.close(failure)
     finally:
         await _stop_readers(readers, agent.alias)
 

@@ -113,7 +113,7 @@ class ReplyMeter:
             usage = usage if cost is None else usage.model_copy(update={"cost_usd": cost})
         charge, self._charge = self._charge, None
         if charge is not None and usage is not None:
-            charge.finish(usage)
+            charge.finish(usage, _audio(usage))
         if self._trace is not None:
             self._trace.events.put_nowait(_finish(event, usage, replayed))
         self.end()

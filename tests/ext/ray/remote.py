@@ -289,3 +289,45 @@ async def nested_runaway_agent(ctx: InteractionContext) -> None:
         reply=CallTool("add", {"a": 1, "b": 1}), tools=[add], max_tool_rounds=100
     )
     ctx.reply(ray_agent(runaway, num_cpus=0.1).inquire(ctx.messages))
+
+
+@miniagent
+async def late_count_agent(ctx: InteractionContext, fail: bool = False) -> None:
+    """On a worker: a call of its own reports its count a loop turn after the link closes.
+
+    (As a call in the background does that ends as its interaction does: the link to the
+    caller's budgets has closed, the worker's last batch of reply events has not gone.)
+    """
+    from miniagents.ext.llm import TokenUsage
+    from miniagents.ext.llm.charging import CallCharge, budget_link
+    from miniagents.ext.ray._budgets import _AwayEnd
+
+    charge = CallCharge("late", "gpt-4o-mini", None)
+    await charge.aadmit()
+    link = budget_link()
+    assert isinstance(link, _AwayEnd)
+    closing = link.close
+    usage = TokenUsage(input_tokens=12, output_tokens=3, cost_usd=0.25)
+
+    def close(error: BaseException | None = None) -> None:
+        closing(error)
+        asyncio.get_running_loop().call_soon(charge.finish, usage)
+
+    link.close = close  # type: ignore[method-assign]
+    if fail:
+        raise ValueError("The late agent failed on purpose.")
+    ctx.reply("started")
+
+
+@miniagent
+async def audio_count_agent(ctx: InteractionContext) -> None:
+    """On a worker: a call whose provider says the part of its tokens that was audio."""
+    from miniagents.ext.llm import TokenUsage
+    from miniagents.ext.llm.charging import CallCharge
+    from miniagents.ext.llm.provider import AudioTokens
+
+    charge = CallCharge("voice", "gpt-4o-mini", None)
+    await charge.aadmit()
+    usage = TokenUsage(input_tokens=20, output_tokens=8, cached_input_tokens=4, cost_usd=0.5)
+    charge.finish(usage, AudioTokens(input_tokens=12, output_tokens=6, cached_input_tokens=2))
+    ctx.reply("said")

@@ -15,6 +15,7 @@ import pytest
 import miniagents.ext.ray  # noqa: F401  # registers the budgets' link opener
 from miniagents import MiniAgents
 from miniagents.ext.llm import Budget, charged_to, with_budget
+from miniagents.ext.llm.charging import CallCharge
 from miniagents.ext.llm.errors import LLMError
 from miniagents.ext.llm.usage import REMOTE_PIECES_AHEAD
 from miniagents.ext.ray._budgets import _VERDICT, _AwayEnd, open_link
@@ -131,30 +132,60 @@ async def test_a_call_still_running_when_its_link_closes_stops_at_its_next_piece
         assert not call.behind  # (a call waiting for the count is let go, to stop so)
 
 
-async def test_a_count_that_comes_once_the_link_has_closed_is_logged_as_not_charged(
+async def test_a_count_that_comes_after_the_last_report_is_logged_as_not_charged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A call's final count after its interaction ended reaches no budget: a warning says so.
+    """A call's count once the link has closed rides its last report; after it, a warning.
 
-    (On main it was queued for a report that never went: the budget undercounted, silently.)
+    (On main a count that came once the link had closed was logged as not charged even
+    when the worker's last batch, drained after the close, would still have carried it.)
     """
     far = _budget_of_another_process()
     link = _AwayEnd((far,), False)
     link.open(lambda: None)
     call = link.start((far,), "background", "gpt-4o-mini", None)
+    late = link.start((far,), "background", "gpt-4o-mini", None)
     await call.averdict()
+    await late.averdict()
     assert call.piece(0.5) is None
     link.close()
     with caplog.at_level("WARNING", logger="miniagents"):
-        call.add((0, 0, 0, 0, 0, 0.0, 1, 1))  # the end alone: the caller's end charged it
+        call.add(
+            (12, 3, 0, 0, 0, 0, 0, 0, 0.25, 0, 1)
+        )  # the provider's count, right after the close
         assert caplog.records == []
-        call.add((12, 3, 0, 0, 0, 0.25, 0, 1))  # the provider's count, right after the close
+        report = link.drain()  # the last report: it carries that count too
+        late.add((0, 0, 0, 0, 0, 0, 0, 0, 0.0, 1, 1))  # the end alone: the caller's end charged it
+        assert caplog.records == []
+        late.add((7, 2, 0, 0, 0, 0, 0, 0, 0.125, 0, 1))  # a count after the last report
+    assert isinstance(report, tuple)
+    assert report[2] == [(1, (12, 4, 0, 0, 0, 0, 0, 0, 0.75, 0, 1))]
     assert [record.getMessage() for record in caplog.records] == [
-        "The agent background's LLM call of the model 'gpt-4o-mini' counted 12 input and 3 "
-        "more output tokens ($0.250000) after the interaction that made it had ended: its "
+        "The agent background's LLM call of the model 'gpt-4o-mini' counted 7 input and 2 "
+        "more output tokens ($0.125000) after the interaction that made it had ended: its "
         "caller's budgets were not charged them, as the link to them had closed. Await the "
         "LLM calls an agent makes before its interaction ends."
     ]
-    report = link.drain()  # what it used before the close still goes, nothing after
+    assert link.drain() is None  # nothing goes after the last report
+
+
+async def test_a_call_that_ends_without_a_count_once_the_link_closed_reports_its_end() -> None:
+    """``CallCharge.end`` once the link has closed: its end rides the last report.
+
+    (On main it was dropped, unlogged: the caller's end charged an end of its own guess.)
+    """
+    far = _budget_of_another_process()
+    link = _AwayEnd((far,), False)
+
+    async def interaction() -> object:  # (a task: the link set is its context's)
+        link.open(lambda: None)  # the calls made here are charged through it, to ``far``
+        charge = CallCharge("background", "gpt-4o-mini", None)
+        await charge.aadmit()
+        assert link.drain() is not None  # its start
+        link.close()
+        charge.end()  # failed or stopped, after the close
+        return link.drain()
+
+    report = await asyncio.create_task(interaction())
     assert isinstance(report, tuple)
-    assert report[2] == [(1, (0, 1, 0, 0, 0, 0.5, 0, 0))]
+    assert report[2] == [(1, (0, 0, 0, 0, 0, 0, 0, 0, 0.0, 1, 1))]

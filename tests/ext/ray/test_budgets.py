@@ -36,7 +36,7 @@ from miniagents.ext.ray.errors import RayPipelineLinkError
 from miniagents.miniagents import lowlevel
 from miniagents.pipeline import pipeline
 from miniagents.testing import FakeLLMServer
-from tests.ext.ray.remote import nested_runaway_agent
+from tests.ext.ray.remote import audio_count_agent, late_count_agent, nested_runaway_agent
 from tests.ext.tools.loop_support import add
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
@@ -299,3 +299,48 @@ def test_ray_pipeline_refuses_an_agent_with_a_bound_budget_instead_of_not_holdin
     results = ray_pipeline(agent, ["a"], num_cpus=0.1)
     with pytest.raises(RayPipelineLinkError, match="bound in one of its agents"):
         next(iter(results))
+
+
+@pytest.mark.parametrize("fail", [False, True])
+async def test_a_count_that_comes_once_the_link_has_closed_rides_the_last_batch(
+    fail: bool,
+) -> None:
+    """A worker's call that counts after its link closed, before the last batch, is charged.
+
+    (On main it was logged as not charged, though the last batch still went to the driver;
+    and an agent's failure went before the links' last counts, in a batch after which the
+    driver read none.)
+    """
+    remote = ray_agent(late_count_agent, num_cpus=0.1)
+    meter = Budget()
+    async with MiniAgents():
+        with charged_to(meter):
+            replies = remote.inquire(fail=fail)
+        if fail:
+            with pytest.raises(ValueError, match="The late agent failed on purpose"):
+                await asyncio.wait_for(replies, WITHIN)
+        else:
+            assert [str(reply) for reply in await asyncio.wait_for(replies, WITHIN)] == ["started"]
+    usage = meter.usage
+    assert (usage.requests, usage.input_tokens, usage.output_tokens) == (1, 12, 3)
+    assert usage.cost_usd == pytest.approx(0.25)
+    assert usage.unpriced_requests == 0
+    assert meter.in_flight == 0
+
+
+async def test_the_driver_budget_counts_the_audio_of_a_workers_call() -> None:
+    """The part of a worker's call that was audio is charged to the driver's budget too.
+
+    (On main what crossed the link had no audio fields: the budget counted none of it.)
+    """
+    remote = ray_agent(audio_count_agent, num_cpus=0.1)
+    meter = Budget()
+    async with MiniAgents():
+        with charged_to(meter):
+            replies = remote.inquire()
+        assert [str(reply) for reply in await asyncio.wait_for(replies, WITHIN)] == ["said"]
+    usage = meter.usage
+    assert (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens) == (20, 8, 4)
+    audio = (usage.input_audio_tokens, usage.output_audio_tokens, usage.cached_audio_tokens)
+    assert audio == (12, 6, 2)
+    assert usage.cost_usd == pytest.approx(0.5)

@@ -21,6 +21,7 @@ from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.ray._budgets import _AwayEnd
 from miniagents.ext.ray._wire import (
     COMPLETE,
+    FAILED,
     INPUT_END,
     LINK,
     LINKS_BOX,
@@ -298,6 +299,43 @@ def test_the_far_ends_of_the_links_are_closed_and_settled_before_the_interaction
     # on main: never settled (and what the close stopped might run on after the interaction)
     assert _far_end_record == ["opened", "closed", "stopped", "settled"]
     assert [tag for batch in batches for tag, _, _ in batch] == [WHOLE, COMPLETE]
+    assert _pending_loop_tasks() == []
+
+
+class _LateCountFarEnd(_SettlingFarEnd):
+    """A far end that has a last count some loop turns after its close (a call ending)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._count: str | None = None
+
+    def drain(self) -> object | None:
+        count, self._count = self._count, None
+        return count
+
+    async def _stop(self) -> None:
+        for _ in range(10):  # (more turns than a batch waits for the events ready with it)
+            await asyncio.sleep(0)
+        self._count = "the last count"
+
+
+@miniagent
+async def _failing_agent(ctx: InteractionContext) -> None:
+    raise ValueError("The agent failed on purpose.")
+
+
+def test_the_last_batch_carries_the_links_last_counts_then_the_agents_failure() -> None:
+    """The driver reads no batch after the agent's failure: the links' last counts go first."""
+    mailbox = SimpleNamespace(take=SimpleNamespace(remote=_silent_box))
+    links = dumps([_LateCountFarEnd()], "the live links of the caller")
+    arguments = dumps_arguments((), {}, _failing_agent.alias)
+    call = Call(arguments, [(INPUT_END, None)], mailbox, "key", dumps_settings({}), links=links)
+    _far_end_record.clear()
+    batches = list(serve_interaction(_failing_agent, call))
+    # on main: [[FAILED], [LINK]], and the driver, stopped at the failure, lost the count
+    assert [[tag for tag, _, _ in batch] for batch in batches] == [[LINK, FAILED]]
+    assert loads(batches[0][0][2]) == "the last count"
+    assert _far_end_record == ["opened", "closed", "settled"]
     assert _pending_loop_tasks() == []
 
 
