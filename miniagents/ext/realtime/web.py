@@ -225,10 +225,11 @@ def voice_app(
 
     async def relay(websocket: WebSocket) -> None:  # (its Host and Origin: the door's)
         good, owner = sessions.take(_ticket_of(websocket, warned))
-        if not good:
-            await websocket.close(1008, "No ticket, or one that is not good (any more).")
-            return
         offered = websocket.scope.get("subprotocols") or []
+        if not good:  # (opened to be closed: a browser hides why an opening was refused)
+            await websocket.accept(VOICE_PROTOCOL if VOICE_PROTOCOL in offered else None)
+            await websocket.close(4403, "No ticket, or one that is not good (any more).")
+            return
         try:
             await websocket.accept(VOICE_PROTOCOL if VOICE_PROTOCOL in offered else None)
             await _relay(

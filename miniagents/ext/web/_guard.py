@@ -33,7 +33,10 @@
   cross-site`` or ``same-site`` (an image's, a script's, a frame's; a link followed in the
   user's own tab is not refused), and allowed origins get CORS (preflight included) from
   Starlette's ``CORSMiddleware``. A WebSocket (which a browser opens from a page of any
-  site, with no CORS) is held to the same hosts and origins: refused before it is accepted.
+  site, with no CORS) is held to the same hosts and origins, before anything of the app
+  runs: refused, it is closed as it opens with 4000 plus the status (4400, 4403) and a
+  sentence that says why, which its page reads (a browser hides an HTTP refusal of a
+  WebSocket from its page: a bare 1006).
 - **Body deadline** (:meth:`Door.middleware`, before anything else): a request's body has
   the settings' ``body_seconds`` from the request's arrival at the app (its headers read) to
   arrive, all of it, however late the app starts reading it (a 408 past them).
@@ -44,6 +47,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import json
 import logging
 import re
 from collections.abc import Sequence
@@ -66,7 +70,14 @@ from miniagents.ext.web._http import body_deadline, error_response
 from miniagents.ext.web.auth import Authentication, NoAuthentication
 from miniagents.ext.web.settings import LOCAL_HOSTS, WebSettings
 
-__all__ = ["API_POLICY", "Door", "SecurityHeaders", "page_policy", "serves_this_machine_only"]
+__all__ = [
+    "API_POLICY",
+    "Door",
+    "SecurityHeaders",
+    "close_refused",
+    "page_policy",
+    "serves_this_machine_only",
+]
 
 _logger = logging.getLogger("miniagents.ext.web")
 
@@ -415,16 +426,45 @@ def _address_of(host: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address |
 
 
 async def _refuse(response: JSONResponse, scope: Scope, receive: Receive, send: Send) -> None:
-    """Answer with ``response``; a WebSocket too, before it is accepted.
+    """Answer with ``response``; a WebSocket with a close that says why (see :func:`close_refused`).
 
-    A server that cannot answer a WebSocket's opening with a response closes it (a 403).
+    Its close's code is 4000 plus the response's status (4400, 4403) and its reason the
+    sentence of the response's error code (:data:`_WEBSOCKET_REASONS`).
     """
-    if scope["type"] == "websocket" and "websocket.http.response" not in scope.get(
-        "extensions", {}
-    ):
-        await send({"type": "websocket.close", "code": 1008})
+    if scope["type"] == "websocket":
+        error = json.loads(bytes(response.body))["error"]["code"]
+        reason = _WEBSOCKET_REASONS[error]
+        await close_refused(scope, receive, send, 4000 + response.status_code, reason)
         return
     await response(scope, receive, send)
+
+
+async def close_refused(scope: Scope, receive: Receive, send: Send, code: int, reason: str) -> None:
+    """Refuse a WebSocket so that its page is told why: accepted, then closed at once.
+
+    A browser hides the HTTP answer to a WebSocket's opening from its page, which sees a
+    bare 1006 (no reason) for a 403: so the WebSocket is opened, and closed with ``code`` (a
+    4xxx) and ``reason`` (a sentence of at most 123 bytes, a close's bound), which its
+    page's ``close`` event carries, before anything of the app runs or is sent. It is
+    opened with the first protocol its client offered, if any (a browser fails a socket
+    whose server takes none of those it offered).
+    """
+    if (await receive())["type"] != "websocket.connect":
+        return  # (gone before it opened)
+    offered = scope.get("subprotocols") or []
+    await send({"type": "websocket.accept", "subprotocol": offered[0] if offered else None})
+    await send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+_WEBSOCKET_REASONS = {
+    "host_not_allowed": "This app does not answer to this host: add it to WebSettings's "
+    "allowed_hosts.",
+    "client_not_local": "This app knows nobody (NoAuthentication), so it serves this machine "
+    "only: give it authentication=.",
+    "origin_not_allowed": "A page of this origin may not use this app: add the origin to "
+    "WebSettings's allowed_origins.",
+}
+"""The close reason of a WebSocket the door refuses, by the refusal's error code."""
 
 
 def _host_of(header: str) -> str | None:

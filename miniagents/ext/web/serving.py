@@ -152,7 +152,7 @@ _logger = logging.getLogger("miniagents.ext.web")
 _OWNER = "server_config"
 """Who takes the serving's arguments, in the message of a refused one."""
 
-_WSProtocol = Literal["auto", "websockets", "websockets-sansio"]
+_WSProtocol = Literal["auto", "websockets-sansio"]
 """The uvicorn WebSocket protocols ``server_config`` chooses from (uvicorn's ``ws``)."""
 
 _HEADERS_END = re.compile(b"\n\r?\n")
@@ -297,7 +297,7 @@ def server_config(
         _Answers(served),
         host=host,
         port=port,
-        log_level=log_level.lower(),  # (uvicorn < 0.35 knows the lowercase names only)
+        log_level=log_level.lower(),  # (uvicorn's names, any case taken above)
         http=_Protocol,
         limit_concurrency=None,  # (counted by _Answers: a lingering connection left out)
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
@@ -316,13 +316,13 @@ def server_config(
 def _ws_protocol(app: Starlette, *, given: bool) -> tuple[_WSProtocol, bool]:
     """The uvicorn WebSocket protocol of ``server_config`` (its ``ws``), and whether it inflates.
 
-    Where the ``websockets`` library is installed: websockets-sansio (uvicorn 0.35 and
-    later), else the library's legacy one (the only one of uvicorn 0.30 to 0.34; ``"auto"``
-    takes the same). Both honour ``ws_max_size``, and inflate no more of a compressed
-    (``permessage-deflate``) message than it leaves (past it: code 1009); the web extra
-    takes uvicorn from 0.30 on. The legacy one tells the app 1006 (no close received) for
-    a message it cut (or a connection it failed otherwise): :class:`_Answers` tells it the
-    close its client was sent (1009), as websockets-sansio does. Without the library (the
+    Where the ``websockets`` library is installed: websockets-sansio, which pings its client
+    and drops it as soon as a ping goes unanswered within the ping timeout (the web extra
+    takes uvicorn from 0.52.1 on: the legacy protocol, the only one of uvicorn 0.30 to 0.34,
+    dropped a vanished page only its close timeout, 10 s, later; the websockets-sansio of
+    0.35 to 0.43 did not ping at all). It honours
+    ``ws_max_size``, and inflates no more of a compressed (``permessage-deflate``) message
+    than it leaves (past it: code 1009). Without the library (the
     web extra does not bring it: none of its apps serves a WebSocket; the realtime extra,
     whose voice page does, brings it) ``"auto"``, which takes wsproto's, where installed:
     it inflates each compressed read whole before it counts the message's size, so a few
@@ -343,15 +343,12 @@ def _ws_protocol(app: Starlette, *, given: bool) -> tuple[_WSProtocol, bool]:
     """
     from importlib.util import find_spec
 
-    from uvicorn import config
-
     install = (
         'Install it with: pip install "miniagents[realtime]" (which brings it, for the voice '
         "page), or pip install websockets."
     )
     if find_spec("websockets") is not None:
-        sansio = "websockets-sansio" in getattr(config, "WS_PROTOCOLS", {})
-        return ("websockets-sansio" if sansio else "websockets"), True
+        return "websockets-sansio", True
     if given:
         raise MissingExtraError(
             "server_config(ws_max_size=...) needs the websockets library: the uvicorn "
@@ -626,8 +623,6 @@ class _HeadersInTime(asyncio.Protocol):
         self.stopping = asyncio.Event()
         """Set as the connection's server begins to stop (see :func:`server_stop`)."""
         self._idle = False  # whether it awaits a request's headers, its last answer given
-        self.websocket: asyncio.BaseProtocol | None = None
-        """The WebSocket's protocol that took the connection over (see :meth:`upgraded`)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
@@ -707,14 +702,11 @@ class _HeadersInTime(asyncio.Protocol):
         if self.is_closing():  # (what is still unsent of an answer given is dropped)
             self._end()
 
-    def upgraded(self, websocket: asyncio.BaseProtocol) -> None:
+    def upgraded(self) -> None:
         """Let the server know the connection as its WebSocket's, which takes it over.
 
         Its writing is the WebSocket's to bound from now on (its pings): no longer this one's.
-        ``websocket`` is uvicorn's protocol that serves the WebSocket, kept as
-        :attr:`websocket` (what :class:`_Answers` reads its close from).
         """
-        self.websocket = websocket
         self._reading_again()
         self._server_state.connections.discard(self)
 
@@ -840,7 +832,7 @@ class _Lingering(asyncio.Transport):
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self._transport.set_protocol(protocol)  # (a WebSocket's)
-        self._connection.upgraded(protocol)
+        self._connection.upgraded()
 
     def get_protocol(self) -> asyncio.BaseProtocol:
         return self._transport.get_protocol()
@@ -876,18 +868,22 @@ class _Lingering(asyncio.Transport):
 async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
     """Answer a request or a WebSocket past ``max_connections`` with a 503.
 
-    A WebSocket gets it before it is accepted, as an HTTP answer where its server can send
-    one (``websocket.http.response``); else it is closed unaccepted (a 403 to its client).
+    A WebSocket is closed as it opens with 1013 (try again later) and a sentence that says
+    why, which its page reads (a browser hides an HTTP answer to its opening: a bare 1006).
     """
     from starlette.responses import PlainTextResponse
 
+    from miniagents.ext.web._guard import close_refused
+
     what = "A request was" if scope["type"] == "http" else "A WebSocket was"
     _logger.warning("%s answered 503: the server serves its max_connections already.", what)
-    refusal = PlainTextResponse("Service Unavailable", 503, {"Connection": "close"})
-    if scope["type"] == "http" or "websocket.http.response" in scope.get("extensions", {}):
-        await refusal(scope, receive, send)  # (a WebSocket's as its denial: Starlette's way)
-    else:
-        await send({"type": "websocket.close", "code": 1013})
+    if scope["type"] == "websocket":
+        reason = "The server serves as many connections as it takes: try again later."
+        await close_refused(scope, receive, send, 1013, reason)
+        return
+    await PlainTextResponse("Service Unavailable", 503, {"Connection": "close"})(
+        scope, receive, send
+    )
 
 
 class _Answers:
@@ -897,8 +893,7 @@ class _Answers:
     within its deadline; a request the app is called with has its headers read. An answer
     given before the request's body was all read (a refusal, a 413) closes its connection
     (``Connection: close``): the rest of that body is no request's, and a client sending it
-    slowly would otherwise hold the connection past every deadline. A WebSocket's app is
-    told the close its server sent as it failed the connection (:func:`_told_close_sent`).
+    slowly would otherwise hold the connection past every deadline.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -915,7 +910,7 @@ class _Answers:
             await _refuse(scope, receive, send)
             return
         if scope["type"] != "http":  # (a WebSocket: its connection is the WebSocket's now)
-            await self.app(scope, _told_close_sent(receive, connection), send)
+            await self.app(scope, receive, send)
             return
 
         unread = _has_body(scope)
@@ -935,29 +930,6 @@ class _Answers:
                 connection.awaiting_headers()
 
         await self.app(scope, reading, answering)
-
-
-def _told_close_sent(receive: Receive, connection: _HeadersInTime) -> Receive:
-    """``receive`` of a WebSocket of ``connection``, which tells the close its server sent.
-
-    uvicorn's legacy ``websockets`` protocol (``server_config``'s before uvicorn 0.35) fails
-    a connection whose client broke the protocol with a close to its client (1009, a
-    message past ``ws_max_size``; 1007, a text that is no UTF-8; 1002, a frame the protocol
-    refuses), then drops it, and tells the app the code of the close it received: none, so
-    1006 (an abnormal closure), as if the client had vanished. The app is told the code (and
-    reason) its server sent instead, as the websockets-sansio protocol tells it.
-    """
-
-    async def receiving() -> Message:
-        message = await receive()
-        if message["type"] == "websocket.disconnect" and message.get("code") == 1006:
-            sent = getattr(connection.websocket, "close_sent", None)  # (the legacy one's)
-            code = getattr(sent, "code", None)
-            if isinstance(code, int) and code != 1006:
-                return {**message, "code": code, "reason": str(getattr(sent, "reason", ""))}
-        return message
-
-    return receiving
 
 
 _CLOSE = (b"connection", b"close")

@@ -106,33 +106,17 @@ async def served(
 
 
 def _counted_pongs(pongs: asyncio.Queue[None]) -> type[asyncio.Protocol]:
-    """uvicorn's WebSocket protocol that ``server_config`` serves with (:data:`SERVED_WS`),
-    each pong it reads put in ``pongs``: websockets' sans-I/O from uvicorn 0.35 on, the
-    library's legacy protocol before (the web extra's floor, 0.32.1, has no sans-I/O one)."""
-    from websockets.frames import Frame, Opcode
+    """uvicorn's WebSocket protocol that ``server_config`` serves with (:data:`SERVED_WS`,
+    websockets' sans-I/O), each pong it reads put in ``pongs``."""
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    from websockets.frames import Frame
 
-    if SERVED_WS == "websockets-sansio":
-        from uvicorn.protocols.websockets.websockets_sansio_impl import (
-            WebSocketsSansIOProtocol,
-        )
+    class Counted(WebSocketsSansIOProtocol):
+        def handle_pong(self, event: Frame) -> None:
+            super().handle_pong(event)
+            pongs.put_nowait(None)
 
-        class Counted(WebSocketsSansIOProtocol):
-            def handle_pong(self, event: Frame) -> None:
-                super().handle_pong(event)
-                pongs.put_nowait(None)
-
-        return Counted
-    from uvicorn.protocols.websockets.websockets_impl import WebSocketProtocol
-    from websockets.legacy.framing import Frame as LegacyFrame
-
-    class CountedLegacy(WebSocketProtocol):
-        async def read_frame(self, max_size: int | None) -> LegacyFrame:
-            frame = await super().read_frame(max_size)
-            if frame.opcode == Opcode.PONG:
-                pongs.put_nowait(None)
-            return frame
-
-    return CountedLegacy
+    return Counted
 
 
 async def pinged(pongs: asyncio.Queue[None], count: int) -> None:
@@ -291,7 +275,6 @@ async def test_the_door_wants_the_token_a_good_ticket_an_allowed_origin_and_host
     fake_llm: FakeLLMServer,
 ) -> None:
     from websockets.asyncio.client import connect
-    from websockets.exceptions import InvalidStatus
     from websockets.typing import Origin
 
     app = voice_app(
@@ -306,10 +289,14 @@ async def test_the_door_wants_the_token_a_good_ticket_an_allowed_origin_and_host
         given = (await client.post("/session", json={}, headers=headers)).json()
         assert (given["input_rate"], given["output_rate"]) == (24000, 24000)
         ws_url, ticket = base_url.replace("http", "ws") + "/ws", ticketed(given["ticket"])
-        with pytest.raises(InvalidStatus, match="403") as foreign:  # a page of another site
-            async with connect(ws_url, subprotocols=ticket, origin=Origin("https://evil.example")):
-                pass
-        assert b"origin_not_allowed" in foreign.value.response.body  # (the door's own 403)
+        # a page of another site: told why, as its socket opens (was: a 403 to its opening,
+        # which a browser hides from its page: a bare 1006)
+        foreign = connect(ws_url, subprotocols=ticket, origin=Origin("https://evil.example"))
+        assert await closed_at_once(foreign) == (
+            4403,
+            "A page of this origin may not use this app: add the origin to WebSettings's "
+            "allowed_origins.",
+        )
         async with connect(ws_url, subprotocols=ticket) as socket:  # (refused above: not taken)
             await socket.send('{"type": "text", "text": "Hi."}')
             events: list[str | bytes] = []
@@ -319,16 +306,29 @@ async def test_the_door_wants_the_token_a_good_ticket_an_allowed_origin_and_host
         deltas = [event["delta"] for event in said if event["type"] == "transcript"]
         assert "".join(deltas) == "You said: Hi."
         assert any(isinstance(event, bytes) for event in events)  # the audio
-        with pytest.raises(InvalidStatus, match="403"):  # a ticket is good once
-            async with connect(ws_url, subprotocols=ticket):
-                pass
+        assert await closed_at_once(connect(ws_url, subprotocols=ticket)) == (  # good once
+            4403,
+            "No ticket, or one that is not good (any more).",
+        )
         elsewhere = await client.get("/", headers={"Host": "evil.example"})
         assert elsewhere.status_code == 400
         given = (await client.post("/session", json={}, headers=headers)).json()
-        with pytest.raises(InvalidStatus, match="400") as elsewhere_ws:  # DNS rebinding
-            async with connect_as("evil.example", base_url, given["ticket"]):
-                pass
-        assert b"host_not_allowed" in elsewhere_ws.value.response.body
+        assert await closed_at_once(connect_as("evil.example", base_url, given["ticket"])) == (
+            4400,  # DNS rebinding
+            "This app does not answer to this host: add it to WebSettings's allowed_hosts.",
+        )
+
+
+async def closed_at_once(opening: client.connect) -> tuple[int, str]:
+    """The close's code and reason of a WebSocket that ``opening`` opens, which its app
+    closes at once (it reads nothing from it)."""
+    from websockets.exceptions import ConnectionClosed
+
+    async with opening as socket:
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(socket.recv(), 30)
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code, closed.value.rcvd.reason
 
 
 async def test_the_ticket_goes_in_the_protocol_header_and_one_in_the_url_is_warned_of(
@@ -386,7 +386,6 @@ def ticketed(ticket: str) -> list[Subprotocol]:
 
 
 async def test_the_settings_name_the_hosts_and_bound_the_sessions(fake_llm: FakeLLMServer) -> None:
-    from websockets.exceptions import InvalidStatus
 
     settings = WebSettings(allowed_hosts=["voice.example"], max_live_runs_per_principal=1)
     app = voice_app(
@@ -406,9 +405,8 @@ async def test_the_settings_name_the_hosts_and_bound_the_sessions(fake_llm: Fake
             assert refused.json()["error"]["message"].startswith(  # (was: "1 sessions")
                 "You hold 1 session, the most one user may hold"
             )
-            with pytest.raises(InvalidStatus, match="403"):  # a ticket given before: no room
-                async with connect_as("voice.example", base_url, second):
-                    pass
+            second_socket = connect_as("voice.example", base_url, second)  # given before: no room
+            assert (await closed_at_once(second_socket))[0] == 4403
             await socket.send('{"type": "end"}')
             async for _ in socket:  # (to the app's close: the session has ended)
                 pass
@@ -731,17 +729,12 @@ def test_the_voice_server_takes_the_bounds_of_server_config_by_their_names(
     assert refused.value.parameter == "max_connections"
 
 
-def test_the_voice_server_takes_the_websockets_librarys_protocol_on_an_older_uvicorn(
-    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+def test_the_voice_server_takes_the_websockets_librarys_sans_io_protocol(
+    fake_llm: FakeLLMServer,
 ) -> None:
-    import uvicorn.config
-
     app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
-    assert web.voice_server(app).config.ws == SERVED_WS
-    older = {k: v for k, v in uvicorn.config.WS_PROTOCOLS.items() if k != "websockets-sansio"}
-    monkeypatch.setattr(uvicorn.config, "WS_PROTOCOLS", older)  # (as uvicorn 0.30 to 0.34)
     server = web.voice_server(app)
-    assert server.config.ws == "websockets"  # (was: "websockets-sansio", which those refuse)
+    assert server.config.ws == SERVED_WS  # (the one that drops a vanished page at its ping)
     assert server.config.ws_max_size == 64 * 1024
 
 
@@ -1035,9 +1028,7 @@ async def test_a_page_that_vanished_is_noticed_by_the_servers_pings_in_every_sta
             socket.transport.pause_reading()
             if state == "speaking":
                 record = fake_llm.realtime_sessions[0]
-                # the API's session ended (under uvicorn < 0.35, the web extra's floor, the
-                # websockets library's legacy protocol gives the vanished page its close
-                # timeout, 10 s, to close, before it drops it)
+                # the API's session ended
                 async with asyncio.timeout(30):
                     while record.outcome != "closed":  # noqa: ASYNC110 - the fake signals none
                         await asyncio.sleep(0)

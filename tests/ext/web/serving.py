@@ -567,23 +567,7 @@ AI_SDK = Protocol(
 )
 PROTOCOLS = [AGUI, AI_SDK]
 
-SERVED_WS = (
-    "websockets-sansio" if "websockets-sansio" in uvicorn.config.WS_PROTOCOLS else "websockets"
-)
+SERVED_WS = "websockets-sansio"
 """The uvicorn WebSocket protocol ``server_config`` serves with, the websockets library
-installed: websockets-sansio from uvicorn 0.35 on, the library's legacy one before (0.32.1 to
-0.34, which the web extra allows)."""
-
-LEGACY_WS_MARKS = [  # (uvicorn's deprecation of the protocol, and the websockets library's)
-    pytest.mark.filterwarnings("ignore:The `websockets` implementation is deprecated"),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-]
-"""The marks of a test served by the legacy ``websockets`` protocol."""
-
-WS_SERVED_BY = [
-    pytest.param(protocol, id=name, marks=LEGACY_WS_MARKS if protocol == "websockets" else [])
-    for protocol, name in (("websockets-sansio", "sansio"), ("websockets", "legacy"))
-    if protocol in uvicorn.config.WS_PROTOCOLS  # (sansio: from uvicorn 0.35 on)
-]
-"""The uvicorn WebSocket protocols that ``server_config`` serves with on some uvicorn the web
-extra allows, those this uvicorn has (each a test's parameter)."""
+installed (the only one from uvicorn 0.52.1, the web extra's floor: it drops a page that
+vanished as soon as its ping goes unanswered)."""

@@ -19,10 +19,9 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.types import Message
 from starlette.websockets import WebSocket
-from uvicorn.config import WS_PROTOCOLS
 
 from miniagents.ext.web.serving import WS_MAX_SIZE, server_config
-from tests.ext.web.serving import LEGACY_WS_MARKS, SERVED_WS, running, until
+from tests.ext.web.serving import SERVED_WS, running, until
 from tests.fakes.fixtures import WAIT
 
 _SLICE = 1024 * 1024
@@ -67,15 +66,14 @@ def _compressed_frame(payload: bytes) -> bytes:
 
 
 _CHOICES = [
-    pytest.param(None, None, id="auto"),  # (ws_max_size left out: uvicorn's 16 MiB)
-    pytest.param(64 * 1024, None, id="bounded"),  # (SERVED_WS: what server_config chooses)
-    pytest.param(64 * 1024, "websockets", id="websockets", marks=LEGACY_WS_MARKS),  # (legacy)
+    pytest.param(None, id="default"),  # (ws_max_size left out: WS_MAX_SIZE)
+    pytest.param(64 * 1024, id="bounded"),
 ]
 
 
-@pytest.mark.parametrize(("ws_max_size", "protocol"), _CHOICES)
+@pytest.mark.parametrize("ws_max_size", _CHOICES)
 async def test_a_message_deflated_past_the_bound_is_cut_before_it_is_inflated_whole(
-    ws_max_size: int | None, protocol: str | None
+    ws_max_size: int | None,
 ) -> None:
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
@@ -87,9 +85,7 @@ async def test_a_message_deflated_past_the_bound_is_cut_before_it_is_inflated_wh
         received.append(await websocket.receive())
 
     config = server_config(Starlette(routes=[WebSocketRoute("/ws", sink)]), ws_max_size=ws_max_size)
-    if protocol is not None:
-        assert protocol in WS_PROTOCOLS
-        config.ws = protocol
+    assert config.ws == SERVED_WS
     bound = config.ws_max_size
     size = max(4 * bound, _LEAST_MESSAGE)
     payload = _deflated_zeros(size)
@@ -113,7 +109,7 @@ async def test_a_message_deflated_past_the_bound_is_cut_before_it_is_inflated_wh
         assert closed.value.rcvd.code == 1009  # (message too big)
         await until(lambda: bool(received))
     assert received[0]["type"] == "websocket.disconnect"  # (the app never got it)
-    assert received[0]["code"] == 1009  # (the legacy protocol's too: it said 1006)
+    assert received[0]["code"] == 1009
     # (never held whole: the protocol inflates at most what the bound leaves, and its
     # buffer may double as it grows)
     assert peak < 3 * bound + _NOISE < size, (peak, bound, size)
