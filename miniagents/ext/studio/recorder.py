@@ -428,7 +428,12 @@ def _abandoned(
     sink.put = _dropped
     if unroute is not None:
         unroute()
-    writer.close(0 if _loop_runs() else 60, ending=("abandoned", ABANDONED))
+    try:
+        asyncio.get_running_loop()
+        timeout = 0.0  # (the thread writes on: a running loop waits for no thread)
+    except RuntimeError:
+        timeout = 60.0
+    writer.close(timeout, ending=("abandoned", ABANDONED))
     warnings.warn(
         f"A Recorder of the run {run_id!r} was dropped without being closed; what it recorded "
         "was written and its run ended as abandoned. Close it (its `with` block, or close()), "
@@ -436,15 +441,6 @@ def _abandoned(
         ResourceWarning,
         stacklevel=2,
     )
-
-
-def _loop_runs() -> bool:
-    """Whether an event loop runs in this thread."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 def record_runs(
