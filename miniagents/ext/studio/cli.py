@@ -212,7 +212,8 @@ def studio_main(argv: Sequence[str], prog: str) -> int:
         if getattr(args, "max_events", 1) < 1:
             parser.error(f"argument --max-events: {args.max_events} is not at least 1")
         try:
-            return verb.run(args, RunStore(store_path(args.store)))
+            with contextlib.closing(RunStore(store_path(args.store))) as store:
+                return verb.run(args, store)
         except (StudioError, _CannotStart) as error:
             parser.error(str(error))
     return _serve(given, prog)
@@ -435,24 +436,25 @@ def _served(args: argparse.Namespace) -> int:
         ) from error
     # (the host it listens on too, as its address is printed: was refused, host_not_allowed)
     hosts = list(dict.fromkeys([*LOCAL_HOSTS, shown, *args.allow_host]))
-    try:
-        store = RunStore(store_path(args.store))  # (a directory: refused, naming --store)
-        settings = web_options_given(args, {**_LIMITS, **_SETTINGS_OPTIONS})
-        app = studio_app(store, token=token, allowed_hosts=hosts, **settings)
-        config = server_config(app, **web_options_given(args, SERVING_OPTIONS))
-    except (StudioConfigurationError, WebConfigurationError) as error:  # (a host, a bound)
-        named = option_flag(error.parameter or "allowed_hosts")  # (the token: checked above)
-        raise _CannotStart(f"argument {named}: {error}") from error
-    try:
-        listener = listening_socket(args.host, args.port)
-    except OSError as error:
-        raise _CannotStart(
-            f"cannot listen on {args.host}:{args.port}: {error.strerror or error}; give "
-            "another --port"
-        ) from error
-    port = listener.getsockname()[1]
-    print(f"The studio of {store.path} is at http://{shown}:{port}/#token={token}", flush=True)
-    server = uvicorn.Server(config)  # (bounded: the apps' one serving)
-    with listener, contextlib.suppress(KeyboardInterrupt):
-        server.run(sockets=[listener])
-    return 0 if server.started else 1
+    with contextlib.ExitStack() as ending:  # (the store, closed as serving ends: was left open)
+        try:  # (a directory as the store: refused, naming --store)
+            store = ending.enter_context(contextlib.closing(RunStore(store_path(args.store))))
+            settings = web_options_given(args, {**_LIMITS, **_SETTINGS_OPTIONS})
+            app = studio_app(store, token=token, allowed_hosts=hosts, **settings)
+            config = server_config(app, **web_options_given(args, SERVING_OPTIONS))
+        except (StudioConfigurationError, WebConfigurationError) as error:  # (a host, a bound)
+            named = option_flag(error.parameter or "allowed_hosts")  # (the token: checked above)
+            raise _CannotStart(f"argument {named}: {error}") from error
+        try:
+            listener = listening_socket(args.host, args.port)
+        except OSError as error:
+            raise _CannotStart(
+                f"cannot listen on {args.host}:{args.port}: {error.strerror or error}; give "
+                "another --port"
+            ) from error
+        port = listener.getsockname()[1]
+        print(f"The studio of {store.path} is at http://{shown}:{port}/#token={token}", flush=True)
+        server = uvicorn.Server(config)  # (bounded: the apps' one serving)
+        with listener, contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[listener])
+        return 0 if server.started else 1

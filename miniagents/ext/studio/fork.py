@@ -31,6 +31,7 @@ itself, as any, as a fork of the first.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import dataclasses
 import functools
@@ -623,7 +624,10 @@ async def afork(
     environment: Mapping[str, str] | None = None,
     timeout: float | None = None,
 ) -> ForkResult:
-    """Run the program of the run ``fork.run`` again as the fork ``fork``; wait for its end.
+    """Run the program of the run ``fork.run`` again as the fork ``fork``; wait for its exit.
+
+    The fork ends as the program exits, with what it wrote until then: a child the program
+    left running (a server it started, holding its output) is not waited for.
 
     The program runs with its recorded command, in its recorded folder, in this process's
     environment with ``environment`` over it, and the store and the fork in
@@ -656,8 +660,11 @@ async def afork(
         STORE_VARIABLE: str(store.path.resolve()),
         FORK_VARIABLE: json.dumps(fork.as_json(), ensure_ascii=False),
     }
+    loop = asyncio.get_running_loop()
+    exited: asyncio.Future[None] = loop.create_future()
     try:
-        process = await asyncio.create_subprocess_exec(
+        transport, output = await loop.subprocess_exec(
+            lambda: _Output(exited),
             *run.command,
             cwd=run.cwd,
             env=variables,
@@ -670,26 +677,56 @@ async def afork(
             f"The program of the run {run.id} cannot be started again ({' '.join(run.command)} "
             f"in {run.cwd}): {error}."
         ) from error
-    kept = bytearray()
-    written = 0
-
-    async def read() -> None:
-        nonlocal written
-        assert process.stdout is not None
-        while chunk := await process.stdout.read(65_536):
-            written += len(chunk)
-            kept.extend(chunk)
-            del kept[:-_OUTPUT_KEPT]
-
     try:
-        await asyncio.wait_for(asyncio.gather(read(), process.wait()), timeout)
+        await asyncio.wait_for(asyncio.shield(exited), timeout)
     except BaseException:  # a timeout, or the caller gave up: the program goes too
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        if transport.get_returncode() is None:
+            transport.kill()
+            await exited
         raise
+    finally:
+        transport.close()
+    kept, written = output.kept, output.written
     cut = written > len(kept)
     if cut:  # (from its first whole character: not the bytes left of one cut in two)
         whole = next((at for at, byte in enumerate(kept[:4]) if byte & 0xC0 != 0x80), 0)
         del kept[:whole]
-    return ForkResult(fork.child, process.returncode or 0, kept.decode(errors="replace"), cut)
+    return ForkResult(
+        fork.child, transport.get_returncode() or 0, kept.decode(errors="replace"), cut
+    )
+
+
+class _Output(asyncio.SubprocessProtocol):
+    """A fork's program as it runs: the end of what it writes (stdout and stderr), its exit.
+
+    Its exit ends it: what the pipe holds then is read and the pipe closed, so that a child
+    the program left holding its output (a server it started) does not keep the fork running.
+    """
+
+    def __init__(self, exited: asyncio.Future[None]) -> None:
+        self.exited = exited
+        self.kept = bytearray()
+        self.written = 0
+        self.pipe: asyncio.ReadTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.SubprocessTransport)
+        pipe = transport.get_pipe_transport(1)
+        assert isinstance(pipe, asyncio.ReadTransport)
+        self.pipe = pipe
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        assert isinstance(data, bytes)
+        self.written += len(data)
+        self.kept.extend(data)
+        del self.kept[:-_OUTPUT_KEPT]
+
+    def process_exited(self) -> None:
+        pipe = self.pipe
+        if pipe is not None and not pipe.is_closing():  # (else it was read to its end)
+            with contextlib.suppress(OSError):  # (BlockingIOError: all it held is read)
+                while chunk := os.read(pipe.get_extra_info("pipe").fileno(), 65_536):
+                    self.pipe_data_received(1, chunk)
+            pipe.close()
+        if not self.exited.done():
+            self.exited.set_result(None)

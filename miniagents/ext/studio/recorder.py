@@ -29,8 +29,8 @@ studio shows them live.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
-import contextlib
 import contextvars
 import itertools
 import os
@@ -53,7 +53,7 @@ from miniagents.ext.llm.observing import (
 )
 from miniagents.ext.llm.pricing import price_provider_of
 from miniagents.ext.llm.provider import Finish, LLMCall, LLMEvent, LLMProvider, aclose_events
-from miniagents.ext.studio.errors import StudioConfigurationError, StudioStoreError
+from miniagents.ext.studio.errors import StudioConfigurationError
 from miniagents.ext.studio.events import MAX_TEXT, CallEnded, CallRequest, encode_batch
 from miniagents.ext.studio.fork import (
     FORK_VARIABLE,
@@ -231,11 +231,13 @@ class Recorder:
         self._writer = writer = RunWriter(
             self.store, self.run_id, encode_batch, self.flush_interval
         )
-        self._sink = writer  # (what the hooks and their watches put the events into)
+        # (what the hooks and their watches put the events into: a task's context that
+        # outlives the recorder keeps its watches, and through them this alone)
+        self._sink = sink = _Sink(writer.put)
         self._plug = plug = _Plug(weakref.ref(self))
         _plugged(plug, True)
         self._dropped = weakref.finalize(
-            self, _abandoned, plug, writer, self._unroute, self.store, self.run_id
+            self, _abandoned, plug, sink, writer, self._unroute, self.run_id
         )
         return self
 
@@ -254,6 +256,7 @@ class Recorder:
             return
         self._dropped.detach()
         _plugged(self._plug, False)
+        self._sink.put = _dropped
         if self._unroute is not None:
             self._unroute()
         writer.close()
@@ -395,20 +398,42 @@ def _plugged(plug: _Plug, plugged: bool) -> None:
             hook.remove(plug)
 
 
+class _Sink:
+    """Where a recorder's hooks and watches put its events: its writer's queue, until it closes."""
+
+    __slots__ = ("put",)
+
+    def __init__(self, put: Callable[[tuple[Any, ...]], None]) -> None:
+        self.put = put
+
+
+def _dropped(_item: tuple[Any, ...]) -> None:
+    """What a closed recorder's sink does with what is put: nothing."""
+
+
 def _abandoned(
     plug: _Plug,
+    sink: _Sink,
     writer: RunWriter,
     unroute: Callable[[], None] | None,
-    store: RunStore,
     run_id: str,
 ) -> None:
-    """A recorder dropped unclosed (or open at exit): unplug it, write its run, end it, warn."""
+    """A recorder dropped unclosed (or open at exit): unplug it, write its run, end it, warn.
+
+    Dropped in a running loop, it returns at once: the writer's thread writes the last batch
+    and ends the run (a loop waits for no thread); elsewhere it waits for them (at exit,
+    the thread would not outlive the interpreter).
+    """
     _plugged(plug, False)
+    sink.put = _dropped
     if unroute is not None:
         unroute()
-    writer.close()
-    with contextlib.suppress(StudioStoreError):  # (a store that cannot be written: as a batch)
-        store.end_run(run_id, "abandoned", ABANDONED)
+    try:
+        asyncio.get_running_loop()
+        timeout = 0.0  # (the thread writes on: a running loop waits for no thread)
+    except RuntimeError:
+        timeout = 60.0
+    writer.close(timeout, ending=("abandoned", ABANDONED))
     warnings.warn(
         f"A Recorder of the run {run_id!r} was dropped without being closed; what it recorded "
         "was written and its run ended as abandoned. Close it (its `with` block, or close()), "
@@ -468,7 +493,7 @@ def _error_text(error: BaseException | None) -> str | None:
 class _AgentWatch:
     """The watch of an interaction: its input, its reply messages, its end."""
 
-    writer: RunWriter
+    writer: _Sink
     id: int
     replies: int = 0
 
@@ -498,7 +523,7 @@ class _AgentWatch:
         self.writer.put(("end", self.id, _now(), error, None))
 
 
-def _follow(writer: RunWriter, node: int, role: str, index: int, promise: MessagePromise) -> None:
+def _follow(writer: _Sink, node: int, role: str, index: int, promise: MessagePromise) -> None:
     """Queue ``promise`` once complete (now, if it is)."""
     core = core_of(promise)
     if core.done:
@@ -509,7 +534,7 @@ def _follow(writer: RunWriter, node: int, role: str, index: int, promise: Messag
 
 
 def _message(
-    writer: RunWriter,
+    writer: _Sink,
     node: int,
     role: str,
     index: int,
@@ -534,7 +559,7 @@ def _message(
 class _CallWatch:
     """The watch of a call of a model: its events, each with its time, and its end."""
 
-    writer: RunWriter
+    writer: _Sink
     id: int
     model: str
     price_provider: str | None
@@ -567,7 +592,7 @@ class _CallWatch:
 class _ToolWatch:
     """The watch of a tool call: the decision on it, if it waited for one, and its result."""
 
-    writer: RunWriter
+    writer: _Sink
     id: int
     result: MessagePromise[ToolResultMessage]
 

@@ -605,11 +605,20 @@ class RunWriter:
         """How many events it has written so far."""
         return self._batches.next - 1
 
-    def close(self, timeout: float = 60.0) -> None:
+    def close(
+        self, timeout: float = 60.0, *, ending: tuple[RunStatus, str | None] | None = None
+    ) -> None:
         """Write what is queued, then stop the thread (wait ``timeout`` seconds at most).
 
         What is put after drops (the run has ended: what still streams is not its).
+
+        Args:
+            timeout: Seconds to wait for the thread's last batch (``0``: return at once,
+                the thread writes it).
+            ending: How the run ended (its status and error), said by the thread after
+                its last batch (``None``: the caller says it).
         """
+        self._batches.ending = ending
         self.put = _dropped
         self._dropped.detach()
         self._stop.set()
@@ -626,7 +635,7 @@ class RunWriter:
 class _Batches:
     """A writer's queue and how it is written: what its thread and its finalizer hold."""
 
-    __slots__ = ("encode", "next", "queue", "run_id", "store", "warned", "writing")
+    __slots__ = ("encode", "ending", "next", "queue", "run_id", "store", "warned", "writing")
 
     def __init__(
         self, store: RunStore, run_id: str, encode: Callable[[list[tuple[Any, ...]]], bytes]
@@ -638,6 +647,7 @@ class _Batches:
         self.writing = threading.Lock()
         self.next = 1
         self.warned = False
+        self.ending: tuple[RunStatus, str | None] | None = None  # (said after the last batch)
 
     def write(self) -> None:
         """Write what is queued as a batch (an error logged once: the events are dropped)."""
@@ -685,12 +695,15 @@ def _abandoned(batches: _Batches, stop: threading.Event) -> None:
 
 
 def _write_every(batches: _Batches, stop: threading.Event, interval: float) -> None:
-    """A writer's thread: its batches, every ``interval`` seconds, and the last at ``stop``."""
+    """A writer's thread: its batches every ``interval`` seconds, the last at ``stop``, the end."""
     while True:
         stopping = stop.wait(interval)
         batches.write()
         if stopping:
-            return
+            break
+    if batches.ending is not None:
+        with contextlib.suppress(StudioStoreError):  # (a store that cannot be written: as a batch)
+            batches.store.end_run(batches.run_id, *batches.ending)
 
 
 _open_writers: weakref.WeakSet[RunWriter] = weakref.WeakSet()

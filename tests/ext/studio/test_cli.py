@@ -245,6 +245,28 @@ def test_a_directory_given_as_the_store_is_refused_naming_store(
     assert configs == []
 
 
+class _ClosedStore(RunStore):
+    """A store that counts how often it is closed."""
+
+    closes: ClassVar[int] = 0
+
+    def close(self) -> None:
+        type(self).closes += 1
+        super().close()
+
+
+@pytest.mark.parametrize("command", [["--port", "0"], ["list"]], ids=["served", "list"])
+def test_the_studio_closes_the_store_it_opened_as_it_ends(
+    store: RunStore, command: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configs = configs_run(monkeypatch)
+    monkeypatch.setattr(cli, "RunStore", _ClosedStore)
+    monkeypatch.setattr(_ClosedStore, "closes", 0)
+    assert studio_main([*command, "--store", str(store.path)], "miniagents studio") == 0
+    assert _ClosedStore.closes == 1  # (was: 0, the store left open as serving ended)
+    assert len(configs) == (command[0] == "--port")
+
+
 @pytest.mark.parametrize(
     ("token", "taken"),
     [

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -51,7 +52,7 @@ from miniagents.testing import FakeLLMServer
 from tests.ext.realtime.kit import APIS, pieces, streamed
 from tests.ext.studio import program
 from tests.ext.studio.kit import many_calls
-from tests.fakes.fixtures import fake_llm  # noqa: F401
+from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 from tests.subprocesses import python_env, run_python
 
 PROGRAM = Path(program.__file__)
@@ -450,6 +451,31 @@ async def test_a_forks_program_gets_the_studios_environment_without_its_token(
     assert TOKEN_VARIABLE not in seen  # (was: the studio's token, for any program it forks)
     assert (seen["MINIAGENTS_TEST_INHERITED"], seen["MINIAGENTS_TEST_GIVEN"]) == ("kept", "given")
     assert seen[STORE_VARIABLE] == str(store.path.resolve())
+
+
+async def test_a_fork_ends_as_its_program_exits_though_a_child_it_left_holds_its_output(
+    store: RunStore, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "sleeper.pid"
+    starting = (
+        "import pathlib, subprocess, sys\n"
+        "sleeper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)'])\n"
+        f"pathlib.Path({str(pid_file)!r}).write_text(str(sleeper.pid))\n"
+        "print('x' * 200_000)\n"  # (more than a pipe holds: read as it runs, and at its exit)
+        "print('the program ended')\n"
+    )
+    with Recorder(store, command=(sys.executable, "-c", starting)) as recorder:
+        pass
+    planned = Fork(recorder.run_id, 1, "k", "20261127-000000-child0")
+    try:
+        # (was: waited for the end of its output, which the sleeper holds: killed at the timeout)
+        result = await afork(store, planned, timeout=WAIT)
+        assert result.returncode == 0, result.output
+        assert result.cut
+        assert result.output.endswith("x\nthe program ended\n")  # (all it wrote, to its end)
+    finally:
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
 
 @pytest.mark.parametrize(

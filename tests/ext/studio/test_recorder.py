@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import closing
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from miniagents.ext.studio.errors import (
     StudioStoreError,
 )
 from miniagents.ext.studio.events import MAX_TEXT, encode_batch
-from miniagents.ext.studio.store import ABANDONED, RunInfo, RunWriter, WrittenChunk
+from miniagents.ext.studio.store import ABANDONED, RunInfo, RunStatus, RunWriter, WrittenChunk
 from miniagents.ext.tools import FunctionTool
 from miniagents.miniagents.lowlevel import observe_interactions
 from miniagents.testing import FakeLLMServer
@@ -511,6 +511,7 @@ async def test_a_recorder_dropped_unclosed_goes_unplugged_and_its_run_is_abandon
 
     recorder = Recorder(store, command=(), flush_interval=3600).start()
     run_id = recorder.run_id
+    [thread] = [each for each in threading.enumerate() if each.name.endswith(run_id)]
     async with MiniAgents():
         await echo.inquire()
     dropped = weakref.ref(recorder)
@@ -519,6 +520,7 @@ async def test_a_recorder_dropped_unclosed_goes_unplugged_and_its_run_is_abandon
     gc.collect()
     assert dropped() is None  # (was: held by the three hooks for the process's life)
     assert plugged_observers() == (None,) * 3  # (unplugged)
+    thread.join(WAIT)  # (dropped in the loop: its writer's thread ends the run)
     run = store.run(run_id)
     assert (run.status, run.error) == ("abandoned", ABANDONED)
     [node] = RunTree.of(store, run_id).roots  # (what it recorded, written at the drop)
@@ -526,6 +528,76 @@ async def test_a_recorder_dropped_unclosed_goes_unplugged_and_its_run_is_abandon
     async with MiniAgents():
         await echo.inquire()  # (runs on, recorded by none)
     assert len(RunTree.of(store, run_id).roots) == 1
+
+
+class _HeldStore(RunStore):
+    """A store whose batches wait for the test's word (its writer's thread held in a write)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.gate = threading.Event()
+        self.ended = threading.Event()
+
+    def append(self, run_id: str, chunks: Sequence[WrittenChunk]) -> None:
+        self.gate.wait(WAIT)
+        super().append(run_id, chunks)
+
+    def end_run(
+        self, run_id: str, status: RunStatus, error: str | None, *, if_running: bool = False
+    ) -> None:
+        super().end_run(run_id, status, error, if_running=if_running)
+        self.ended.set()
+
+
+async def test_a_recorder_dropped_in_a_running_loop_returns_at_once_and_its_run_is_abandoned(
+    tmp_path: Path,
+) -> None:
+    @miniagent
+    async def echo(ctx: InteractionContext) -> None:
+        ctx.reply("echoed")
+
+    with closing(_HeldStore(tmp_path / "runs.sqlite")) as store:
+        recorder = Recorder(store, command=(), flush_interval=3600).start()
+        run_id = recorder.run_id
+        async with MiniAgents():
+            await echo.inquire()
+        with pytest.warns(ResourceWarning, match=f"Recorder of the run '{run_id}' was dropped"):
+            del recorder  # (in the loop: its writer's thread, held in its last batch, waits)
+        # returned before the run ended (was: the loop waited for the held thread, then ended it)
+        assert not store.ended.is_set()
+        store.gate.set()
+        await asyncio.to_thread(store.ended.wait, WAIT)
+        run = store.run(run_id)
+        assert (run.status, run.error) == ("abandoned", ABANDONED)
+        [node] = RunTree.of(store, run_id).roots  # (its last batch, written by the thread)
+        assert node.reply_text == "echoed"
+
+
+async def test_a_task_that_outlives_a_closed_recorder_holds_neither_its_writer_nor_its_store(
+    tmp_path: Path,
+) -> None:
+    release = asyncio.Event()
+    lingering: list[asyncio.Task[bool]] = []
+
+    @miniagent
+    async def starter(ctx: InteractionContext) -> None:
+        lingering.append(asyncio.create_task(release.wait()))  # (its context: the agent's node)
+        ctx.reply("started")
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    recorder = Recorder(store, command=()).start()
+    async with MiniAgents():
+        await starter.inquire()
+    recorder.close()
+    store.close()
+    held = weakref.ref(store)
+    del recorder, store
+    gc.collect()
+    assert held() is None  # (was: held by the node in the task's context, through its writer)
+    [task] = lingering
+    assert not task.done()
+    release.set()
+    await task
 
 
 def test_a_recorder_open_as_the_interpreter_exits_writes_its_run_and_abandons_it(
