@@ -8,7 +8,9 @@ is known for:
 
 ========== ==================================================================================
 ollama     a call's image must be base64 (a data URL); tool calls come whole in one chunk,
-           each at ``index`` 0 (told apart by their ids), and the finish reason is ``stop``
+           each at ``index`` 0 with the id it was given (two may share one, as some models
+           write ``call_0`` for each: the agent then tells them apart by their places and
+           renames the later ones, ``call_0_2``), and the finish reason is ``stop``
 vllm       as OpenAI
 lm_studio  ``stream_options`` is ignored: a streamed reply has no usage
 openrouter an SSE comment (``: OPENROUTER PROCESSING``) first; the usage in the last chunk,

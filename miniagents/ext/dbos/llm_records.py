@@ -38,7 +38,7 @@ from miniagents.ext.dbos.errors import (
     DurableRecordError,
 )
 from miniagents.ext.llm.batch.journal import FileJournal, JournalHold
-from miniagents.ext.llm.cache.stores import RecordedCall, events_from_json, events_to_json
+from miniagents.ext.llm.cache.stores import RecordedCall, events_to_json, recorded_call
 from miniagents.ext.llm.errors import LLMConfigurationError
 
 if TYPE_CHECKING:
@@ -286,7 +286,8 @@ class SQLCallStore:
 
         def work(connection: sqlalchemy.Connection) -> list[RecordedCall]:
             query = table.select().order_by(order, table.c.recorded_at.desc()).limit(limit)
-            return [_recorded(row) for row in connection.execute(query).mappings()]
+            rows = connection.execute(query).mappings()
+            return [each for each in map(_recorded, rows) if each is not None]
 
         return await asyncio.to_thread(tables.run, work, "read recorded calls", CALLS_TABLE)
 
@@ -318,13 +319,9 @@ def _check_key(key: str, doing: str) -> None:
         )
 
 
-def _recorded(row: Mapping[Any, Any]) -> RecordedCall:
-    return RecordedCall(
-        str(row["key"]),
-        json.loads(row["request"]),
-        events_from_json(json.loads(row["events"])),
-        float(row["recorded_at"]),
-    )
+def _recorded(row: Mapping[Any, Any]) -> RecordedCall | None:
+    key, request, events, at = (row[name] for name in ("key", "request", "events", "recorded_at"))
+    return recorded_call(key, request, events, at, f"table {CALLS_TABLE}")
 
 
 def _column_key(name: str) -> str:

@@ -60,6 +60,30 @@ async def test_a_sql_call_store_keeps_recorded_calls_with_every_event(database_u
     assert await store.acandidates("openai", "m-1", 10) == []
 
 
+async def test_a_damaged_recorded_call_is_read_as_none_with_a_warning(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """(It raised json's ``JSONDecodeError`` from ``aget``, failing the cache's call, and from
+    ``acandidates``, failing a replay-only cache's miss.)"""
+    store = SQLCallStore(database_url)
+    now = time.time()
+    await store.aput(_recorded("k1", "m-1", "one", now - 10))
+    await store.aput(_recorded("k2", "m-1", "two", now))
+    engine = sqlalchemy.create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            sqlalchemy.text(f"UPDATE {CALLS_TABLE} SET events = '[[\"te' WHERE key = 'k2'")
+        )
+    engine.dispose()
+    assert await store.aget("k2") is None
+    assert [each.key for each in await store.acandidates("openai", "m-1", 10)] == ["k1"]
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 2
+    assert warned[0].startswith(
+        f"The call cache's store table {CALLS_TABLE} holds a damaged recording under the key k2 "
+    )
+
+
 async def test_a_call_whose_key_is_longer_than_its_column_is_refused_with_the_fix(
     database_url: str,
 ) -> None:

@@ -35,6 +35,7 @@ from miniagents.ext.llm.provider import (
     ToolCallStart,
 )
 from miniagents.ext.sqlite_files import SQLiteFile, damaged_sqlite_file, is_damaged_sqlite
+from miniagents.promising.lowlevel import logger
 
 __all__ = [
     "CallStore",
@@ -43,6 +44,7 @@ __all__ = [
     "SQLiteCallStore",
     "events_from_json",
     "events_to_json",
+    "recorded_call",
 ]
 
 
@@ -261,7 +263,7 @@ class SQLiteCallStore:
         rows = await self._run(
             "SELECT key, request, events, recorded_at FROM llm_calls WHERE key = ?", (key,)
         )
-        return _recorded(rows[0]) if rows else None
+        return self._recorded(rows[0]) if rows else None
 
     async def aput(self, recorded: RecordedCall) -> None:
         """Keep ``recorded`` (in place of one of the same key)."""
@@ -285,7 +287,7 @@ class SQLiteCallStore:
             "ORDER BY (provider = ? AND model = ?) DESC, recorded_at DESC LIMIT ?",
             (provider, model, limit),
         )
-        return [_recorded(row) for row in rows]
+        return [each for each in map(self._recorded, rows) if each is not None]
 
     async def aclear(self) -> None:
         """Forget every call."""
@@ -299,6 +301,10 @@ class SQLiteCallStore:
         return await asyncio.to_thread(
             self._file.using, lambda connection: connection.execute(sql, parameters).fetchall()
         )
+
+    def _recorded(self, row: tuple[Any, ...]) -> RecordedCall | None:
+        key, request, events, recorded_at = row
+        return recorded_call(key, request, events, recorded_at, f"file {str(self.path)!r}")
 
     def _failed(self, error: OSError | sqlite3.Error, opening: bool) -> BaseException:
         if is_damaged_sqlite(error):
@@ -324,8 +330,32 @@ _CREATE = (
 _INDEX = "CREATE INDEX IF NOT EXISTS llm_calls_by_model ON llm_calls (provider, model, recorded_at)"
 
 
-def _recorded(row: tuple[Any, ...]) -> RecordedCall:
-    key, request, events, recorded_at = row
-    return RecordedCall(
-        str(key), json.loads(request), events_from_json(json.loads(events)), float(recorded_at)
+def recorded_call(
+    key: str, request: str, events: str, recorded_at: float, where: str
+) -> RecordedCall | None:
+    """The call a store's row holds (its request and events as JSON text), if it can be read.
+
+    A row that cannot be (damaged: its JSON cut short, an event of no kind, a time that is
+    no number) is no recording: a miss, made again and recorded in its place. That is
+    logged as a warning naming ``where`` (the store's file or database) and the key, so
+    that a damaged recording fails no call, before or while its reply is given.
+    """
+    try:
+        asked = json.loads(str(request))
+        recorded = RecordedCall(
+            str(key), asked, events_from_json(json.loads(str(events))), float(recorded_at)
+        )
+    except (ValueError, TypeError, LLMConfigurationError) as error:
+        why = f"{type(error).__name__}: {error}"
+    else:
+        if isinstance(asked, Mapping):
+            return recorded
+        why = f"its request is a JSON {type(asked).__name__}, not an object"
+    logger.warning(
+        "The call cache's store %s holds a damaged recording under the key %.12s (%.200s); "
+        "it is taken as a miss: the call is made and recorded in its place.",
+        where,
+        key,
+        why,
     )
+    return None

@@ -962,3 +962,46 @@ async def test_a_wrong_with_is_refused_with_a_sentence_naming_cache_active() -> 
             pass
     with cache.active() as active:  # the plain block still works, and gives the cache
         assert active is cache
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        'UPDATE llm_calls SET events = \'[["text", "cut sh\'',  # (its JSON cut short)
+        'UPDATE llm_calls SET events = \'[["shout", "x"]]\'',  # (an event of no kind)
+        "UPDATE llm_calls SET request = '[1, 2]'",  # (a request that is no object)
+        "UPDATE llm_calls SET recorded_at = 'yesterday'",
+    ],
+    ids=["cut", "unknown-event", "request", "recorded-at"],
+)
+async def test_a_damaged_recording_is_a_miss_made_again_and_rewritten_with_a_warning(
+    tmp_path: Path,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+    damage: str,
+) -> None:
+    """A recording of the file that cannot be read is found before its reply is given: the
+    call is made and recorded in its place, and a warning names the file. (It was an error,
+    json's ``JSONDecodeError`` or the cache's, failing the call.)"""
+    path = tmp_path / "calls.sqlite"
+    agent = _openai(fake_llm)
+    async with MiniAgents():
+        with CallCache(path).active():
+            await agent.inquire("kept?")
+        with sqlite3.connect(path) as connection:
+            connection.execute(damage)
+        connection.close()
+        with CallCache(path, mode="replay").active(), pytest.raises(LLMCacheMissError):
+            await agent.inquire("kept?")
+        cache = CallCache(path)
+        with cache.active():
+            made = await agent.inquire("kept?")
+        with CallCache(path, mode="replay").active():
+            replayed = await agent.inquire("kept?")  # rewritten: replayed
+    assert str(made[-1]) == str(replayed[-1]) == "kept?"
+    assert _calls(fake_llm) == 2
+    assert (cache.stats.misses, cache.stats.recorded) == (1, 1)
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 3  # the replay's key, its nearest recording; the read-through's key
+    assert warned[0].startswith(f"The call cache's store file {str(path)!r} holds a damaged ")
+    assert warned[0].endswith("it is taken as a miss: the call is made and recorded in its place.")
