@@ -143,6 +143,11 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "Starlette's own: a send to a page the app closed itself (a message it refused) "
         "ends the session as the page's leaving does, the app's close code its code"
     ),
+    ("miniagents.ext.realtime.web", "failed.exceptions[0]"): (
+        "the first error of the voice page's sends (the reply's, or a transcript's in a task "
+        "of its own), of any type, taken out of their task group's ExceptionGroup so that "
+        "the session tells it as it tells each"
+    ),
     ("miniagents.ext.llm.batch._run", "error"): (
         "the SDK's error of a batch's creation, raised as the call's by the capturing "
         "transport (the call's provider translates it)"

@@ -266,6 +266,15 @@ class Poster:
             )
         return self._client
 
+    def readdress(self, webhook: Webhook) -> None:
+        """Send what waits for the webhook of ``webhook``'s task and id to ``webhook`` instead.
+
+        For a webhook replaced under its id: a notification not sent yet goes where the
+        task's config says now, with its credentials (the post under way ends as it began).
+        """
+        queued = self._queues.get((webhook.task_id, webhook.id), [])
+        queued[:] = [(webhook, body) for _, body in queued]
+
     def forget(self, task_id: str, webhook_id: str) -> None:
         """Post nothing more that waits for the webhook ``webhook_id`` of ``task_id``."""
         self._queues.pop((task_id, webhook_id), None)

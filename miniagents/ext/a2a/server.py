@@ -705,17 +705,18 @@ class _A2ATasks:
         slot = streaming and not call.notified
         if slot and (refused := streams.take(owner, self.manager.settings)) is not None:
             return _busy(call.rpc_id, refused)
-        answered: Response | Job | None = None
+        streamed: Response | None = None
         try:
             answered = await self._areply(
                 call, request, sent, pushed, streaming=streaming, history=history
             )
+            if isinstance(answered, Response):
+                return answered
+            streamed = self._stream(call.rpc_id, answered, slot_held=slot)
+            return streamed
         finally:
-            if slot and not isinstance(answered, Job):
-                streams.free(owner)  # (no stream took it over)
-        if isinstance(answered, Response):
-            return answered
-        return self._stream(call.rpc_id, answered, slot_held=slot)
+            if slot and streamed is None:
+                streams.free(owner)  # (no stream took it over: was kept if its snapshot raised)
 
     async def _areply(
         self,
@@ -1098,6 +1099,8 @@ class _A2ATasks:
         webhook = dataclasses.replace(webhook, owner=job.owner)  # (its posts take its turns)
         webhooks[webhook.id] = webhook
         self.manager.resize_ended(job, webhook.size - (0 if replaced is None else replaced.size))
+        if replaced is not None and self.poster is not None:
+            self.poster.readdress(webhook)  # (was: its waiting posts went to the old one)
 
     def _webhook_room(self, job: Job, webhook: Webhook) -> None:
         """Refuse ``webhook`` if the task has no room for it (its bound of webhooks)."""

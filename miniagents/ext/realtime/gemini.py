@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
@@ -171,6 +172,13 @@ def _config(setup: SessionSetup) -> dict[str, Any]:
     config["realtime_input_config"] = realtime
     config.update(setup.options)
     return config
+
+
+_MAX_UNANSWERED_TURNS = 64
+"""The most user's turns transcribed whole that a Gemini session keeps for their answers: past
+it, the oldest is told at once, as no answer's (as those left at the session's end are)."""
+
+_logger = logging.getLogger(__name__)
 
 
 class _GeminiLink:
@@ -328,6 +336,13 @@ class _GeminiLink:
                         self._late = True
                 self._heard.append(heard.text)
             if heard is not None and getattr(heard, "finished", None) and self._heard:
+                if len(self._said) >= _MAX_UNANSWERED_TURNS:  # (told unanswered, as at the end)
+                    _logger.debug(
+                        "Over %s user's turns wait for their answers: the oldest is told as "
+                        "unanswered.",
+                        _MAX_UNANSWERED_TURNS,
+                    )
+                    out.append(UserTranscribed(None, self._said.popleft()))
                 self._said.append("".join(self._heard).strip())  # (its turn's words, whole)
                 self._heard = []
                 if self._late:  # (an answered turn's: told at once, the turn under way's owed on)

@@ -505,7 +505,6 @@ async def _relay(
     intake = _Intake(page)
     async with MiniAgents():
         reply = agent.inquire(intake.taken())
-        sending: list[asyncio.Task[None]] = []
 
         async def read() -> None:
             heard = False  # (whether the page hears the rest: its input ended by "end")
@@ -543,8 +542,7 @@ async def _relay(
         failure: Exception | None = None
         try:
             async with asyncio.timeout(seconds):
-                await _send_reply(page, reply, sending, settings.error_texts)
-                await asyncio.gather(*sending)
+                await _send_all(page, reply, settings.error_texts)
         except TimeoutError:
             reply.cancel()
             with contextlib.suppress(Exception):
@@ -555,9 +553,7 @@ async def _relay(
             failure = error
         finally:
             reading.cancel()
-            for task in sending:
-                task.cancel()
-            await asyncio.gather(reading, *sending, return_exceptions=True)
+            await asyncio.gather(reading, return_exceptions=True)
         lost = None if reading.cancelled() else reading.exception()
         if failure is None and isinstance(lost, Exception):  # (the input's own: telling "held")
             failure = lost
@@ -686,6 +682,9 @@ class _Intake:
             yield given
 
 
+_TRANSCRIPT = "voice page transcript"
+"""The name of the task that sends a transcript (or a tool's result) to the page."""
+
 _UNREADABLE = "A message was not one the page sends (JSON: text, played, end; or audio)."
 
 
@@ -714,10 +713,24 @@ def _said(text: str) -> tuple[object, str | PlaybackPosition | None] | None:
     return (kind, None) if kind == "end" else None
 
 
+async def _send_all(page: _Page, reply: Any, error_texts: bool) -> None:
+    """The reply sent to the page (see :func:`_send_reply`), with each send of its own ended.
+
+    A send in a task of its own that fails fails the whole at once (the rest is cut short:
+    was seen only at its turn's end, or the session's), and one that ended is let go (was:
+    each kept for the session's whole life).
+    """
+    try:
+        async with asyncio.TaskGroup() as sending:
+            await _send_reply(page, reply, sending, error_texts)
+    except BaseExceptionGroup as failed:  # (the body's own error is in it too)
+        raise failed.exceptions[0] from None
+
+
 async def _send_reply(
-    page: _Page, reply: Any, sending: list[asyncio.Task[None]], error_texts: bool
+    page: _Page, reply: Any, sending: asyncio.TaskGroup, error_texts: bool
 ) -> None:
-    """Each piece of the reply as the page's events (a streaming one in a task of its own).
+    """Each piece of the reply as the page's events (a streaming one in a task of ``sending``).
 
     A tool's exception in its result is told to the page as its class and a reference
     (:class:`~miniagents.ext.told_errors.ToldResult`), unless ``error_texts``.
@@ -733,8 +746,7 @@ async def _send_reply(
                 await page.event("item", item_id=item, rate=chunk.format.rate)
             await page.audio(chunk.audio)
         elif issubclass(kind, Transcript | ToolResultMessage):
-            task = spawn(_stream(page, promise, error_texts), "voice page transcript")
-            sending.append(task)
+            task = sending.create_task(_stream(page, promise, error_texts), name=_TRANSCRIPT)
             if kind is Transcript:
                 transcripts.append(task)
         elif issubclass(kind, LLMToolCallMessage):

@@ -12,7 +12,7 @@ A2A's headers) hold. A notification (a request without an ``id``) is never answe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx2
@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from miniagents import InteractionContext, miniagent
 from miniagents.ext.a2a import a2a_app
+from miniagents.ext.a2a import server as a2a_server
 from miniagents.ext.a2a.errors import A2AConfigurationError
 from miniagents.ext.a2a.server import (
     DEFAULT_MAX_ID_CHARS,
@@ -34,6 +35,7 @@ from miniagents.ext.a2a.server import (
 )
 from miniagents.ext.input_requests import request_input
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
+from miniagents.ext.web.lowlevel import Job, follow_from_now
 from miniagents.ext.web.settings import DEFAULT_MAX_BODY_VALUES
 from tests.ext.a2a.rpc import call, rpc, send_params
 from tests.ext.web.serving import SSEReader, gated, served, until
@@ -663,5 +665,38 @@ async def test_a_subscriber_that_left_gives_back_its_stream_under_an_asgi_2_4_se
         await asyncio.wait_for(server.ended.wait(), WAIT)  # (the response has returned)
         assert (runs.open_streams, job.last_run().followers) == (0, 0)
         assert not job.done  # (an A2A task outlives its connections)
+        tokens.put_nowait(None)
+        await until(lambda: runs.live == 0)
+
+
+async def test_a_streamed_message_whose_stream_fails_to_start_gives_back_its_slot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (the slot taken as the message was checked was freed only for answers that were not a
+    # task to stream: a stream that raised as it started, in its snapshot, kept it forever)
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    app = one_stream_app(tokens)
+    alice = {"authorization": f"Bearer {ALICE}"}
+    runs = app.state.runs
+    streamed = rpc("SendStreamingMessage", send_params())
+
+    def failing_snapshot(
+        job: Job, snapshot: Callable[[], str], frame: Callable[[str], str] | None = None, **kw: bool
+    ) -> object:
+        def broken() -> str:
+            raise RuntimeError("the snapshot failed")
+
+        return follow_from_now(job, broken, frame, **kw)
+
+    async with served(app) as web:
+        monkeypatch.setattr(a2a_server, "follow_from_now", failing_snapshot)
+        failed = await call(web, streamed, headers=alice)
+        assert failed.status_code == 500
+        monkeypatch.undo()
+        assert runs.open_streams == 0  # (was: 1, her one stream held by nothing)
+        async with web.stream("POST", "/", json=streamed, headers=alice) as response:
+            assert response.status_code == 200  # (was: refused, 429)
+            await SSEReader(response).take(1)
+        tokens.put_nowait(None)
         tokens.put_nowait(None)
         await until(lambda: runs.live == 0)

@@ -452,6 +452,35 @@ async def test_a_deleted_webhook_is_posted_nothing_more_and_one_set_again_hears_
     ]
 
 
+async def test_a_webhook_replaced_under_its_id_is_sent_what_waited_for_the_old_one() -> None:
+    # (a config set again under its id, without a delete, left the posts waiting for the old
+    # one queued as they were: sent to the old URL, with the old token and credentials)
+    async with receiving() as old, receiving() as new:
+        old.hold = asyncio.Event()  # (its first post is under way, the next waits behind)
+        allowed = [f"{old.url}hooks/", f"{new.url}hooks/"]
+        pushes = A2APushNotifications(allowed_urls=allowed)
+        app = a2a_app(greeter, authentication=NoAuthentication(), push_notifications=pushes)
+        async with served(app) as web:
+            config = {"id": "h", "url": f"{old.url}hooks/h", "token": "old"}
+            params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
+            task = (await call(web, rpc("SendMessage", params))).json()["result"]["task"]
+            await until(lambda: len(old.posts) == 1)  # (and the question's post waits)
+            replacing = {"taskId": task["id"], "id": "h", "url": f"{new.url}hooks/h"}
+            await call(web, rpc("CreateTaskPushNotificationConfig", {**replacing, "token": "new"}))
+            old.hold.set()
+            await until(lambda: len(new.posts) == 1)
+            await call(web, rpc("SendMessage", send_params("Ada", taskId=task["id"])))
+            await until(lambda: len(new.posts) == 3)
+    assert [headers["x-a2a-notification-token"] for headers, _ in old.posts] == ["old"]
+    assert old.states() == ["TASK_STATE_WORKING"]  # (under way when it was replaced)
+    assert [headers["x-a2a-notification-token"] for headers, _ in new.posts] == ["new"] * 3
+    assert new.states() == [
+        "TASK_STATE_INPUT_REQUIRED",  # (was: posted to the old URL, with the old token)
+        "TASK_STATE_WORKING",
+        "TASK_STATE_COMPLETED",
+    ]
+
+
 @pytest.mark.parametrize(
     "allowed",
     [[], "https://hooks.example/", ["ftp://hooks.example/"], ["https://hooks.example/?x=1"]],

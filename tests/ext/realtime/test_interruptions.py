@@ -10,7 +10,13 @@ heard.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from miniagents import MessagePromise, MiniAgents
 from miniagents.ext.llm.messages import AssistantMessage
@@ -21,10 +27,13 @@ from miniagents.ext.realtime import (
     RealtimePiece,
     Transcript,
     TurnEnd,
+    gemini,
 )
+from miniagents.ext.realtime.provider import ReplyStarted, SpeechStopped, UserTranscribed
 from miniagents.messages import Message
 from miniagents.testing import FakeLLMServer, LiveRecord, ToolCall
 from tests.ext.realtime.kit import APIS, Api, of, planner, question, silence, speech
+from tests.fakes.fixtures import WAIT
 
 
 async def test_the_users_speech_cuts_the_reply_where_it_was_heard(
@@ -341,3 +350,70 @@ async def test_each_late_transcription_over_geminis_reply_waits_for_its_own_answ
     two = next(i for i, each in enumerate(record.sent) if "Two." in str(each))
     assert first < one < second < two  # (each after its answer's first piece)
     assert record.errors == []
+
+
+class _HeardSession:
+    """A Gemini Live session of the SDK's shape that says ``messages``, then waits."""
+
+    def __init__(self, messages: list[SimpleNamespace]) -> None:
+        self.messages = messages
+
+    async def send_realtime_input(self, **sent: object) -> None:
+        return None
+
+    async def receive(self) -> AsyncIterator[SimpleNamespace]:
+        for message in self.messages:
+            yield message
+        await asyncio.Event().wait()
+
+
+def _gemini_said(transcribed: str | None = None, model: str | None = None) -> SimpleNamespace:
+    """A message of Gemini Live: a user's turn transcribed whole, or the model's words."""
+    heard = None if transcribed is None else SimpleNamespace(text=transcribed, finished=True)
+    turn = (
+        None
+        if model is None
+        else SimpleNamespace(parts=[SimpleNamespace(inline_data=None, text=model)])
+    )
+    content = SimpleNamespace(
+        input_transcription=heard,
+        model_turn=turn,
+        output_transcription=None,
+        interrupted=False,
+        turn_complete=False,
+    )
+    return SimpleNamespace(
+        server_content=content,
+        tool_call=None,
+        tool_call_cancellation=None,
+        usage_metadata=None,
+        go_away=None,
+    )
+
+
+async def test_geminis_turns_waiting_for_an_answer_are_bounded_the_oldest_told_unanswered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # (each user's turn transcribed whole waited for its answer in a queue with no bound: a
+    # model that answered none kept every one for the session's whole life)
+    caplog.set_level(logging.DEBUG, logger="miniagents.ext.realtime.gemini")
+    most, over = gemini._MAX_UNANSWERED_TURNS, 3
+    turns = [f"Turn {number}." for number in range(most + over)]
+    messages = [_gemini_said(transcribed=turn) for turn in turns]
+    session = _HeardSession([*messages, _gemini_said(model="An answer.")])
+    link = gemini._GeminiLink(None, session, SimpleNamespace(Blob=dict), vad=True)
+    await link.asend_audio(b"\0\0")  # (a turn to answer)
+    events = link.events()
+
+    async def taken() -> list[Any]:
+        return [await anext(events) for _ in range(1 + over + 2)]
+
+    told = await asyncio.wait_for(taken(), WAIT)  # (was: the oldest turn held, the wait ran out)
+    assert told[0] == SpeechStopped(None)
+    assert told[1 : 1 + over] == [UserTranscribed(None, turn) for turn in turns[:over]]
+    assert told[1 + over] == UserTranscribed(None, turns[over])  # (the answer's: the oldest left)
+    assert isinstance(told[2 + over], ReplyStarted)  # (then its words)
+    assert (
+        sum("the oldest is told as unanswered" in one.getMessage() for one in caplog.records)
+        == over
+    )

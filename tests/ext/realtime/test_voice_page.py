@@ -15,6 +15,7 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
+import gc
 import itertools
 import json
 import logging
@@ -43,7 +44,13 @@ if TYPE_CHECKING:
 from miniagents.errors import WebConfigurationError
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.realtime import web
-from miniagents.ext.realtime.provider import AudioOut, RealtimeEvent, ReplyStarted
+from miniagents.ext.realtime.provider import (
+    AudioOut,
+    RealtimeEvent,
+    ReplyEnded,
+    ReplyStarted,
+    TextOut,
+)
 from miniagents.ext.realtime.web import voice_app
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
@@ -54,6 +61,7 @@ from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import FakeLLMServer, ToolCall, VirtualClock
 from tests.ext.realtime.kit import APIS, ScriptedLink, scripted_agent
 from tests.ext.web.serving import SERVED_WS, until
+from tests.fakes.fixtures import WAIT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FOUND = CHROMIUM.exists()
@@ -926,6 +934,74 @@ async def test_a_failed_step_of_the_apps_own_is_told_as_the_servers_not_the_agen
     [logged] = [record for record in caplog.records if reference in record.getMessage()]
     assert logged.exc_info is not None
     assert str(logged.exc_info[1]) == "The app could not send the event."
+
+
+class _EchoLink(ScriptedLink):
+    """A realtime API that answers each text with a transcribed reply (ended, if ``ends``)."""
+
+    def __init__(self, *, ends: bool) -> None:
+        super().__init__()
+        self.ends = ends
+        self.texts: asyncio.Queue[str | None] = asyncio.Queue()  # (None: closed)
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        self.texts.put_nowait(text)
+
+    async def arespond(self) -> None:
+        return None
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        for turn in itertools.count():
+            if (text := await self.texts.get()) is None:
+                return
+            yield ReplyStarted(f"r{turn}")
+            yield TextOut(f"i{turn}", f"You said: {text}")
+            if self.ends:
+                yield ReplyEnded(f"r{turn}", "completed")
+
+    async def aclose(self) -> None:
+        self.texts.put_nowait(None)
+        await super().aclose()
+
+
+def echo_voice(link: _EchoLink) -> Starlette:
+    agent = scripted_agent(lambda: link, "ECHO_VOICE", "A voice that echoes.")
+    return voice_app(agent, authentication=NoAuthentication())
+
+
+async def test_a_transcript_the_page_could_not_be_sent_fails_the_session_at_once() -> None:
+    # (a transcript's send ran in a task of its own, kept to the session's end: its failure
+    # was seen only at its turn's end, or the session's, so a reply that never ended hung)
+    told = await asyncio.wait_for(
+        failed_session(_failing_at(echo_voice(_EchoLink(ends=False)), "transcript")), WAIT
+    )
+    said = json.loads(told[-1])
+    assert (said["type"], said["error_type"]) == ("error", "RuntimeError")
+    assert said["message"].startswith("The server, streaming the session, failed")
+
+
+async def test_the_transcripts_sent_are_let_go_as_they_end() -> None:
+    # (each transcript's sending task was kept for the session's whole life)
+    def kept() -> int:
+        gc.collect()
+        return sum(
+            1
+            for one in gc.get_objects()
+            if isinstance(one, asyncio.Task) and "voice page transcript" in one.get_name()
+        )
+
+    async with served(echo_voice(_EchoLink(ends=True))) as base_url:
+        async with httpx.AsyncClient(base_url=base_url) as client:
+            ticket = (await client.post("/session", json={})).json()["ticket"]
+        async with session_socket(base_url, ticket) as socket:
+            for turn in range(20):
+                await socket.send(json.dumps({"type": "text", "text": f"Turn {turn}."}))
+                while json.loads(await socket.recv())["type"] != "turn_end":
+                    pass
+            assert kept() <= 1  # (the last one sent, at most; was: 20, one for each turn)
+            await socket.send('{"type": "end"}')
+            async for _ in socket:
+                pass
 
 
 async def test_a_page_that_sends_past_held_is_read_no_further_and_closed_saying_so() -> None:
