@@ -332,32 +332,17 @@ def test_the_first_decision_wins_whether_given_here_or_by_the_ids(tmp_path: Path
 
 # -- two decisions at the same instant ----------------------------------------------------------
 
-OFFLINE_RUN = """
+OFFLINE_RUN = (
+    """
 import asyncio
 import sys
 
 from miniagents import MiniAgents
-from miniagents.ext.dbos import durable, workflow_id
-from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
-from miniagents.ext.tools import FunctionTool, ToolApprovalRequest
-
-
-def remove(name: str) -> str:
-    \"\"\"Remove a file.\"\"\"
-    print("removing", name, flush=True)
-    return f"removed {name}"
-
-
-cleaner = durable(
-    offline_agent.fork(
-        alias="CLEANER",
-        tools=[FunctionTool(remove, requires_approval=True)],
-        reply=one_per_call(CallTool("remove", {"name": "a.txt"}), "Done."),
-        token_delay=0,
-    ),
-    database_url=sys.argv[1],
-)
-
+from miniagents.ext.dbos import workflow_id
+from miniagents.ext.tools import ToolApprovalRequest
+"""
+    + cleaner_removing("a.txt", url="sys.argv[1]")
+    + """
 
 async def main() -> None:
     async with MiniAgents():
@@ -372,6 +357,7 @@ async def main() -> None:
 
 asyncio.run(main())
 """
+)
 """The run of the same-instant decisions: an offline model (its process imports no SDK of a
 model: the run's two processes start in seconds), whose ``remove`` call waits for approval;
 it prints ``APPROVAL <call id> <pending>``, each message as ``<class> | <text>``, and
