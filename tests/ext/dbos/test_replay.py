@@ -57,6 +57,7 @@ from miniagents.ext.llm.provider import LLMCall
 from miniagents.ext.tools import FunctionTool, ToolCallMessage, ToolResultMessage, ToolSet
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.testing import VirtualClock
+from tests.ext.dbos.outage import kept_client_outage
 from tests.ext.dbos.queued import Waiting, queued_nowhere
 from tests.fakes.dead_executor import pending_elsewhere
 
@@ -1206,17 +1207,6 @@ async def test_a_replay_that_waits_through_dbos_checks_the_database_less_and_les
     assert checks == [1, 3, 7, *range(15, 301, 15)]  # (at most 15 s apart)
 
 
-def _damaged(database: str) -> None:
-    """Overwrite the header of the SQLite file of ``database`` in place: an outage (it
-    cannot be read any more, by the connections opened before too: the runs are written
-    first, as another process would, so that they read the file again)."""
-    path = database.removeprefix("sqlite:///")
-    with contextlib.closing(sqlite3.connect(path)) as connection, connection:
-        connection.execute("UPDATE workflow_status SET status = status")
-    with Path(path).open("r+b") as file:
-        file.write(b"not a database, any more" * 4)
-
-
 async def _stalled(workflow: str, *args: object, **options: object) -> None:
     """DBOS's read through an outage: it retries, and never answers."""
     await asyncio.Event().wait()
@@ -1235,8 +1225,10 @@ async def test_a_run_asked_again_by_its_id_in_an_outage_is_an_error_not_a_wait(
         await _pending_elsewhere(agent, database, "outage")
         monkeypatch.setattr(DBOS, "get_workflow_status_async", _stalled)
         monkeypatch.setattr(DBOS, "get_result_async", _stalled)
-        _damaged(database)
-        with pytest.raises(DurableDatabaseError, match="is not a SQLite database") as caught:
+        with (
+            kept_client_outage(),
+            pytest.raises(DurableDatabaseError, match="is not a SQLite database") as caught,
+        ):
             await asyncio.wait_for(_asked_again(agent, "outage-1").aresolve_messages(), 30)
     assert "move it away" in str(caught.value)  # (the fix)
 
@@ -1262,8 +1254,7 @@ async def test_a_wait_for_a_run_held_elsewhere_in_an_outage_says_so_not_a_timeou
         reply = _asked_again(agent, "waited-1")
         resolved = asyncio.ensure_future(reply.aresolve_messages())
         await waits.wait()  # (the run's status was read: its wait meets the outage)
-        _damaged(database)
-        with pytest.raises(DurableDatabaseError) as caught:
+        with kept_client_outage(), pytest.raises(DurableDatabaseError) as caught:
             await asyncio.wait_for(resolved, 30)
     said = str(caught.value)
     assert said.startswith("The durable run 'waited-1' was waited for, but the database"), said
