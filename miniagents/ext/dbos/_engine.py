@@ -330,6 +330,18 @@ class _Database:
             self._client = new_client(self.url, lazy=True)  # (its first call connects)
         return work(self._client)
 
+    async def astatus(
+        self, workflow_id: str, *, load_output: bool = False
+    ) -> WorkflowStatus | None:
+        """The status of the run ``workflow_id`` (see :func:`_status_of`), read by :meth:`run`.
+
+        Raises:
+            DurableDatabaseError: for a failure of the database (see :func:`store_failure`).
+        """
+        return await self.run(
+            lambda client: _status_of(client, workflow_id, load_output=load_output)
+        )
+
     def close(self) -> None:
         """Close the client once its thread is done with the call it runs, if any."""
         self._thread.submit(self._close)
@@ -394,7 +406,7 @@ async def _areachable(database: _Database, workflow_id: str) -> None:
             for (the driver's error chained as its cause).
     """
     try:
-        await database.run(lambda client: _status_of(client, workflow_id))
+        await database.astatus(workflow_id)
     except DurableDatabaseError as failure:
         raise DurableDatabaseError(
             f"The durable run {workflow_id!r} was waited for, but the database of durable "
@@ -580,7 +592,7 @@ class Engine:
         if workflow_id in self.running:  # its reply published here, or about to be
             return await self._ashared(workflow_id, alias, messages, kwargs, elsewhere_timeout)
         if status is None:  # (not through DBOS's read: it waits for a server that is down)
-            status = await self.database.run(lambda client: _status_of(client, workflow_id))
+            status = await self.database.astatus(workflow_id)
         refused = self.refused.get(workflow_id)  # recovered at launch, refused: other code
         if refused is not None and status is not None and status.status not in _UNENDED:
             del self.refused[workflow_id]  # (ended since: run to its end by that code)
@@ -693,7 +705,7 @@ class Engine:
             return await dbos.get_result_async(workflow_id)
         if elsewhere_timeout is None:
             return await self._aresult(workflow_id)
-        status = await self.database.run(lambda client: _status_of(client, workflow_id))
+        status = await self.database.astatus(workflow_id)
         ended: Awaitable[Any] = self._aresult(workflow_id)
         if status is not None and status.executor_id != dbos.executor_id:
             ended = self._ended_elsewhere(workflow_id, status.executor_id, ended, elsewhere_timeout)
@@ -740,7 +752,7 @@ class Engine:
 
     async def _arecorded_input(self, workflow_id: str) -> object:
         """The recorded input of the run ``workflow_id`` (DBOS records it as it starts the run)."""
-        status = await self.database.run(lambda client: _status_of(client, workflow_id))
+        status = await self.database.astatus(workflow_id)
         return None if status is None else status.input
 
     def _unclaimed(self, workflow_id: str, executor: str | None) -> bool:
@@ -796,7 +808,7 @@ class Engine:
         Raises:
             DurableRunStoppedError: if it is still pending (asked again, it runs on here).
         """
-        status = await self.database.run(lambda client: _status_of(client, workflow_id))
+        status = await self.database.astatus(workflow_id)
         if status is not None and status.status in ("SUCCESS", "ERROR"):
             return cast("tuple[Message, ...]", await _outside(self._aresult(workflow_id)))
         said = (
@@ -1392,7 +1404,9 @@ class _Undecided:
         self.waiting[name] = request
         try:
             self.check()  # (its context's exit has begun: nobody there decides it)
-            decision = await awaited_decision(self._engine.url, self._workflow_id, key, request)
+            decision = await awaited_decision(
+                self._engine.url, self._workflow_id, key, request, self._engine.database.astatus
+            )
         finally:
             del self.waiting[name]  # (a wait cancelled, e.g. by DBOS's cancel, waits no more)
         self.started.discard(name)

@@ -212,7 +212,7 @@ async def acancel_run(agent: MiniAgent[..., Message], workflow_id: str) -> None:
         return _undecided(client.list_workflows(**_approvals_of(workflow_id)), workflow_id)
 
     async with _adatabase(agent) as database:
-        status = await database.run(lambda client: _status_of(client, workflow_id))
+        status = await database.astatus(workflow_id)
         _check_ours(agent, workflow_id, status, "cancel", "cancelled")
         engine = current_engine()
         if status is None or (engine is not None and workflow_id in engine.returned):
@@ -335,7 +335,7 @@ async def aname_run(agent: MiniAgent[..., Message], name: str, workflow_id: str)
     from dbos import SetWorkflowID
 
     async with _adatabase(agent) as database:
-        status = await database.run(lambda client: _status_of(client, workflow_id))
+        status = await database.astatus(workflow_id)
         _check_ours(agent, workflow_id, status, "name", "named")
         if await _anamed_before(database, agent, name) is not None:
             return  # (recorded before names were per agent: the first is kept)
@@ -379,7 +379,7 @@ async def _anamed_before(
 
 async def _anamed(database: _Database, record: str) -> str | None:
     """The id of the run that the name's record ``record`` names, if there is that record."""
-    status = await database.run(lambda client: _status_of(client, record))
+    status = await database.astatus(record)
     if status is None or status.name != _NAME_WORKFLOW:
         return None
     args = status.input.get("args") if isinstance(status.input, dict) else None
@@ -786,9 +786,7 @@ async def _areplayed(
     dbos = _dbos()
     # (a run running here is PENDING: engine.areply gives its live reply, or the recorded
     # one if it ends meanwhile, never waiting on a reply nobody will publish)
-    status = await database.run(
-        lambda client: _status_of(client, workflow_id, load_output=True)  # (its error)
-    )
+    status = await database.astatus(workflow_id, load_output=True)  # (with its error)
     if status is None:
         raise DurableError(
             f"There is no durable run {workflow_id!r} in the database of durable runs."

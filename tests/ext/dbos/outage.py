@@ -23,14 +23,25 @@ def kept_client_outage() -> Iterator[None]:
     SQLAlchemy runs it, as after a file overwritten. The file is left alone, so DBOS's own
     connections (in threads of their own: its waits are stalled by the tests instead) cannot
     put it back, as a checkpoint of its write-ahead log did for a file overwritten in place.
+    Each such connection is closed as it is given back (the client's next one opens the file
+    again: after the block, the database answers again).
     """
+    given: set[int] = set()
 
     def lost(connection: sqlite3.Connection, _record: object, _proxy: object) -> None:
         if threading.current_thread().name.startswith("miniagents-runs"):
             connection.deserialize(NOT_A_DATABASE)
+            given.add(id(connection))
+
+    def back(connection: sqlite3.Connection, record: sqlalchemy.pool.ConnectionPoolEntry) -> None:
+        if id(connection) in given:
+            given.discard(id(connection))
+            record.invalidate()
 
     sqlalchemy.event.listen(sqlalchemy.pool.Pool, "checkout", lost)
+    sqlalchemy.event.listen(sqlalchemy.pool.Pool, "checkin", back)
     try:
         yield
     finally:
         sqlalchemy.event.remove(sqlalchemy.pool.Pool, "checkout", lost)
+        sqlalchemy.event.remove(sqlalchemy.pool.Pool, "checkin", back)

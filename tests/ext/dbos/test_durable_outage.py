@@ -392,13 +392,13 @@ import sys
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.dbos import DurableDatabaseError, DurableRunStoppedError, durable, replay
-from miniagents.ext.dbos import runs, workflow_id
+from miniagents.ext.dbos import _engine, workflow_id
 from miniagents.ext.dbos._engine import current_engine
 from tests.fakes.postgres import PostgresServer
 
 server = PostgresServer(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
 events: dict[str, asyncio.Event] = {}
-read = runs._status_of
+read = _engine._status_of
 
 
 def read_then_stop(client, workflow_id, *, load_output=False):
@@ -426,12 +426,12 @@ async def main() -> None:
             await reply
         except DurableRunStoppedError:
             print("stopped", flush=True)
-        runs._status_of = read_then_stop
+        _engine._status_of = read_then_stop
         try:
             await replay(agent, "pending-1")
         except DurableDatabaseError as error:
             print("error:", error, flush=True)
-        runs._status_of = read
+        _engine._status_of = read
         await asyncio.to_thread(server.start)
         current_engine().stop("pending-1")
     print("exited", flush=True)

@@ -1261,3 +1261,78 @@ async def test_a_wait_for_a_run_held_elsewhere_in_an_outage_says_so_not_a_timeou
     assert "an outage, not a run that is slow to end" in said
     assert "did not end within" not in said
     assert "file is not a database" in str(caught.value.__cause__)  # (the driver's error)
+
+
+def _lost_reading(monkeypatch: pytest.MonkeyPatch, lost: Callable[[str], bool]) -> None:
+    """Make the engine's kept client read in an outage (see :func:`kept_client_outage`) each
+    run for which ``lost`` of its id says so, at that time; DBOS's reads stall."""
+    from dbos import DBOS
+
+    from miniagents.ext.dbos import _engine
+
+    status = _engine._Database.astatus
+
+    async def in_an_outage(runs: Any, workflow: str, **options: Any) -> Any:
+        with kept_client_outage() if lost(workflow) else contextlib.nullcontext():
+            return await status(runs, workflow, **options)
+
+    monkeypatch.setattr(_engine._Database, "astatus", in_an_outage)
+    monkeypatch.setattr(DBOS, "get_workflow_status_async", _stalled)
+
+
+def _remover(alias: str, database: str) -> MiniAgent[..., Message]:
+    """A durable agent that removes ``a`` once a person approves (see :func:`_removing`)."""
+    tools = [FunctionTool(_pretend_remove, requires_approval=True)]
+    remover = offline_agent.fork(alias=alias, reply=_removing, tools=tools, token_delay=0)
+    return durable(remover, database_url=database)
+
+
+def _failed_in_an_outage(messages: tuple[Message, ...]) -> None:
+    """Check that the call of ``messages`` failed as the database was lost, and the run went on."""
+    [failed] = [message for message in messages if isinstance(message, ToolResultMessage)]
+    assert failed.is_error
+    said = str(failed)  # (the model is told, as of any tool)
+    assert said.startswith("The tool _pretend_remove failed: DurableDatabaseError:"), said
+    assert "is not a SQLite database" in said
+    assert "move it away" in said  # (the fix)
+    assert str(messages[-1]) == "Done."
+
+
+async def test_a_call_that_waits_for_approval_in_an_outage_is_an_error_not_a_wait(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a call that waits for approval read whether its approval was started through DBOS's
+    # call, which retries through an outage with no bound: the run stalled there (was: no
+    # answer; now the engine's kept client reads it, and the call fails at once, its error
+    # given to the model as any tool's)
+    from miniagents.ext.dbos._approvals import APPROVAL_MARK
+
+    agent = _remover("LOST_REMOVER", database)
+    _lost_reading(monkeypatch, lambda workflow: APPROVAL_MARK in workflow)
+    async with MiniAgents():
+        with workflow_id("lost-1"):
+            reply = agent.inquire("Remove a.")
+        _failed_in_an_outage(await asyncio.wait_for(reply.aresolve_messages(), 30))
+
+
+async def test_a_call_whose_approval_is_withdrawn_in_an_outage_is_an_error_not_a_wait(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a call whose approval was withdrawn read whether its run was cancelled through DBOS's
+    # call, which retries through an outage with no bound: the run stalled there (was: no
+    # answer; now the engine's kept client reads it, and the call fails at once)
+    from dbos import DBOS
+
+    from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, withdraw
+
+    agent = _remover("WITHDRAWN_REMOVER", database)
+    waits = False
+    _lost_reading(monkeypatch, lambda workflow: waits and workflow == "withdrawn-1")
+    async with MiniAgents():
+        reply = await _waiting(agent, "withdrawn-1")
+        waits = True  # (its approval started: the run's status is read once it is withdrawn)
+        [approval] = await DBOS.list_workflows_async(
+            name=APPROVAL_WORKFLOW, workflow_id_prefix="withdrawn-1"
+        )
+        await withdraw(database, {approval.workflow_id})  # (as at the run's end elsewhere)
+        _failed_in_an_outage(await asyncio.wait_for(reply.aresolve_messages(), 30))
