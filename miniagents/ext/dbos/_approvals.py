@@ -25,7 +25,7 @@ import contextvars
 import logging
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -38,7 +38,7 @@ from miniagents.ext.tools.approval import ToolApprovalRequest, ToolDecision
 
 if TYPE_CHECKING:
     import sqlalchemy
-    from dbos import DBOS, DBOSClient
+    from dbos import DBOS, DBOSClient, WorkflowStatus
 
 __all__ = [
     "APPROVAL_MARK",
@@ -49,6 +49,7 @@ __all__ = [
     "IDS_PER_QUERY",
     "SENT_MARK",
     "Claim",
+    "StatusReader",
     "aopened",
     "approval_id",
     "approval_running",
@@ -65,6 +66,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+StatusReader = Callable[[str], Awaitable["WorkflowStatus | None"]]
+"""Reads the status of a workflow by its id (``None``: there is none), failing at once in an
+outage (DBOS's own read retries a lost connection with no bound)."""
 
 _logger = logging.getLogger(__name__)
 
@@ -241,12 +246,17 @@ async def _outside(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 async def _started(
-    run_id: str, key: str, request: ToolApprovalRequest, decided: dict[str, object] | None
+    run_id: str,
+    key: str,
+    request: ToolApprovalRequest,
+    decided: dict[str, object] | None,
+    status: StatusReader,
 ) -> bool:
     """Start the approval of the call (once: after a restart, DBOS has recovered it).
 
     ``decided``: the message of a decision given on the request already, which the
-    approval starts with. Returns whether it was started here (else it was there).
+    approval starts with; ``status`` reads whether it is started. Returns whether it was
+    started here (else it was there).
     """
     from dbos import DBOS, SetWorkflowID
 
@@ -256,7 +266,7 @@ async def _started(
             "A durable run waited for an approval before DBOS was launched for durable runs."
         )
     name = approval_id(run_id, key)
-    if await DBOS.get_workflow_status_async(name) is not None:
+    if await status(name) is not None:
         return False
     inputs = (run_id, key, request.tool_name, request.call_id, dict(request.arguments))
     with SetWorkflowID(name):
@@ -315,12 +325,13 @@ async def aopened(run_id: str, request: ToolApprovalRequest, seconds: float) -> 
 
 
 async def awaited_decision(
-    url: str, run_id: str, key: str, request: ToolApprovalRequest
+    url: str, run_id: str, key: str, request: ToolApprovalRequest, status: StatusReader
 ) -> ToolDecision:
     """The first decision on the call: given to ``request`` here, or sent from elsewhere.
 
-    ``url`` is the database of the run (where a decision given here is claimed). Once its
-    approval is started in the database, :func:`aopened` of the call returns.
+    ``url`` is the database of the run (where a decision given here is claimed), whose
+    workflows ``status`` reads. Once its approval is started in the database,
+    :func:`aopened` of the call returns.
 
     The request is decided too when the decision came from elsewhere (it is no longer
     pending, and deciding it again raises ``ToolApprovalError``).
@@ -328,7 +339,7 @@ async def awaited_decision(
     opening = _opened_key(run_id, request)
     opened = _opened.setdefault(opening, asyncio.Event())
     try:
-        return await _awaited_decision(url, run_id, key, request, opened)
+        return await _awaited_decision(url, run_id, key, request, opened, status)
     finally:
         opened.set()  # (the run waits no more: nothing is to wait for its approval)
         if _opened.get(opening) is opened:
@@ -336,13 +347,18 @@ async def awaited_decision(
 
 
 async def _awaited_decision(
-    url: str, run_id: str, key: str, request: ToolApprovalRequest, opened: asyncio.Event
+    url: str,
+    run_id: str,
+    key: str,
+    request: ToolApprovalRequest,
+    opened: asyncio.Event,
+    status: StatusReader,
 ) -> ToolDecision:
     name = approval_id(run_id, key)
     # Decided here before anyone else could see the call wait: its approval starts decided,
     # so it is never listed as waiting (an aapprove/adeny is told it was decided already).
     early = None if request.pending else decision_message(await request.adecision(), by="request")
-    if await _outside(_started(run_id, key, request, early)) and early is not None:
+    if await _outside(_started(run_id, key, request, early, status)) and early is not None:
         return await request.adecision()
     opened.set()  # (started, or found started: it waits in the database now)
     here = asyncio.ensure_future(request.adecision())
@@ -358,7 +374,7 @@ async def _awaited_decision(
                 waiting.cancel()
     decision = decision_of(message)
     if decision is None:  # withdrawn: the run has ended (it does not read this), or was
-        if _registration.preemptible and await _outside(_cancelled(run_id)):  # cancelled:
+        if _registration.preemptible and await _outside(_cancelled(run_id, status)):  # cancelled:
             # DBOS stops this step at once (and the run), recording nothing: wait for it
             await asyncio.get_running_loop().create_future()
         return ToolDecision(False, reason="The run ended before the call was decided.")
@@ -367,12 +383,10 @@ async def _awaited_decision(
     return decision
 
 
-async def _cancelled(run_id: str) -> bool:
+async def _cancelled(run_id: str, status: StatusReader) -> bool:
     """Whether the run ``run_id`` was cancelled (``acancel_run``, or DBOS's own cancel)."""
-    from dbos import DBOS
-
-    status = await DBOS.get_workflow_status_async(run_id)
-    return status is not None and status.status == "CANCELLED"
+    found = await status(run_id)
+    return found is not None and found.status == "CANCELLED"
 
 
 async def _sent_from_here(url: str, name: str, decision: ToolDecision) -> None:

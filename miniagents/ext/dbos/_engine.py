@@ -40,6 +40,7 @@ import pickle
 import sqlite3
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
@@ -49,7 +50,6 @@ from miniagents.ext.dbos._approvals import (
     approval_id,
     approval_running,
     awaited_decision,
-    awith_client,
     register_approvals,
     withdraw,
     withdraw_orphans,
@@ -63,7 +63,13 @@ from miniagents.ext.dbos._recording import (
     current_run,
     run_path,
 )
-from miniagents.ext.dbos._sqlite import CONNECT_TIMEOUT, engine_options, sqlite_path
+from miniagents.ext.dbos._sqlite import (
+    CONNECT_TIMEOUT,
+    close_client,
+    engine_options,
+    new_client,
+    sqlite_path,
+)
 from miniagents.ext.dbos._versions import APPLICATION_VERSION, DurableAgents, fingerprint
 from miniagents.ext.dbos.errors import (
     DurableConfigurationError,
@@ -87,7 +93,7 @@ from miniagents.promising.lowlevel import core_of
 
 if TYPE_CHECKING:
     import sqlalchemy
-    from dbos import DBOS, WorkflowStatus
+    from dbos import DBOS, DBOSClient, WorkflowStatus
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -297,6 +303,118 @@ def _database_failures_told(
     return told
 
 
+class _Database:
+    """The database of runs ``url``, read and written through a client that does not wait.
+
+    DBOS's own calls retry a lost or refused connection until the server answers, with no
+    bound; this one's client (:func:`~._sqlite.new_client`, made at its first call) raises
+    it, told as one line. Its calls run one by one in a thread of its own.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="miniagents-runs")
+        self._client: DBOSClient | None = None
+
+    @_database_failures_told
+    async def run(self, work: Callable[[DBOSClient], T]) -> T:
+        """``work`` done with the client, in its thread.
+
+        Raises:
+            DurableDatabaseError: for a failure of the database (see :func:`store_failure`).
+        """
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._done, work)
+
+    def _done(self, work: Callable[[DBOSClient], T]) -> T:
+        if self._client is None:
+            self._client = new_client(self.url, lazy=True)  # (its first call connects)
+        return work(self._client)
+
+    async def astatus(
+        self, workflow_id: str, *, load_output: bool = False
+    ) -> WorkflowStatus | None:
+        """The status of the run ``workflow_id`` (see :func:`_status_of`), read by :meth:`run`.
+
+        Raises:
+            DurableDatabaseError: for a failure of the database (see :func:`store_failure`).
+        """
+        return await self.run(
+            lambda client: _status_of(client, workflow_id, load_output=load_output)
+        )
+
+    def close(self) -> None:
+        """Close the client once its thread is done with the call it runs, if any."""
+        self._thread.submit(self._close)
+        self._thread.shutdown(wait=False)
+
+    def _close(self) -> None:
+        if self._client is not None:
+            close_client(self._client)
+
+
+def _status_of(
+    client: DBOSClient, workflow_id: str, *, load_output: bool = False
+) -> WorkflowStatus | None:
+    """The status of the workflow ``workflow_id`` (with its input), if there is one.
+
+    ``load_output``: with its output and error too (DBOS's own status of a workflow).
+    """
+    found = client.list_workflows(workflow_ids=[workflow_id], load_output=load_output)
+    return found[0] if found else None
+
+
+REACHABLE_CHECK = 1.0
+"""Seconds before the first check that the database answers while a call waits through
+DBOS; each next check comes twice as long after the last, at most
+:data:`REACHABLE_CHECK_MOST` seconds."""
+REACHABLE_CHECK_MOST = 15.0
+"""The most seconds between two checks that the database answers (see :data:`REACHABLE_CHECK`)."""
+
+
+async def _while_reachable(
+    database: _Database, workflow_id: str, work: Coroutine[Any, Any, T]
+) -> T:
+    """``work``'s result, unless the database stops answering first.
+
+    ``work`` waits through DBOS's calls, which retry a lost connection until the server
+    answers, with no bound: meanwhile the run is read through ``database``, first after
+    :data:`REACHABLE_CHECK` seconds, then less and less often (a long wait, for a run of
+    another process, costs a read every :data:`REACHABLE_CHECK_MOST` seconds), and if
+    that fails, ``work`` is cancelled (DBOS's call goes on in its thread until the server
+    answers).
+
+    Raises:
+        DurableDatabaseError: if the database cannot be read meanwhile (see
+            :func:`_areachable`).
+    """
+    task = asyncio.ensure_future(work)
+    wait = REACHABLE_CHECK
+    try:
+        while not (await asyncio.wait([task], timeout=wait))[0]:
+            await _areachable(database, workflow_id)
+            wait = min(wait * 2, REACHABLE_CHECK_MOST)
+        return task.result()
+    finally:
+        task.cancel()
+
+
+async def _areachable(database: _Database, workflow_id: str) -> None:
+    """Read the run ``workflow_id`` through ``database``, to know that the database answers.
+
+    Raises:
+        DurableDatabaseError: if it does not, saying that the run's end could not be waited
+            for (the driver's error chained as its cause).
+    """
+    try:
+        await database.astatus(workflow_id)
+    except DurableDatabaseError as failure:
+        raise DurableDatabaseError(
+            f"The durable run {workflow_id!r} was waited for, but the database of durable "
+            f"runs could not be read meanwhile (an outage, not a run that is slow to end), "
+            f"so whether it ended is not known here. {failure}"
+        ) from (failure.__context__ or failure)
+
+
 @dataclass
 class Engine:
     """DBOS launched on this event loop for ``url``, and the runs it runs here.
@@ -319,6 +437,9 @@ class Engine:
             cancellation is no news: DBOS's log line of it is left out).
         returned: The runs whose agent has returned here (replied, or failed) and whose
             record DBOS is writing: they have ended (``acancel_run`` leaves them alone).
+        database: The database of runs read through a client that does not wait for a
+            server that is down (see :class:`_Database`): runs' statuses, and whether it
+            answers while a call waits for a run's end through DBOS.
     """
 
     url: str
@@ -339,6 +460,10 @@ class Engine:
     _own_context: asyncio.Future[contextvars.Context] | None = None
     _holder: asyncio.Task[None] | None = None
     _warned: bool = False
+    database: _Database = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.database = _Database(self.url)
 
     async def arecovery_context(self, workflow_id: str) -> contextvars.Context:
         """The context the run ``workflow_id``, started by DBOS (not by a caller), runs in.
@@ -466,8 +591,8 @@ class Engine:
         dbos = _dbos()
         if workflow_id in self.running:  # its reply published here, or about to be
             return await self._ashared(workflow_id, alias, messages, kwargs, elsewhere_timeout)
-        if status is None:
-            status = await _outside(dbos.get_workflow_status_async(workflow_id))
+        if status is None:  # (not through DBOS's read: it waits for a server that is down)
+            status = await self.database.astatus(workflow_id)
         refused = self.refused.get(workflow_id)  # recovered at launch, refused: other code
         if refused is not None and status is not None and status.status not in _UNENDED:
             del self.refused[workflow_id]  # (ended since: run to its end by that code)
@@ -491,10 +616,9 @@ class Engine:
             return await self._published_or(workflow_id, task)
         _check_same_run(workflow_id, status.input, alias, messages, kwargs)
         if status.status == "SUCCESS":
-            result = await _outside(dbos.get_result_async(workflow_id))
-            return cast("tuple[Message, ...]", result)
+            return cast("tuple[Message, ...]", await _outside(self._aresult(workflow_id)))
         if status.status == "ERROR":
-            await _outside(dbos.get_result_async(workflow_id))  # raises the run's error
+            await _outside(self._aresult(workflow_id))  # raises the run's error
         _check_application(workflow_id, status)
         if status.status not in _UNENDED:
             raise DurableError(
@@ -510,15 +634,19 @@ class Engine:
             if resumed is not None:
                 self.stopped.discard(workflow_id)
                 try:
-                    await _outside(dbos.resume_workflow_async(workflow_id))  # DBOS runs it again
+                    await _outside(  # DBOS runs it again
+                        _while_reachable(
+                            self.database, workflow_id, dbos.resume_workflow_async(workflow_id)
+                        )
+                    )
                 except BaseException:  # (not resumed: asked again, it is resumed again, not
                     self.stopped.add(workflow_id)  # waited for with nothing to run it)
                     raise
             # running: recovered here (it streams), or in another process (it ends)
-            ended: Awaitable[Any] = dbos.get_result_async(workflow_id)
+            ended: Awaitable[Any] = self._aresult(workflow_id)
             executor = status.executor_id
             if elsewhere_timeout is not None and executor != dbos.executor_id:
-                ended = _ended_elsewhere(workflow_id, executor, ended, elsewhere_timeout)
+                ended = self._ended_elsewhere(workflow_id, executor, ended, elsewhere_timeout)
             reply = await self._published_or(workflow_id, ended)
         finally:  # (its context taken as it started here, else it ran elsewhere, or the
             # resume failed, or its reader left: the caller's context is not kept for it)
@@ -554,7 +682,9 @@ class Engine:
         running = await self._published_or(workflow_id, self._ended(workflow_id, elsewhere_timeout))
         if known is None:  # (published meanwhile: its inputs are here; else its record's)
             known = self.inputs.get(workflow_id)
-            recorded = await _arecorded_input(workflow_id) if known is None else {"args": known}
+            recorded = (
+                await self._arecorded_input(workflow_id) if known is None else {"args": known}
+            )
             _check_same_run(workflow_id, recorded, alias, messages, kwargs)
         self._wait_for_record(workflow_id)
         return running
@@ -563,28 +693,67 @@ class Engine:
         """The end of the run ``workflow_id``: at most ``elsewhere_timeout`` seconds away if
         another process's executor runs it (see :func:`_ended_elsewhere`).
 
-        Its executor is read through a client that does not wait for a server that is down
-        (DBOS's own read retries a lost connection with no bound, past the bound here).
+        Its executor is read through :attr:`database` (DBOS's own read retries a lost
+        connection with no bound, past the bound here).
 
         Raises:
-            DurableDatabaseError: if the database of runs cannot be read (one line).
+            DurableDatabaseError: if the database of runs cannot be read (one line), or
+                stops answering while the run is waited for (see :meth:`_aresult`).
         """
         dbos = _dbos()
-        if elsewhere_timeout is None or workflow_id in self.bodies:  # (it runs here)
+        if workflow_id in self.bodies:  # (it runs here: DBOS records it here)
             return await dbos.get_result_async(workflow_id)
-        statuses = await _outside(
-            awith_client(
-                self.url,
-                lambda client: client.list_workflows(
-                    workflow_ids=[workflow_id], load_input=False, load_output=False
-                ),
-            )
-        )
-        status = statuses[0] if statuses else None
-        ended: Awaitable[Any] = dbos.get_result_async(workflow_id)
+        if elsewhere_timeout is None:
+            return await self._aresult(workflow_id)
+        status = await self.database.astatus(workflow_id)
+        ended: Awaitable[Any] = self._aresult(workflow_id)
         if status is not None and status.executor_id != dbos.executor_id:
-            ended = _ended_elsewhere(workflow_id, status.executor_id, ended, elsewhere_timeout)
+            ended = self._ended_elsewhere(workflow_id, status.executor_id, ended, elsewhere_timeout)
         return await ended
+
+    async def _aresult(self, workflow_id: str) -> Any:
+        """The end of the run ``workflow_id`` (its result, or its error raised), waited for.
+
+        DBOS's wait reads the database again and again, retrying a lost connection with no
+        bound: meanwhile the database is read through :attr:`database` (see
+        :func:`_while_reachable`), so that an outage is told as one, not waited through.
+
+        Raises:
+            DurableDatabaseError: if the database cannot be read meanwhile.
+        """
+        return await _while_reachable(
+            self.database, workflow_id, _dbos().get_result_async(workflow_id)
+        )
+
+    async def _ended_elsewhere(
+        self, workflow_id: str, executor: str | None, ended: Awaitable[T], timeout: float
+    ) -> T:
+        """``ended`` (the end of a run another executor runs), if it comes within ``timeout`` s.
+
+        Raises:
+            DurableDatabaseError: if the database of runs cannot be read (what kept the
+                run's end from being seen, rather than the run: see :func:`_areachable`).
+            DurableError: if it does not (the executor may have died, or the run waits
+                there for a decision that is given there).
+        """
+        try:
+            return await asyncio.wait_for(ended, timeout)
+        except TimeoutError:
+            await _areachable(self.database, workflow_id)  # (an outage is told as one)
+            raise DurableError(
+                f"The durable run {workflow_id!r} runs in another process (DBOS executor "
+                f"{executor!r}), whose reply streams there, and it did not end within "
+                f"{timeout:g} seconds. Ask the server that runs it (it may wait there for a "
+                "decision); if that server is gone, start it again with the same DBOS__VMID "
+                "(its runs are recovered at its start) or recover that executor's runs with "
+                "DBOS (its admin server's workflow recovery, or DBOS Conductor), then ask "
+                "again; or start a new run."
+            ) from None
+
+    async def _arecorded_input(self, workflow_id: str) -> object:
+        """The recorded input of the run ``workflow_id`` (DBOS records it as it starts the run)."""
+        status = await self.database.astatus(workflow_id)
+        return None if status is None else status.input
 
     def _unclaimed(self, workflow_id: str, executor: str | None) -> bool:
         """Whether the pending run ``workflow_id`` may be one stopped here and forgotten since.
@@ -639,10 +808,9 @@ class Engine:
         Raises:
             DurableRunStoppedError: if it is still pending (asked again, it runs on here).
         """
-        dbos = _dbos()
-        status = await _outside(dbos.get_workflow_status_async(workflow_id))
+        status = await self.database.astatus(workflow_id)
         if status is not None and status.status in ("SUCCESS", "ERROR"):
-            return cast("tuple[Message, ...]", await _outside(dbos.get_result_async(workflow_id)))
+            return cast("tuple[Message, ...]", await _outside(self._aresult(workflow_id)))
         said = (
             f"The durable run {workflow_id!r} was stopped in this process before it ended, "
             f"and nothing ran it on here within {self.unclaimed_wait:g} seconds of this call. "
@@ -689,28 +857,6 @@ class Engine:
                 del self.running[workflow_id]
 
 
-async def _ended_elsewhere(
-    workflow_id: str, executor: str | None, ended: Awaitable[T], timeout: float
-) -> T:
-    """``ended`` (the end of a run another executor runs), if it comes within ``timeout`` s.
-
-    Raises:
-        DurableError: if it does not (the executor may have died, or the run waits there
-            for a decision that is given there).
-    """
-    try:
-        return await asyncio.wait_for(ended, timeout)
-    except TimeoutError:
-        raise DurableError(
-            f"The durable run {workflow_id!r} runs in another process (DBOS executor "
-            f"{executor!r}), whose reply streams there, and it did not end within {timeout:g} "
-            "seconds. Ask the server that runs it (it may wait there for a decision); if that "
-            "server is gone, start it again with the same DBOS__VMID (its runs are recovered "
-            "at its start) or recover that executor's runs with DBOS (its admin server's "
-            "workflow recovery, or DBOS Conductor), then ask again; or start a new run."
-        ) from None
-
-
 def _check_application(workflow_id: str, status: WorkflowStatus) -> None:
     """Refuse to run on the run ``workflow_id`` (of ``status``) if other code started it.
 
@@ -739,12 +885,6 @@ def other_code_error(workflow_id: str, version: str | None, refused: str) -> Dur
         f"{version}) than the code running now (version {_dbos().application_version}): its "
         f"recorded steps may not match what this code does, so it is not {refused}. {fix}"
     )
-
-
-async def _arecorded_input(workflow_id: str) -> object:
-    """The recorded input of the run ``workflow_id`` (DBOS records it as it starts the run)."""
-    status = await _outside(_dbos().get_workflow_status_async(workflow_id))
-    return None if status is None else status.input
 
 
 def _check_same_run(
@@ -896,6 +1036,7 @@ async def aengine_for(url: str | None, *, recover_here: bool = False) -> Engine:
     _registered_functions()
     if engine is not None:  # a new event loop (e.g. a second asyncio.run): launch again
         dbos.destroy(destroy_registry=False)
+        engine.database.close()
         _process.engine = None
     await asyncio.to_thread(_check_reachable, wanted)  # bounded: never a hang
     launched = current_engine()
@@ -1263,7 +1404,9 @@ class _Undecided:
         self.waiting[name] = request
         try:
             self.check()  # (its context's exit has begun: nobody there decides it)
-            decision = await awaited_decision(self._engine.url, self._workflow_id, key, request)
+            decision = await awaited_decision(
+                self._engine.url, self._workflow_id, key, request, self._engine.database.astatus
+            )
         finally:
             del self.waiting[name]  # (a wait cancelled, e.g. by DBOS's cancel, waits no more)
         self.started.discard(name)

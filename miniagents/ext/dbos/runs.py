@@ -55,7 +55,6 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -71,15 +70,15 @@ from miniagents.ext.dbos._engine import (
     _WORKFLOW,
     Engine,
     _agents,
-    _database_failures_told,
+    _Database,
     _dbos,
     _outside,
+    _status_of,
     aengine_for,
     current_engine,
     other_code_error,
 )
 from miniagents.ext.dbos._recording import DurableRun, current_run, run_path
-from miniagents.ext.dbos._sqlite import close_client, new_client
 from miniagents.ext.dbos.errors import (
     DurableConfigurationError,
     DurableError,
@@ -213,7 +212,7 @@ async def acancel_run(agent: MiniAgent[..., Message], workflow_id: str) -> None:
         return _undecided(client.list_workflows(**_approvals_of(workflow_id)), workflow_id)
 
     async with _adatabase(agent) as database:
-        status = await database.run(lambda client: _status_of(client, workflow_id))
+        status = await database.astatus(workflow_id)
         _check_ours(agent, workflow_id, status, "cancel", "cancelled")
         engine = current_engine()
         if status is None or (engine is not None and workflow_id in engine.returned):
@@ -224,63 +223,10 @@ async def acancel_run(agent: MiniAgent[..., Message], workflow_id: str) -> None:
     await withdraw(database.url, set(waiting))
 
 
-class _Database:
-    """The database of runs ``url``, read and written through a client that does not wait.
-
-    DBOS's own calls retry a lost or refused connection until the server answers, with no
-    bound; this one's client (:func:`~._sqlite.new_client`, made at its first call) raises
-    it, told as one line. Its calls run one by one in a thread of its own.
-    """
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="miniagents-runs")
-        self._client: DBOSClient | None = None
-
-    @_database_failures_told
-    async def run(self, work: Callable[[DBOSClient], T]) -> T:
-        """``work`` done with the client, in its thread.
-
-        Raises:
-            DurableDatabaseError: for a failure of the database (see
-                :func:`~._engine.store_failure`).
-        """
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._done, work)
-
-    def _done(self, work: Callable[[DBOSClient], T]) -> T:
-        if self._client is None:
-            self._client = new_client(self.url, lazy=True)  # (its first call connects)
-        return work(self._client)
-
-    def close(self) -> None:
-        """Close the client once its thread is done with the call it runs, if any."""
-        self._thread.submit(self._close)
-        self._thread.shutdown(wait=False)
-
-    def _close(self) -> None:
-        if self._client is not None:
-            close_client(self._client)
-
-
 @contextlib.asynccontextmanager
 async def _adatabase(agent: MiniAgent[..., Message]) -> AsyncIterator[_Database]:
-    """``agent``'s database of runs (DBOS launched for it), through a :class:`_Database`."""
-    database = _Database((await _aengine(agent)).url)
-    try:
-        yield database
-    finally:
-        database.close()
-
-
-def _status_of(
-    client: DBOSClient, workflow_id: str, *, load_output: bool = False
-) -> WorkflowStatus | None:
-    """The status of the workflow ``workflow_id`` (with its input), if there is one.
-
-    ``load_output``: with its output and error too (DBOS's own status of a workflow).
-    """
-    found = client.list_workflows(workflow_ids=[workflow_id], load_output=load_output)
-    return found[0] if found else None
+    """``agent``'s database of runs (DBOS launched for it), through its engine's kept client."""
+    yield (await _aengine(agent)).database
 
 
 def _check_ours(
@@ -389,7 +335,7 @@ async def aname_run(agent: MiniAgent[..., Message], name: str, workflow_id: str)
     from dbos import SetWorkflowID
 
     async with _adatabase(agent) as database:
-        status = await database.run(lambda client: _status_of(client, workflow_id))
+        status = await database.astatus(workflow_id)
         _check_ours(agent, workflow_id, status, "name", "named")
         if await _anamed_before(database, agent, name) is not None:
             return  # (recorded before names were per agent: the first is kept)
@@ -433,7 +379,7 @@ async def _anamed_before(
 
 async def _anamed(database: _Database, record: str) -> str | None:
     """The id of the run that the name's record ``record`` names, if there is that record."""
-    status = await database.run(lambda client: _status_of(client, record))
+    status = await database.astatus(record)
     if status is None or status.name != _NAME_WORKFLOW:
         return None
     args = status.input.get("args") if isinstance(status.input, dict) else None
@@ -820,8 +766,7 @@ async def _replay_interaction(
     elsewhere_timeout: float | None,
 ) -> None:
     engine = await _alaunched(database_url)
-    with contextlib.closing(_Database(engine.url)) as database:
-        ctx.reply(await _areplayed(engine, database, workflow_id, elsewhere_timeout))
+    ctx.reply(await _areplayed(engine, engine.database, workflow_id, elsewhere_timeout))
 
 
 _REPLAYER: MiniAgent[..., Message] = MiniAgent(
@@ -841,26 +786,20 @@ async def _areplayed(
     dbos = _dbos()
     # (a run running here is PENDING: engine.areply gives its live reply, or the recorded
     # one if it ends meanwhile, never waiting on a reply nobody will publish)
-    status = await database.run(
-        lambda client: _status_of(client, workflow_id, load_output=True)  # (its error)
-    )
+    status = await database.astatus(workflow_id, load_output=True)  # (with its error)
     if status is None:
         raise DurableError(
             f"There is no durable run {workflow_id!r} in the database of durable runs."
         )
     alias, messages, kwargs, version = _inputs_of(workflow_id, status.input)
     if status.status in ("PENDING", "ENQUEUED"):
-        reply = await _while_reachable(
-            database,
+        reply = await engine.areply(  # (its waits through DBOS are checked: see _aresult)
             workflow_id,
-            engine.areply(
-                workflow_id,
-                alias,
-                messages,
-                kwargs,
-                elsewhere_timeout=elsewhere_timeout,
-                status=status,  # (just read: not read again)
-            ),
+            alias,
+            messages,
+            kwargs,
+            elsewhere_timeout=elsewhere_timeout,
+            status=status,  # (just read: not read again)
         )
         if isinstance(reply, MessageSequencePromise):
             return reply
@@ -888,40 +827,6 @@ async def _areplayed(
         return agent.inquire(messages, **kwargs)
 
     return contextvars.copy_context().run(start)
-
-
-REACHABLE_CHECK = 1.0
-"""Seconds before the first check that the database answers while a replay waits through
-DBOS; each next check comes twice as long after the last, at most
-:data:`REACHABLE_CHECK_MOST` seconds."""
-REACHABLE_CHECK_MOST = 15.0
-"""The most seconds between two checks that the database answers (see :data:`REACHABLE_CHECK`)."""
-
-
-async def _while_reachable(
-    database: _Database, workflow_id: str, work: Coroutine[Any, Any, T]
-) -> T:
-    """``work``'s result, unless the database stops answering first.
-
-    ``work`` waits through DBOS's calls, which retry a lost connection until the server
-    answers, with no bound: meanwhile the run is read through ``database``, first after
-    :data:`REACHABLE_CHECK` seconds, then less and less often (a long wait, for a run of
-    another process, costs a read every :data:`REACHABLE_CHECK_MOST` seconds), and if
-    that fails, ``work`` is cancelled (DBOS's call goes on in its thread until the server
-    answers).
-
-    Raises:
-        DurableDatabaseError: if the database cannot be reached meanwhile.
-    """
-    task = asyncio.ensure_future(work)
-    wait = REACHABLE_CHECK
-    try:
-        while not (await asyncio.wait([task], timeout=wait))[0]:
-            await database.run(lambda client: _status_of(client, workflow_id))
-            wait = min(wait * 2, REACHABLE_CHECK_MOST)
-        return task.result()
-    finally:
-        task.cancel()
 
 
 def _inputs_of(

@@ -9,7 +9,7 @@ from miniagents.ext.dbos import durable
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
 
-URL = "sqlite:///runs.sqlite"
+URL = <URL>
 
 
 def remove(name: str) -> str:
@@ -30,16 +30,17 @@ cleaner = durable(
 """
 
 
-def cleaner_removing(*names: str) -> str:
+def cleaner_removing(*names: str, url: str = '"sqlite:///runs.sqlite"') -> str:
     """A part of a program (after its imports): ``URL`` and ``cleaner``.
 
-    ``URL`` is the database of its durable runs; ``cleaner`` is a durable offline agent
-    whose first reply calls ``remove`` once for each of ``names``, at once (``{"name":
-    <name>}``: each call waits for approval; ``remove`` prints ``removing <name>`` when it
-    runs), and whose second says ``Done.``.
+    ``URL`` is the database of its durable runs (``url``, an expression of the program);
+    ``cleaner`` is a durable offline agent whose first reply calls ``remove`` once for each
+    of ``names``, at once (``{"name": <name>}``: each call waits for approval; ``remove``
+    prints ``removing <name>`` when it runs), and whose second says ``Done.``.
     """
     calls = [f'CallTool("remove", {{"name": {json.dumps(name)}}})' for name in names]
-    return _PROGRAM.replace("<CALLS>", calls[0] if len(calls) == 1 else f"[{', '.join(calls)}]")
+    program = _PROGRAM.replace("<URL>", url)
+    return program.replace("<CALLS>", calls[0] if len(calls) == 1 else f"[{', '.join(calls)}]")
 
 
 CLEANER = cleaner_removing("a.txt")

@@ -39,9 +39,16 @@ from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.dbos.cleaner_program import CLEANER, cleaner_removing
 from tests.ext.dbos.held import held_by_another_session
 from tests.ext.dbos.queued import Waiting, queued_nowhere
-from tests.ext.dbos.test_durable_kills import MAIN, Child, Outcome, _models, _side_effects
+from tests.ext.dbos.test_durable_kills import (
+    MAIN,
+    TIMEOUT,
+    Child,
+    Outcome,
+    _models,
+    _side_effects,
+)
 from tests.fakes.postgres import PostgresServer
-from tests.subprocesses import python_env, run_python
+from tests.subprocesses import default_sigint_in_children, python_env, run_python
 
 LISTED_WITHIN = 60.0
 """Seconds a waiting call may take, at most, to be listed (a loaded machine)."""
@@ -325,6 +332,51 @@ def test_the_first_decision_wins_whether_given_here_or_by_the_ids(tmp_path: Path
 
 # -- two decisions at the same instant ----------------------------------------------------------
 
+OFFLINE_RUN = (
+    """
+import asyncio
+import sys
+
+from miniagents import MiniAgents
+from miniagents.ext.dbos import workflow_id
+from miniagents.ext.tools import ToolApprovalRequest
+"""
+    + cleaner_removing("a.txt", url="sys.argv[1]")
+    + """
+
+async def main() -> None:
+    async with MiniAgents():
+        with workflow_id("run-1"):
+            reply = cleaner.inquire("Remove a.txt.")
+        async for promise in reply:
+            message = await promise
+            if isinstance(message, ToolApprovalRequest):
+                print("APPROVAL", message.call_id, message.pending, flush=True)
+            print(type(message).__name__, "|", message, flush=True)
+
+
+asyncio.run(main())
+"""
+)
+"""The run of the same-instant decisions: an offline model (its process imports no SDK of a
+model: the run's two processes start in seconds), whose ``remove`` call waits for approval;
+it prints ``APPROVAL <call id> <pending>``, each message as ``<class> | <text>``, and
+``removing a.txt`` when the call runs."""
+
+
+def _offline_run(folder: Path, url: str) -> subprocess.Popen[str]:
+    """:data:`OFFLINE_RUN` started in ``folder`` on the database ``url`` (read line by line)."""
+    with default_sigint_in_children():
+        return subprocess.Popen(
+            [sys.executable, "-c", OFFLINE_RUN, url],
+            env=python_env(),
+            cwd=folder,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+
 DECIDE = """
 import asyncio
 import sys
@@ -337,9 +389,9 @@ async def main(url: str, how: str) -> None:
         return
     try:
         if how == "approve":
-            await aapprove("run-1", "r1", database_url=url)
+            await aapprove("run-1", "offline_call_1", database_url=url)
         else:
-            await adeny("run-1", "r1", reason="No.", database_url=url)
+            await adeny("run-1", "offline_call_1", reason="No.", database_url=url)
     except DurableApprovalError as error:
         print("refused:", error)
     else:
@@ -374,13 +426,13 @@ def _together(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("deciders", ["tasks", "processes"])
 def test_of_two_decisions_at_the_same_instant_one_wins_and_the_other_is_refused(
-    fake_llm: FakeLLMServer,
     tmp_path: Path,
     database_url: str,
     deciders: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _script(fake_llm)
+    # (the run's model is offline: the durable child's, the openai SDK, took most of the
+    # test's time to import in each of its two processes, under load 10 s or more each)
     processes = {  # (started now: they import while the run starts, and decide when told)
         how: subprocess.Popen(
             [sys.executable, "-c", DECIDE, database_url, how],
@@ -393,18 +445,25 @@ def test_of_two_decisions_at_the_same_instant_one_wins_and_the_other_is_refused(
         )
         for how in (("approve", "deny") if deciders == "processes" else ())
     }
-    waiting = Child(fake_llm, tmp_path, database_url)  # nobody decides there
-    waiting.read_until("APPROVAL r1 True")
+    waiting = _offline_run(tmp_path, database_url)  # nobody decides there
+    assert waiting.stdout is not None
+    for line in waiting.stdout:
+        if line.startswith("APPROVAL"):
+            assert line == "APPROVAL offline_call_1 True\n"
+            break
+    else:
+        raise AssertionError(f"the run ended before its approval: {waiting.communicate()}")
     _listed(database_url, "run-1")
     waiting.kill()  # nobody reads the decisions: both would have been sent before
+    waiting.communicate(timeout=TIMEOUT)
 
     if deciders == "tasks":
         _together(monkeypatch)
 
         async def decide() -> tuple[BaseException | None, BaseException | None]:
             return await asyncio.gather(
-                aapprove("run-1", "r1", database_url=database_url),
-                adeny("run-1", "r1", reason="No.", database_url=database_url),
+                aapprove("run-1", "offline_call_1", database_url=database_url),
+                adeny("run-1", "offline_call_1", reason="No.", database_url=database_url),
                 return_exceptions=True,
             )
 
@@ -432,22 +491,27 @@ def test_of_two_decisions_at_the_same_instant_one_wins_and_the_other_is_refused(
     loser = "deny" if winner == "approve" else "approve"
     said = "approved" if winner == "approve" else "denied"
     assert outcomes[loser].startswith(
-        "refused: The call 'r1' of the durable run 'run-1' was already decided: "
+        "refused: The call 'offline_call_1' of the durable run 'run-1' was already decided: "
         f"{said} by another aapprove/adeny, first; this decision was not sent."
     ) or outcomes[loser] == (  # it came after the winner's decision was noted: refused too
-        f"refused: The call 'r1' of the durable run 'run-1' was {said} already; a call is "
-        "decided once."
+        f"refused: The call 'offline_call_1' of the durable run 'run-1' was {said} already; "
+        "a call is decided once."
     ), outcomes
     assert asyncio.run(apending_approvals(database_url=database_url)) == []
 
-    again = Child(fake_llm, tmp_path, database_url).finish()  # recovered: it reads the winner
-    assert _side_effects(tmp_path) == (["removed a.txt"] if winner == "approve" else [])
-    result = [text for kind, text in again.reply if kind == "LLMToolResultMessage"]
-    assert len(result) == 1
+    again = _offline_run(tmp_path, database_url)  # recovered: it reads the winner
+    out, err = again.communicate(timeout=TIMEOUT)
+    assert again.returncode == 0, err
+    lines = out.splitlines()
+    removing = [line for line in lines if line.startswith("removing ")]
+    assert removing == (["removing a.txt"] if winner == "approve" else [])  # once, if at all
+    result = [line for line in lines if line.startswith("LLMToolResultMessage | ")]
+    assert len(result) == 1, out
     if winner == "approve":
-        assert result == ["removed a.txt"]
+        assert result == ["LLMToolResultMessage | removed a.txt"]
     else:
         assert result[0].endswith("Their reason: No.")
+    assert lines[-1] == "OfflineMessage | Done.", out
 
 
 # -- bad decisions ------------------------------------------------------------------------------

@@ -276,6 +276,13 @@ from tests.fakes.postgres import PostgresServer
 server = PostgresServer(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
 answering = offline_agent.fork(alias="OUTSIDE", reply=lambda call: "Done.", token_delay=0)
 agent = durable(answering, database_url=server.url(sys.argv[6]))
+
+
+async def asked_again() -> object:
+    with workflow_id("down-1"):  # (the ended run, asked again by its id: its record)
+        return await agent.inquire("Go.")
+
+
 CALLS = {
     "afind_runs": lambda: afind_runs(agent, "down-"),
     "acancelled_runs": lambda: acancelled_runs(agent, ["down-1"]),
@@ -284,6 +291,7 @@ CALLS = {
     "aname_run": lambda: aname_run(agent, "r1", "down-1"),
     "arun_named": lambda: arun_named(agent, "r1"),
     "replay": lambda: replay(agent, "down-1"),
+    "asked_again": asked_again,
 }
 
 
@@ -316,6 +324,7 @@ CALLED = [
     "aname_run",
     "arun_named",
     "replay",
+    "asked_again",
 ]
 
 
@@ -323,7 +332,8 @@ def test_reading_or_noting_runs_while_their_server_is_down_is_an_error_not_a_wai
     outage: Outage, tmp_path: Path
 ) -> None:
     # these read and wrote through DBOS's own calls, which retry a lost connection until
-    # the server answers, with no bound: they waited for ever (the child's bound here).
+    # the server answers, with no bound: they waited for ever (the child's bound here; a
+    # run asked again by its id too: its status read through DBOS).
     # One program calls each in turn, the server stopped and started again for each
     (tmp_path / "program.py").write_text(OUTSIDE)
     done = run_python(["program.py", *outage.args, *CALLED], tmp_path, timeout=300)
@@ -382,13 +392,13 @@ import sys
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.dbos import DurableDatabaseError, DurableRunStoppedError, durable, replay
-from miniagents.ext.dbos import runs, workflow_id
+from miniagents.ext.dbos import _engine, workflow_id
 from miniagents.ext.dbos._engine import current_engine
 from tests.fakes.postgres import PostgresServer
 
 server = PostgresServer(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
 events: dict[str, asyncio.Event] = {}
-read = runs._status_of
+read = _engine._status_of
 
 
 def read_then_stop(client, workflow_id, *, load_output=False):
@@ -416,12 +426,12 @@ async def main() -> None:
             await reply
         except DurableRunStoppedError:
             print("stopped", flush=True)
-        runs._status_of = read_then_stop
+        _engine._status_of = read_then_stop
         try:
             await replay(agent, "pending-1")
         except DurableDatabaseError as error:
             print("error:", error, flush=True)
-        runs._status_of = read
+        _engine._status_of = read
         await asyncio.to_thread(server.start)
         current_engine().stop("pending-1")
     print("exited", flush=True)
@@ -442,7 +452,12 @@ def test_replaying_a_pending_run_whose_server_stops_after_its_first_read_is_an_e
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "stopped", done.stdout + done.stderr
-    assert lines[1].startswith(outage.unreachable), done.stdout + done.stderr
+    waited = (  # (the wait for the run, resumed, met the outage: it says so)
+        "error: The durable run 'pending-1' was waited for, but the database of durable runs "
+        "could not be read meanwhile (an outage, not a run that is slow to end)"
+    )
+    assert lines[1].startswith(waited), done.stdout + done.stderr
+    assert outage.unreachable.removeprefix("error: ") in lines[1], done.stdout + done.stderr
     assert lines[2:] == ["exited"], done.stdout + done.stderr
 
 

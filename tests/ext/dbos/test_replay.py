@@ -31,6 +31,7 @@ from miniagents.errors import ArgumentError
 from miniagents.ext.dbos import (
     DurableApprovalError,
     DurableConfigurationError,
+    DurableDatabaseError,
     DurableError,
     DurableRecordError,
     DurableRunStoppedError,
@@ -56,6 +57,7 @@ from miniagents.ext.llm.provider import LLMCall
 from miniagents.ext.tools import FunctionTool, ToolCallMessage, ToolResultMessage, ToolSet
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.testing import VirtualClock
+from tests.ext.dbos.outage import kept_client_outage
 from tests.ext.dbos.queued import Waiting, queued_nowhere
 from tests.fakes.dead_executor import pending_elsewhere
 
@@ -226,16 +228,18 @@ def _bounded_together(
     """
     from miniagents.ext.dbos import _engine
 
-    bounded = _engine._ended_elsewhere
+    bounded = _engine.Engine._ended_elsewhere
     both = asyncio.Event()
 
-    async def elapsed(workflow: str, executor: str | None, ended: Any, timeout: float) -> Any:
+    async def elapsed(
+        engine: Engine, workflow: str, executor: str | None, ended: Any, timeout: float
+    ) -> Any:
         bounds.append(timeout)
         (first_waits if len(bounds) == 1 else both).set()
         await both.wait()
-        return await bounded(workflow, executor, ended, 0)  # (its seconds gone)
+        return await bounded(engine, workflow, executor, ended, 0)  # (its seconds gone)
 
-    monkeypatch.setattr(_engine, "_ended_elsewhere", elapsed)
+    monkeypatch.setattr(_engine.Engine, "_ended_elsewhere", elapsed)
 
 
 async def test_two_calls_sharing_a_run_pending_elsewhere_are_each_waited_for_a_bounded_time(
@@ -862,6 +866,39 @@ async def test_an_engine_keeps_the_ids_of_the_newest_runs_stopped_here_only() ->
     assert f"stopped-{_engine.STOPPED_KEPT}" in engine.stopped
 
 
+def _reads_together(
+    monkeypatch: pytest.MonkeyPatch, prefix: str, read: list[str], *, most: int | None = None
+) -> None:
+    """Make the engine's first two reads of a run whose id starts with ``prefix`` each answer
+    once both are read (two calls then hold its status at once); each read goes to ``read``.
+
+    ``most``: the reads past that many fail, as a lost connection.
+    """
+    from miniagents.ext.dbos import _engine
+
+    status_of, run = _engine._status_of, _engine._Database.run
+    both = asyncio.Event()
+
+    def counted(client: Any, workflow: str, **options: Any) -> Any:
+        if workflow.startswith(prefix):
+            read.append(workflow)
+            if most is not None and len(read) > most:
+                raise ConnectionError("the server of the database is down")
+        return status_of(client, workflow, **options)
+
+    async def together(database: Any, work: Any) -> Any:
+        before = len(read)
+        status = await run(database, work)
+        if before < len(read) <= 2:
+            if len(read) == 2:
+                both.set()
+            await both.wait()
+        return status
+
+    monkeypatch.setattr(_engine, "_status_of", counted)
+    monkeypatch.setattr(_engine._Database, "run", together)
+
+
 async def test_calls_of_one_input_that_ask_at_once_share_one_run_started_once(
     database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -870,27 +907,13 @@ async def test_calls_of_one_input_that_ask_at_once_share_one_run_started_once(
     # only waited for the first's record, was still running at the context's exit, and
     # the loop's end cancelled it: DBOS warned "Asyncio task cancelled for workflow or
     # step", depending on its 1 s poll of that record)
-    from dbos import DBOS
 
     from miniagents.ext.dbos import _engine
 
     agent = _answering("SHARED", database, ids_by_input=True)
     async with MiniAgents():  # (DBOS launched: its own tasks are not the runs')
         await agent.inquire("Launch.")
-    asked = DBOS.get_workflow_status_async
     arrived: list[str] = []
-    both = asyncio.Event()
-
-    async def held(workflow: str, **options: object) -> object:
-        """DBOS's status of ``workflow``, told once both calls have it for the shared run."""
-        status = await asked(workflow, **options)  # type: ignore[arg-type]
-        if workflow.startswith("SHARED:"):
-            arrived.append(workflow)
-            if len(arrived) == 2:
-                both.set()
-            await both.wait()
-        return status
-
     started: list[str] = []
     check = _engine.check_run_id
 
@@ -898,7 +921,7 @@ async def test_calls_of_one_input_that_ask_at_once_share_one_run_started_once(
         started.append(workflow)  # (checked as a new run starts)
         check(workflow)
 
-    monkeypatch.setattr(DBOS, "get_workflow_status_async", held)
+    _reads_together(monkeypatch, "SHARED:", arrived)
     monkeypatch.setattr(_engine, "check_run_id", starting)
     before = asyncio.all_tasks()
     async with MiniAgents():
@@ -1152,30 +1175,13 @@ async def test_a_call_that_shares_a_run_published_meanwhile_reads_no_record(
     # its input against the run's record, read through DBOS's call, which retries a lost
     # connection with no bound: the server down then held the call, though the run's
     # inputs were here (here, a read past the calls' first ones fails as a lost connection)
-    from dbos import DBOS
 
     # (no elsewhere_timeout: the wait for the run's end reads no status of its own)
     agent = _answering("PUBLISHED", database, ids_by_input=True, elsewhere_timeout=None)
     async with MiniAgents():  # (DBOS launched: its own reads are not the calls')
         await agent.inquire("Launch.")
-    asked = DBOS.get_workflow_status_async
     read: list[str] = []
-    both = asyncio.Event()
-
-    async def first_reads_only(workflow: str, **options: object) -> object:
-        """DBOS's status of ``workflow``, told once both calls have it; later, a failure."""
-        if workflow.startswith("PUBLISHED:"):
-            read.append(workflow)
-            if len(read) > 2:
-                raise ConnectionError("the server of the database is down")
-            status = await asked(workflow, **options)  # type: ignore[arg-type]
-            if len(read) == 2:
-                both.set()
-            await both.wait()
-            return status
-        return await asked(workflow, **options)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(DBOS, "get_workflow_status_async", first_reads_only)
+    _reads_together(monkeypatch, "PUBLISHED:", read, most=2)
     async with MiniAgents():
         first, second = agent.inquire("Hello?"), agent.inquire("Hello?")
         replies = [[str(m) for m in await first], [str(m) for m in await second]]
@@ -1187,15 +1193,146 @@ async def test_a_replay_that_waits_through_dbos_checks_the_database_less_and_les
     virtual_clock: VirtualClock,
 ) -> None:
     # (was: a read every second, 301 of them while a run of another process ended there)
-    from miniagents.ext.dbos import runs
+    from miniagents.ext.dbos import _engine
 
     checks: list[float] = []
 
-    class _Counted(runs._Database):
+    class _Counted(_engine._Database):
         async def run(self, work: object) -> Any:
             checks.append(virtual_clock.elapsed)
 
     database = _Counted("sqlite:///unread.sqlite")
-    ended = await runs._while_reachable(database, "waited-1", asyncio.sleep(301, "ended"))
+    ended = await _engine._while_reachable(database, "waited-1", asyncio.sleep(301, "ended"))
     assert ended == "ended"
     assert checks == [1, 3, 7, *range(15, 301, 15)]  # (at most 15 s apart)
+
+
+async def _stalled(workflow: str, *args: object, **options: object) -> None:
+    """DBOS's read through an outage: it retries, and never answers."""
+    await asyncio.Event().wait()
+
+
+async def test_a_run_asked_again_by_its_id_in_an_outage_is_an_error_not_a_wait(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a call asked again under the id of a run held elsewhere read its status through
+    # DBOS's call, which retries through an outage with no bound: it stalled (was: no
+    # answer; now the engine's kept client reads it, and fails at once)
+    from dbos import DBOS
+
+    agent = _answering("OUTAGEASKED", database, elsewhere_timeout=3600)
+    async with MiniAgents():
+        await _pending_elsewhere(agent, database, "outage")
+        monkeypatch.setattr(DBOS, "get_workflow_status_async", _stalled)
+        monkeypatch.setattr(DBOS, "get_result_async", _stalled)
+        with (
+            kept_client_outage(),
+            pytest.raises(DurableDatabaseError, match="is not a SQLite database") as caught,
+        ):
+            await asyncio.wait_for(_asked_again(agent, "outage-1").aresolve_messages(), 30)
+    assert "move it away" in str(caught.value)  # (the fix)
+
+
+async def test_a_wait_for_a_run_held_elsewhere_in_an_outage_says_so_not_a_timeout(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the wait for the end of a run held elsewhere went through DBOS's wait, which retries
+    # through an outage: past elsewhere_timeout, the outage was told as a run that "did
+    # not end within 0.5 seconds" (was: so; now the database's failure, chained)
+    from dbos import DBOS
+
+    agent = _answering("OUTAGEWAITED", database, elsewhere_timeout=0.5)
+    waits = asyncio.Event()
+
+    async def stalled(workflow: str) -> None:
+        waits.set()
+        await _stalled(workflow)
+
+    async with MiniAgents():
+        await _pending_elsewhere(agent, database, "waited")
+        monkeypatch.setattr(DBOS, "get_result_async", stalled)
+        reply = _asked_again(agent, "waited-1")
+        resolved = asyncio.ensure_future(reply.aresolve_messages())
+        await waits.wait()  # (the run's status was read: its wait meets the outage)
+        with kept_client_outage(), pytest.raises(DurableDatabaseError) as caught:
+            await asyncio.wait_for(resolved, 30)
+    said = str(caught.value)
+    assert said.startswith("The durable run 'waited-1' was waited for, but the database"), said
+    assert "an outage, not a run that is slow to end" in said
+    assert "did not end within" not in said
+    assert "file is not a database" in str(caught.value.__cause__)  # (the driver's error)
+
+
+def _lost_reading(monkeypatch: pytest.MonkeyPatch, lost: Callable[[str], bool]) -> None:
+    """Make the engine's kept client read in an outage (see :func:`kept_client_outage`) each
+    run for which ``lost`` of its id says so, at that time; DBOS's reads stall."""
+    from dbos import DBOS
+
+    from miniagents.ext.dbos import _engine
+
+    status = _engine._Database.astatus
+
+    async def in_an_outage(runs: Any, workflow: str, **options: Any) -> Any:
+        with kept_client_outage() if lost(workflow) else contextlib.nullcontext():
+            return await status(runs, workflow, **options)
+
+    monkeypatch.setattr(_engine._Database, "astatus", in_an_outage)
+    monkeypatch.setattr(DBOS, "get_workflow_status_async", _stalled)
+
+
+def _remover(alias: str, database: str) -> MiniAgent[..., Message]:
+    """A durable agent that removes ``a`` once a person approves (see :func:`_removing`)."""
+    tools = [FunctionTool(_pretend_remove, requires_approval=True)]
+    remover = offline_agent.fork(alias=alias, reply=_removing, tools=tools, token_delay=0)
+    return durable(remover, database_url=database)
+
+
+def _failed_in_an_outage(messages: tuple[Message, ...]) -> None:
+    """Check that the call of ``messages`` failed as the database was lost, and the run went on."""
+    [failed] = [message for message in messages if isinstance(message, ToolResultMessage)]
+    assert failed.is_error
+    said = str(failed)  # (the model is told, as of any tool)
+    assert said.startswith("The tool _pretend_remove failed: DurableDatabaseError:"), said
+    assert "is not a SQLite database" in said
+    assert "move it away" in said  # (the fix)
+    assert str(messages[-1]) == "Done."
+
+
+async def test_a_call_that_waits_for_approval_in_an_outage_is_an_error_not_a_wait(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a call that waits for approval read whether its approval was started through DBOS's
+    # call, which retries through an outage with no bound: the run stalled there (was: no
+    # answer; now the engine's kept client reads it, and the call fails at once, its error
+    # given to the model as any tool's)
+    from miniagents.ext.dbos._approvals import APPROVAL_MARK
+
+    agent = _remover("LOST_REMOVER", database)
+    _lost_reading(monkeypatch, lambda workflow: APPROVAL_MARK in workflow)
+    async with MiniAgents():
+        with workflow_id("lost-1"):
+            reply = agent.inquire("Remove a.")
+        _failed_in_an_outage(await asyncio.wait_for(reply.aresolve_messages(), 30))
+
+
+async def test_a_call_whose_approval_is_withdrawn_in_an_outage_is_an_error_not_a_wait(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a call whose approval was withdrawn read whether its run was cancelled through DBOS's
+    # call, which retries through an outage with no bound: the run stalled there (was: no
+    # answer; now the engine's kept client reads it, and the call fails at once)
+    from dbos import DBOS
+
+    from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, withdraw
+
+    agent = _remover("WITHDRAWN_REMOVER", database)
+    waits = False
+    _lost_reading(monkeypatch, lambda workflow: waits and workflow == "withdrawn-1")
+    async with MiniAgents():
+        reply = await _waiting(agent, "withdrawn-1")
+        waits = True  # (its approval started: the run's status is read once it is withdrawn)
+        [approval] = await DBOS.list_workflows_async(
+            name=APPROVAL_WORKFLOW, workflow_id_prefix="withdrawn-1"
+        )
+        await withdraw(database, {approval.workflow_id})  # (as at the run's end elsewhere)
+        _failed_in_an_outage(await asyncio.wait_for(reply.aresolve_messages(), 30))
