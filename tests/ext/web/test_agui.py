@@ -16,7 +16,6 @@ from miniagents import InteractionContext, miniagent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import NoAuthentication, WebSettings, agui, agui_app
-from miniagents.ext.web.lowlevel import NoRoom
 from miniagents.frozen.errors import HashKeyError
 from miniagents.messages.message import Message
 from miniagents.testing import FakeLLMServer
@@ -543,31 +542,3 @@ async def test_a_tool_that_fails_ends_its_nested_run_with_subagent_error() -> No
     }
     assert "There is no weather under the sea." in result["content"]
     assert ends[f"{calls['POET']}-run"]["type"] == "SUBAGENT_FINISHED"  # (the poet wrote)
-
-
-async def test_a_new_run_holds_its_stream_slot_while_its_durable_room_awaits() -> None:
-    """A new run takes its stream's slot before it asks the durable agent's database (the
-    thread's paused runs given up on) and hands it to its run's stream: with
-    ``max_streams_per_principal=1``, a stream that opens meanwhile is refused and the run
-    is sent. (It looked at the room, awaited, and took the slot only as its stream started:
-    the stream opened meanwhile took it, and the run, started, was refused a 429.)"""
-    tokens: asyncio.Queue[str | None] = asyncio.Queue()
-    settings = WebSettings(max_streams_per_principal=1)
-    app = agui_app(gated(tokens), authentication=NoAuthentication(), settings=settings)
-    manager = app.state.runs
-    abandons = _GatedAbandons(gated(tokens))
-    manager.durable = abandons
-    async with served(app) as client:
-        started = asyncio.ensure_future(client.post("/", json=run_input("r1")))
-        await until(lambda: abandons.waiting == 1)
-        meanwhile = manager.streams.take(None, manager.settings)  # (another's stream)
-        abandons.gate.set_result(None)
-        for token in ("Hi", None):
-            tokens.put_nowait(token)
-        response = await started
-        if meanwhile is None:  # (was: taken, so the run's stream was refused)
-            manager.streams.free(None)
-        await until(lambda: manager.open_streams == 0)
-    assert meanwhile == NoRoom("max_streams_per_principal", 1)
-    assert response.status_code == 200
-    assert "RUN_FINISHED" in response.text

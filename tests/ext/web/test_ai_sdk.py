@@ -22,7 +22,6 @@ from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool, ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import NoAuthentication, WebSettings, ai_sdk_app
 from miniagents.ext.web._durable import FoundRun
-from miniagents.ext.web.lowlevel import NoRoom
 from miniagents.messages.message import Message
 from miniagents.testing import FakeLLMServer
 from tests.ext.web.serving import (
@@ -434,31 +433,3 @@ async def test_a_message_whose_texts_say_no_usage_finishes_without_metadata() ->
     async with served(ai_sdk_app(gated(tokens), authentication=NoAuthentication())) as client:
         _, events = await post_events(client, chat())
     assert events[-2].json == {"type": "finish"}
-
-
-async def test_a_new_chat_turn_holds_its_stream_slot_while_its_durable_room_awaits() -> None:
-    """A new chat turn takes its stream's slot before it asks the durable agent's database
-    (the chat's paused runs given up on) and hands it to its run's stream: with
-    ``max_streams_per_principal=1``, a stream that opens meanwhile is refused and the turn
-    is sent. (It looked at the room, awaited, and took the slot only as its stream started:
-    the stream opened meanwhile took it, and the run, started, was refused a 429.)"""
-    tokens: asyncio.Queue[str | None] = asyncio.Queue()
-    settings = WebSettings(max_streams_per_principal=1)
-    app = ai_sdk_app(gated(tokens), authentication=NoAuthentication(), settings=settings)
-    manager = app.state.runs
-    abandons = GatedDurable(gated(tokens))
-    manager.durable = abandons
-    async with served(app) as client:
-        started = asyncio.ensure_future(client.post("/", json=chat_request("c1")))
-        await until(lambda: abandons.waiting == 1)
-        meanwhile = manager.streams.take(None, manager.settings)  # (another's stream)
-        abandons.gate.set_result(None)
-        for token in ("Hi", None):
-            tokens.put_nowait(token)
-        response = await started
-        if meanwhile is None:  # (was: taken, so the run's stream was refused)
-            manager.streams.free(None)
-        await until(lambda: manager.open_streams == 0)
-    assert meanwhile == NoRoom("max_streams_per_principal", 1)
-    assert response.status_code == 200
-    assert '"type":"finish"' in response.text.replace(" ", "")

@@ -174,6 +174,17 @@ async def test_a_request_past_the_most_connections_is_a_503() -> None:
         writer.close()
 
 
+def _echo_app() -> Starlette:
+    """An app whose WebSocket at ``/ws`` sends back each text it is sent."""
+
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        async for text in websocket.iter_text():
+            await websocket.send_text(text)
+
+    return Starlette(routes=[WebSocketRoute("/ws", echo)])
+
+
 async def test_one_address_past_its_connections_is_refused_and_another_still_served() -> None:
     """``max_connections_per_address=1`` of 4: a second request from 127.0.0.1 while its
     first is served is a 503 saying why, and one from 127.0.0.2 is still served (was: one
@@ -224,12 +235,7 @@ async def test_a_websocket_past_its_address_connections_is_refused_saying_why() 
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
 
-    async def echo(websocket: WebSocket) -> None:
-        await websocket.accept()
-        async for text in websocket.iter_text():
-            await websocket.send_text(text)
-
-    app = Starlette(routes=[WebSocketRoute("/ws", echo)])
+    app = _echo_app()
     async with running(server_config(app, max_connections_per_address=1)) as run:
         url = f"ws://127.0.0.1:{run.port}/ws"
         async with connect(url) as first:
@@ -797,12 +803,7 @@ async def test_a_websocket_past_the_most_connections_is_refused_saying_why() -> 
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
 
-    async def echo(websocket: WebSocket) -> None:
-        await websocket.accept()
-        async for text in websocket.iter_text():
-            await websocket.send_text(text)
-
-    app = Starlette(routes=[WebSocketRoute("/ws", echo)])
+    app = _echo_app()
     async with running(server_config(app, max_connections=1)) as run:
         url = f"ws://127.0.0.1:{run.port}/ws"
         async with connect(url) as first:
