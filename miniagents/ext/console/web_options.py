@@ -119,6 +119,12 @@ SERVING_OPTIONS: dict[str, WebOption] = {
         int,
         "the most connections served at once (default: 128; a request on one more: a 503)",
     ),
+    "max_connections_per_address": (
+        "N",
+        int,
+        "the most connections served at once from one client address (default: 32; one "
+        "more from it: a 503; a trusted proxy's are not bounded so)",
+    ),
     "headers_seconds": (
         "SECONDS",
         float,

@@ -111,7 +111,7 @@ __all__ = [
     "Run",
     "RunManager",
     "arecovered",
-    "aturn_room",
+    "astart_turn",
     "check_agent",
 ]
 
@@ -1945,40 +1945,58 @@ async def _astopped(job: Job) -> None:
         )
 
 
-async def aturn_room(
-    manager: RunManager, owner: str | None, key: str, pause_key: str, *, group: str | None = None
-) -> Response | None:
-    """The refusal of ``owner``'s new turn ``key`` in ``manager``, if it has no room.
+async def astart_turn(
+    manager: RunManager,
+    owner: str | None,
+    ids: tuple[str, str],
+    start: Callable[[], Run | Response],
+    *,
+    group: str | None = None,
+) -> Response:
+    """``owner``'s new turn in ``manager``: its run's stream, or the refusal of it.
 
     A durable agent's turn replaces the runs that have not ended of its chat (of
-    ``group``, an AG-UI thread, if given; else of ``key``): those of this server that
+    ``group``, an AG-UI thread, if given; else of its key): those of this server that
     are not here (paused before a restart, not made again since) are abandoned first,
     and, if its runs' approvals are the protocol's, those paused on another server too
     (see :meth:`~._durable.DurableJobs.aabandon_all`); the room is counted again after.
+    The stream's slot is taken first and handed to the run's stream (a stream opened
+    while the database is asked cannot leave the run started and its client refused).
 
     Args:
         manager: The runs of the app.
         owner: The principal who starts the turn.
-        key: The key of its new job (see :meth:`RunManager.aroom`).
-        pause_key: Its pause key, whose paused jobs it replaces (:meth:`RunManager.aroom`).
-        group: The group whose durable runs it abandons (``None``: those of ``key``).
+        ids: The key of its new job and its pause key, whose paused jobs it replaces
+            (see :meth:`RunManager.aroom`).
+        start: Starts its run (or answers why not, looked at again after the awaits).
+        group: The group whose durable runs it abandons (``None``: those of its key).
 
     Returns:
-        The refusal (a 503 over the app's limit, a 429 over the principal's), or
-        ``None`` if the turn has room.
+        The run's stream, or a refusal (a 503 over the app's limit, a 429 over the
+        principal's, or what ``start`` answered).
     """
-    refused = await manager.aroom(owner, key, pause_key)
-    if refused is not None or manager.durable is None:
-        return refused
-    here = [job.workflow_id for job in manager.jobs(owner)]  # (replaced as live ones)
-    await manager.durable.aabandon_all(
-        owner,
-        None if group is not None else key,
-        group=group,
-        but=here,
-        paused_elsewhere=manager.approval_flow == "protocol",
-    )
-    return await manager.aroom(owner, key, pause_key)  # (taken meanwhile?)
+    (key, pause_key), streams = ids, manager.streams
+    no_stream = streams.take(owner, manager.settings)
+    if no_stream is not None:
+        return no_stream.response()
+    run: Run | Response | None = None
+    try:
+        refused = await manager.ano_room(owner, key, pause_key)  # (its stream's slot: held)
+        if refused is None and manager.durable is not None:
+            here = [job.workflow_id for job in manager.jobs(owner)]  # (replaced as live ones)
+            await manager.durable.aabandon_all(
+                owner,
+                None if group is not None else key,
+                group=group,
+                but=here,
+                paused_elsewhere=manager.approval_flow == "protocol",
+            )
+            refused = await manager.ano_room(owner, key, pause_key)  # (taken meanwhile?)
+        run = refused.response() if refused is not None else start()
+    finally:
+        if not isinstance(run, Run):
+            streams.free(owner)  # (no stream took it over)
+    return run if isinstance(run, Response) else run.response(0, slot_held=True)
 
 
 async def arecovered(

@@ -83,7 +83,7 @@ from miniagents.ext.web._protocol import (
     WebProtocol,
     json_text,
 )
-from miniagents.ext.web._runs import ApprovalDecision, Run, RunManager, arecovered, aturn_room
+from miniagents.ext.web._runs import ApprovalDecision, Run, RunManager, arecovered, astart_turn
 from miniagents.ext.web._usage import JobUsage
 from miniagents.ext.web.auth import Authentication
 from miniagents.ext.web.settings import WebSettings
@@ -299,15 +299,16 @@ class _AGUIRuns:
                 kwargs.update(self.arguments(run_input))
             except Exception as error:  # (the app's callback: its run input is refused)
                 return _arguments_failed(error, run_input, manager)
+
+        def start() -> Run | Response:
+            if manager.durable is not None and manager.get(run_input.run_id, owner) is not None:
+                return _run_exists(run_input)  # (started meanwhile, while the room was sought)
+            ids = manager.protocol.ids(run_input.run_id, run_input.thread_id)
+            return manager.start_new(owner, ids, messages, kwargs)
+
         # (only now the thread's durable runs paused elsewhere are abandoned: a bad request
         # above was refused first, and they stay resumable; counted again after)
-        refused = await aturn_room(manager, owner, run_input.run_id, thread, group=thread)
-        if refused is not None:
-            return refused
-        if manager.durable is not None and manager.get(run_input.run_id, owner) is not None:
-            return _run_exists(run_input)  # (started meanwhile, while the room was sought)
-        ids = manager.protocol.ids(run_input.run_id, run_input.thread_id)
-        return manager.start_new(owner, ids, messages, kwargs).response(0)
+        return await astart_turn(manager, owner, (run_input.run_id, thread), start, group=thread)
 
     async def _aexists(self, owner: str | None, run_input: RunAgentInput) -> bool:
         """Whether ``owner`` has a run of the input's id (here, or a durable one)."""

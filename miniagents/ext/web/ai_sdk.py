@@ -7,6 +7,7 @@ themselves are the run manager's (:mod:`miniagents.ext.web._runs`).
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -40,7 +41,7 @@ from miniagents.ext.web._protocol import (
     WebProtocol,
     json_text,
 )
-from miniagents.ext.web._runs import ApprovalDecision, Run, RunManager, arecovered, aturn_room
+from miniagents.ext.web._runs import ApprovalDecision, Run, RunManager, arecovered, astart_turn
 from miniagents.ext.web._usage import JobUsage
 from miniagents.ext.web.auth import Authentication
 from miniagents.ext.web.settings import WebSettings
@@ -275,11 +276,9 @@ class _AISDKRuns:
             return too_deep("invalid_chat_request")
         kwargs = dict(self.arguments(chat)) if self.arguments is not None else {}
         # (counted again: a bad request above was refused before any run was abandoned)
-        refused = await aturn_room(manager, owner, chat.id, chat.id)
-        if refused is not None:
-            return refused
         ids = manager.protocol.ids(chat.id, f"msg-{secrets.token_hex(8)}")
-        return manager.start_new(owner, ids, messages, kwargs).response(0)
+        start = functools.partial(manager.start_new, owner, ids, messages, kwargs)
+        return await astart_turn(manager, owner, (chat.id, chat.id), start)
 
     async def _aresume(
         self, owner: str | None, chat: ChatRequest, responses: list[_ApprovalResponse]

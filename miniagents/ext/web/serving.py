@@ -6,7 +6,10 @@ same way, whatever a client does with its connection:
 
 - at most ``max_connections`` connections (or requests) at once (:data:`MAX_CONNECTIONS`;
   a request on one more is answered 503), the lingering ones left out (counted by the
-  serving itself: uvicorn's ``limit_concurrency`` would serve one connection fewer);
+  serving itself: uvicorn's ``limit_concurrency`` would serve one connection fewer), and
+  at most ``max_connections_per_address`` of them from one client address
+  (:data:`MAX_CONNECTIONS_PER_ADDRESS`; a trusted proxy's are not counted so), so that one
+  client cannot hold them all;
 - a connection whose next request's line and headers have not all arrived within
   ``headers_seconds`` (:data:`HEADERS_SECONDS`) of its opening, or of the end of its last
   answer, is closed: uvicorn has no timeout of its own for them, so a client that sends
@@ -94,6 +97,7 @@ __all__ = [
     "LINGER_BYTES",
     "LINGER_SECONDS",
     "MAX_CONNECTIONS",
+    "MAX_CONNECTIONS_PER_ADDRESS",
     "MAX_HEADER_BYTES",
     "SEND_SECONDS",
     "SHUTDOWN_SECONDS",
@@ -108,6 +112,10 @@ __all__ = [
 
 MAX_CONNECTIONS = 128
 """The most connections a server of ``server_config`` serves at once (past them: a 503)."""
+
+MAX_CONNECTIONS_PER_ADDRESS = 32
+"""The most of them a server of ``server_config`` serves at once from one client address
+(a quarter of :data:`MAX_CONNECTIONS`; past them: a 503 to that address alone)."""
 
 HEADERS_SECONDS = 10.0
 """Seconds a connection has to send a request's line and headers, all of them, from its
@@ -171,6 +179,7 @@ class ServingBounds(TypedDict, total=False):
     """
 
     max_connections: int
+    max_connections_per_address: int | None
     headers_seconds: float
     linger_seconds: float
     trusted_proxies: Sequence[str]
@@ -187,6 +196,7 @@ def server_config(
     port: int = 8000,
     log_level: str = "warning",
     max_connections: int = MAX_CONNECTIONS,
+    max_connections_per_address: int | None = MAX_CONNECTIONS_PER_ADDRESS,
     headers_seconds: float = HEADERS_SECONDS,
     ws_max_size: int | None = None,
     trusted_proxies: Sequence[str] = (),
@@ -206,6 +216,11 @@ def server_config(
         port: The port to listen on (likewise).
         log_level: uvicorn's log level.
         max_connections: The most connections served at once.
+        max_connections_per_address: The most of them served at once from one client
+            address (one more is answered 503, a WebSocket closed 1013, saying so), so that
+            one client cannot take every connection from the others; ``None``: no such
+            bound. A trusted proxy's connections (``trusted_proxies``) are not bounded so:
+            they carry many clients.
         headers_seconds: Seconds a connection has to send a request's headers, from its
             opening or from the end of its last answer.
         ws_max_size: The largest WebSocket message read, in bytes (one bigger is cut as it
@@ -251,12 +266,15 @@ def server_config(
     """
     import uvicorn
     from uvicorn.config import LOG_LEVELS
-    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     fix = "Pass such a value (or leave it out for its default)."
-    check_count(
-        max_connections, "max_connections", owner=_OWNER, fix=fix, error=WebConfigurationError
-    )
+    for count, name in (
+        (max_connections, "max_connections"),
+        (max_connections_per_address, "max_connections_per_address"),
+        (ws_max_size, "ws_max_size"),
+    ):
+        if count is not None or name == "max_connections":  # (None: no bound, the default)
+            check_count(count, name, owner=_OWNER, fix=fix, error=WebConfigurationError)
     lingering = check_seconds(
         linger_seconds,
         "linger_seconds",
@@ -276,22 +294,18 @@ def server_config(
         )
     )
     _check_address(host, port, log_level, LOG_LEVELS)
-    _check_proxies(trusted_proxies, app)
-    served: ASGIApp = app
-    if trusted_proxies:  # (inside _Answers: the request is matched to its connection first)
-        # (uvicorn types its ASGI callables its own way, Starlette its)
-        proxied = ProxyHeadersMiddleware(app, trusted_hosts=list(trusted_proxies))  # type: ignore[arg-type]
-        served = proxied  # type: ignore[assignment]
+    served = _behind_proxies(app, trusted_proxies)
 
     class _Protocol(_HeadersInTime):
         deadline = seconds
         linger = lingering
         unread = sending
         most = max_connections
+        most_per_address = max_connections_per_address
+        proxies = tuple(trusted_proxies)
         lingering_ones: ClassVar[set[_HeadersInTime]] = set()
+        websockets: ClassVar[set[_HeadersInTime]] = set()
 
-    if ws_max_size is not None:
-        check_count(ws_max_size, "ws_max_size", owner=_OWNER, fix=fix, error=WebConfigurationError)
     ws, deflate = _ws_protocol(app, given=ws_max_size is not None)
     return uvicorn.Config(
         _Answers(served),
@@ -311,6 +325,21 @@ def server_config(
         timeout_graceful_shutdown=shutdown,  # type: ignore[arg-type]
         proxy_headers=False,  # (read inside _Answers, from trusted_proxies only)
     )
+
+
+def _behind_proxies(app: Starlette, trusted_proxies: Sequence[str]) -> ASGIApp:
+    """``app`` as served behind ``trusted_proxies`` (checked), whose forwarded headers it reads.
+
+    Put inside :class:`_Answers`, so that a request is matched to its connection first.
+    """
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    _check_proxies(trusted_proxies, app)
+    if not trusted_proxies:
+        return app
+    # (uvicorn types its ASGI callables its own way, Starlette its)
+    proxied = list(trusted_proxies)
+    return ProxyHeadersMiddleware(app, trusted_hosts=proxied)  # type: ignore[arg-type,return-value]
 
 
 def _ws_protocol(app: Starlette, *, given: bool) -> tuple[_WSProtocol, bool]:
@@ -586,8 +615,14 @@ class _HeadersInTime(asyncio.Protocol):
     """Seconds its writing may stay paused (its client reading nothing) before it is aborted."""
     most: ClassVar[int] = MAX_CONNECTIONS
     """The most connections served at once, and the most lingering besides them."""
+    most_per_address: ClassVar[int | None] = MAX_CONNECTIONS_PER_ADDRESS
+    """The most connections served at once from one client address (``None``: no bound)."""
+    proxies: ClassVar[Sequence[str]] = ()
+    """The trusted proxies, whose connections are not bounded by address."""
     lingering_ones: ClassVar[set[_HeadersInTime]]
     """The server's lingering connections, not counted among its connections (likewise)."""
+    websockets: ClassVar[set[_HeadersInTime]]
+    """The server's connections taken over by the WebSockets served (counted by address)."""
 
     def __init__(
         self,
@@ -623,9 +658,14 @@ class _HeadersInTime(asyncio.Protocol):
         self.stopping = asyncio.Event()
         """Set as the connection's server begins to stop (see :func:`server_stop`)."""
         self._idle = False  # whether it awaits a request's headers, its last answer given
+        self.address: str | None = None
+        """The client's address, where connections are bounded by it (else ``None``)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and not _among(peer[0], self.proxies):  # (an IP's)
+            self.address = peer[0]
         self.awaiting_headers()
         served = transport
         if isinstance(transport, asyncio.Transport):
@@ -710,16 +750,25 @@ class _HeadersInTime(asyncio.Protocol):
         self._reading_again()
         self._server_state.connections.discard(self)
 
-    def crowded(self) -> bool:
-        """Whether a request of this connection is one too many (it is answered 503).
+    def crowded(self) -> str | None:
+        """The bound a request of this connection is one too many for (it is answered 503).
 
         Past ``most`` connections (this one too, lingering ones left out) or requests and
         WebSockets served (this request's task one of them): ``max_connections`` are served
-        at once, where uvicorn's ``limit_concurrency`` serves one fewer connection.
+        at once, where uvicorn's ``limit_concurrency`` serves one fewer connection. Past
+        ``most_per_address`` of them from its client's address:
+        ``max_connections_per_address``. ``None``: it is served.
         """
         state = self._server_state
         served = len(state.connections) - len(self.lingering_ones)
-        return served > self.most or len(state.tasks) > self.most
+        if served > self.most or len(state.tasks) > self.most:
+            return "max_connections"
+        most, address = self.most_per_address, self.address
+        if most is None or address is None:
+            return None
+        connections = {*state.connections, *self.websockets, self} - self.lingering_ones
+        mine = sum(getattr(each, "address", None) == address for each in connections)
+        return "max_connections_per_address" if mine > most else None
 
     def awaiting_headers(self) -> None:
         """Start the deadline of the next request's headers (none while the connection closes)."""
@@ -865,25 +914,34 @@ class _Lingering(asyncio.Transport):
         return self._transport.can_write_eof()
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
-    """Answer a request or a WebSocket past ``max_connections`` with a 503.
+_CROWDED = {
+    "max_connections": "The server serves as many connections as it takes: try again later.",
+    "max_connections_per_address": (
+        "The server serves as many connections from this address as it takes: close one, "
+        "or try again later."
+    ),
+}
+"""What a client past each bound is told (a WebSocket's close reason: 123 bytes at most)."""
 
-    A WebSocket is closed as it opens with 1013 (try again later) and a sentence that says
-    why, which its page reads (a browser hides an HTTP answer to its opening: a bare 1006).
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, bound: str) -> None:
+    """Answer a request or a WebSocket past ``bound`` (``max_connections``, or per address).
+
+    A request is answered 503; a WebSocket is closed as it opens with 1013 (try again
+    later) and a sentence that says why, which its page reads (a browser hides an HTTP
+    answer to its opening: a bare 1006).
     """
     from starlette.responses import PlainTextResponse
 
     from miniagents.ext.web._guard import close_refused
 
     what = "A request was" if scope["type"] == "http" else "A WebSocket was"
-    _logger.warning("%s answered 503: the server serves its max_connections already.", what)
+    _logger.warning("%s answered 503: the server serves its %s already.", what, bound)
     if scope["type"] == "websocket":
-        reason = "The server serves as many connections as it takes: try again later."
-        await close_refused(scope, receive, send, 1013, reason)
+        await close_refused(scope, receive, send, 1013, _CROWDED[bound])
         return
-    await PlainTextResponse("Service Unavailable", 503, {"Connection": "close"})(
-        scope, receive, send
-    )
+    body = "Service Unavailable" if bound == "max_connections" else _CROWDED[bound]
+    await PlainTextResponse(body, 503, {"Connection": "close"})(scope, receive, send)
 
 
 class _Answers:
@@ -906,11 +964,16 @@ class _Answers:
             await self.app(scope, receive, send)
             return
         connection.headers_read()
-        if connection.crowded():
-            await _refuse(scope, receive, send)
+        bound = connection.crowded()
+        if bound is not None:
+            await _refuse(scope, receive, send, bound)
             return
         if scope["type"] != "http":  # (a WebSocket: its connection is the WebSocket's now)
-            await self.app(scope, receive, send)
+            connection.websockets.add(connection)  # (counted by address while it is served)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                connection.websockets.discard(connection)
             return
 
         unread = _has_body(scope)
@@ -934,6 +997,19 @@ class _Answers:
 
 _CLOSE = (b"connection", b"close")
 """The header of an answer after which its connection is closed."""
+
+
+def _among(address: str, proxies: Sequence[str]) -> bool:
+    """Whether the client ``address`` is one of ``proxies`` (addresses, networks or ``"*"``)."""
+    for proxy in proxies:
+        if proxy in ("*", address):
+            return True
+        try:
+            if ipaddress.ip_address(address) in ipaddress.ip_network(proxy, strict=False):
+                return True
+        except ValueError:  # (a name, or a Unix socket's path: not an address's network)
+            continue
+    return False
 
 
 def _has_body(scope: Scope) -> bool:

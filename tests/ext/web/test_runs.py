@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from miniagents.ext.web.lowlevel import NoRoom
 from miniagents.ext.web.web_chat import web_chat_app
 from miniagents.testing import FakeLLMServer
 from tests.ext.web.serving import (
+    GatedDurable,
     SSEEvent,
     SSEReader,
     agui_input,
@@ -656,3 +657,46 @@ async def test_a_cancelled_shutdown_raises_its_cancel_while_it_waits_for_a_job()
     assert job.task is not None
     await asyncio.wait([job.task], timeout=WAIT)  # (its stop goes on: waited for here)
     assert job.done
+
+
+class _GatedTurns(GatedDurable):
+    """Its run-id check answers at once: only a new turn's abandoning waits for the gate."""
+
+    async def afind_named(self, owner: str | None, name: str) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("make_app", "body", "ending"),
+    [(agui_app, run_input(), "RUN_FINISHED"), (ai_sdk_app, chat(), '"finish"')],
+    ids=["ag-ui", "ai-sdk"],
+)
+async def test_a_new_turn_holds_its_stream_slot_while_its_durable_room_awaits(
+    make_app: Callable[..., Starlette], body: dict[str, Any], ending: str
+) -> None:
+    """A new run (AG-UI) or chat turn (AI SDK) takes its stream's slot before it asks the
+    durable agent's database (its thread's paused runs given up on) and hands it to its
+    run's stream: with ``max_streams_per_principal=1``, a stream that opens meanwhile is
+    refused and the run is sent. (It looked at the room, awaited, and took the slot only as
+    its stream started: the stream opened meanwhile took it, and the run, started, was
+    refused a 429.)"""
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    settings = WebSettings(max_streams_per_principal=1)
+    app = make_app(gated(tokens), authentication=NoAuthentication(), settings=settings)
+    manager = app.state.runs
+    abandons = _GatedTurns(gated(tokens))
+    manager.durable = abandons
+    async with served(app) as client:
+        started = asyncio.ensure_future(client.post("/", json=body))
+        await until(lambda: abandons.waiting == 1)
+        meanwhile = manager.streams.take(None, manager.settings)  # (another's stream)
+        abandons.gate.set_result(None)
+        for token in ("Hi", None):
+            tokens.put_nowait(token)
+        response = await started
+        if meanwhile is None:  # (was: taken, so the run's stream was refused)
+            manager.streams.free(None)
+        await until(lambda: manager.open_streams == 0)
+    assert meanwhile == NoRoom("max_streams_per_principal", 1)
+    assert response.status_code == 200
+    assert ending in response.text

@@ -174,6 +174,86 @@ async def test_a_request_past_the_most_connections_is_a_503() -> None:
         writer.close()
 
 
+def _echo_app() -> Starlette:
+    """An app whose WebSocket at ``/ws`` sends back each text it is sent."""
+
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        async for text in websocket.iter_text():
+            await websocket.send_text(text)
+
+    return Starlette(routes=[WebSocketRoute("/ws", echo)])
+
+
+async def test_one_address_past_its_connections_is_refused_and_another_still_served() -> None:
+    """``max_connections_per_address=1`` of 4: a second request from 127.0.0.1 while its
+    first is served is a 503 saying why, and one from 127.0.0.2 is still served (was: one
+    address could hold every connection, and everyone else got a 503)."""
+    entered: list[str] = []
+    both, released = asyncio.Event(), asyncio.Event()
+
+    async def held(request: Request) -> PlainTextResponse:
+        assert request.client is not None
+        entered.append(request.client.host)
+        if len(entered) == 2:
+            both.set()
+        await released.wait()
+        return PlainTextResponse("done")
+
+    app = Starlette(routes=[Route("/held", held)])
+    config = server_config(app, max_connections=4, max_connections_per_address=1)
+    async with bounded(config) as port:
+        first = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.1", 0))
+        first[1].write(REQUEST)
+        await until(lambda: bool(entered))
+        again = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.1", 0))
+        other = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.2", 0))
+        try:
+            again[1].write(REQUEST)
+            refused = await asyncio.wait_for(again[0].read(), WAIT)
+            assert refused.startswith(b"HTTP/1.1 503 ")
+            assert refused.endswith(
+                b"The server serves as many connections from this address as it takes: "
+                b"close one, or try again later."
+            )
+            other[1].write(REQUEST)
+            await asyncio.wait_for(both.wait(), WAIT)
+            assert entered == ["127.0.0.1", "127.0.0.2"]
+            released.set()
+            for reader, _writer in (first, other):
+                assert (await asyncio.wait_for(reader.readuntil(b"done"), WAIT)).startswith(
+                    b"HTTP/1.1 200 "
+                )
+        finally:
+            for _reader, writer in (first, again, other):
+                writer.close()
+
+
+async def test_a_websocket_past_its_address_connections_is_refused_saying_why() -> None:
+    """``max_connections_per_address=1``: a second WebSocket from one address is closed as
+    it opens with 1013 and the per-address sentence; the first goes on."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    app = _echo_app()
+    async with running(server_config(app, max_connections_per_address=1)) as run:
+        url = f"ws://127.0.0.1:{run.port}/ws"
+        async with connect(url) as first:
+            await first.send("hi")
+            assert await first.recv() == "hi"
+            async with connect(url) as refused:  # (was: served, one address holding both)
+                with pytest.raises(ConnectionClosed) as closed:
+                    await asyncio.wait_for(refused.recv(), WAIT)
+            assert closed.value.rcvd is not None
+            assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+                1013,
+                "The server serves as many connections from this address as it takes: "
+                "close one, or try again later.",
+            )
+            await first.send("still")
+            assert await first.recv() == "still"
+
+
 async def test_max_connections_are_served_at_once() -> None:
     both, released = asyncio.Event(), asyncio.Event()
     entered: list[None] = []
@@ -723,12 +803,7 @@ async def test_a_websocket_past_the_most_connections_is_refused_saying_why() -> 
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
 
-    async def echo(websocket: WebSocket) -> None:
-        await websocket.accept()
-        async for text in websocket.iter_text():
-            await websocket.send_text(text)
-
-    app = Starlette(routes=[WebSocketRoute("/ws", echo)])
+    app = _echo_app()
     async with running(server_config(app, max_connections=1)) as run:
         url = f"ws://127.0.0.1:{run.port}/ws"
         async with connect(url) as first:
