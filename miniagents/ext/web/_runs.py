@@ -1628,13 +1628,27 @@ class RunManager:
         # looked at here and taken as the stream started, after a durable job's note of its
         # pause, which awaits its database; a stream opened meanwhile took the last slot,
         # and the run, its calls decided and gone on, was refused a 429 with no stream)
-        streams, owner = self.streams, job.owner
+        return await self.astream_with_slot(
+            job.owner,
+            lambda: self.aresume_run(job, run_key, decisions, named=named, gone=gone),
+        )
+
+    async def astream_with_slot(
+        self, owner: str | None, arun: Callable[[], Awaitable[Run | Response]]
+    ) -> Response:
+        """The stream of the run ``arun()`` makes, its slot taken before ``arun`` is called.
+
+        ``owner``'s stream slot is taken first (a refusal if there is no room) and handed to
+        the run's stream, or freed if ``arun`` answers a refusal or raises: a stream opened
+        while ``arun`` awaits cannot leave the run started and its client refused.
+        """
+        streams = self.streams
         refused = streams.take(owner, self.settings)
         if refused is not None:
             return refused.response()
         run: Run | Response | None = None
         try:
-            run = await self.aresume_run(job, run_key, decisions, named=named, gone=gone)
+            run = await arun()
         finally:
             if not isinstance(run, Run):
                 streams.free(owner)  # (no stream took it over)
@@ -1975,12 +1989,9 @@ async def astart_turn(
         The run's stream, or a refusal (a 503 over the app's limit, a 429 over the
         principal's, or what ``start`` answered).
     """
-    (key, pause_key), streams = ids, manager.streams
-    no_stream = streams.take(owner, manager.settings)
-    if no_stream is not None:
-        return no_stream.response()
-    run: Run | Response | None = None
-    try:
+    key, pause_key = ids
+
+    async def arun() -> Run | Response:
         refused = await manager.ano_room(owner, key, pause_key)  # (its stream's slot: held)
         if refused is None and manager.durable is not None:
             here = [job.workflow_id for job in manager.jobs(owner)]  # (replaced as live ones)
@@ -1992,11 +2003,9 @@ async def astart_turn(
                 paused_elsewhere=manager.approval_flow == "protocol",
             )
             refused = await manager.ano_room(owner, key, pause_key)  # (taken meanwhile?)
-        run = refused.response() if refused is not None else start()
-    finally:
-        if not isinstance(run, Run):
-            streams.free(owner)  # (no stream took it over)
-    return run if isinstance(run, Response) else run.response(0, slot_held=True)
+        return refused.response() if refused is not None else start()
+
+    return await manager.astream_with_slot(owner, arun)
 
 
 async def arecovered(
