@@ -64,9 +64,12 @@ class LinkEnd(Protocol):
         ...
 
     def close(self, error: BaseException | None = None) -> None:
-        """The interaction has ended here: no message is sent or received any more.
+        """The interaction has ended here: no message is received any more.
 
-        What the close stops may end a loop turn later: :meth:`asettled` waits for it.
+        A transport may drain the end once more after its close (the worker's last batch of
+        replies does: it carries what the close left to send, e.g. the last counts), and
+        never again. What the close stops may end a loop turn later: :meth:`asettled` waits
+        for it.
 
         Args:
             error: Why, if the link broke while the interaction runs on (the way between

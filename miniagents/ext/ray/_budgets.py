@@ -129,13 +129,12 @@ class _FarCall:
             if any(delta[:9]):
                 logging.getLogger("miniagents").warning(
                     "The agent %s's LLM call of the model %r counted %d input and %d more "
-                    "output tokens ($%.6f) after the interaction that made it had ended: "
-                    "its caller's budgets were not charged them, as the link to them had "
-                    "closed. Await the LLM calls an agent makes before its interaction ends.",
+                    "output tokens ($%.6f) %s",
                     *self._made,
                     delta[0],
                     delta[1],
                     delta[8],
+                    self._link.lost(),
                 )
             return
         self._pieces += max(0, delta[1])
@@ -192,6 +191,8 @@ class _AwayEnd:
         self.closed = False
         self.sealed = False
         """Whether its last report has gone (the first drain once closed): nothing goes after."""
+        self._broken: BaseException | None = None
+        """Why the link broke while its interaction ran on (closed with an error), if it did."""
         self._refusal: BaseException | None = None
         """Why the calls asking to start once it has closed fail."""
         self.halt: BaseException | None = None
@@ -237,7 +238,10 @@ class _AwayEnd:
         """The calls that ask to start and what the others used since the last report.
 
         Once the link has closed, the transport drains it once more, for its last batch to
-        the caller (the counts that came until then included), and never again.
+        the caller (the counts that came until then included), and never again. A link that
+        broke (closed with an error, while its interaction runs on) is so drained at the
+        worker's next batch: what comes after it reaches no budget, for the error that broke
+        it (see :meth:`lost`), not for an end of the interaction.
         """
         self.sealed = self.closed
         if not (self._starts or self._deltas):
@@ -285,6 +289,7 @@ class _AwayEnd:
         :meth:`drain`).
         """
         self.closed = True
+        self._broken = error
         ended = "the interaction that made it has ended, and with it the link to the budgets"
         refusal = self._refusal = error or LLMError(
             f"An LLM call did not start: {ended} that charge it."
@@ -300,6 +305,20 @@ class _AwayEnd:
 
     async def asettled(self) -> None:
         """Nothing that :meth:`close` stopped ends later: at once."""
+
+    def lost(self) -> str:
+        """When and why what a call counts reaches no budget any more, once it is sealed."""
+        if self._broken is None:
+            return (
+                "after the interaction that made it had ended: its caller's budgets were not "
+                "charged them, as the link to them had closed. Await the LLM calls an agent "
+                "makes before its interaction ends."
+            )
+        return (
+            "after the link to its caller's budgets broke, while its interaction ran on: "
+            "they were not charged them. The link broke with this error: "
+            f"{type(self._broken).__name__}: {self._broken}"
+        )
 
 
 _VERDICT = 0

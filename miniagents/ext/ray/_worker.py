@@ -71,7 +71,7 @@ class _Outbox:
     send wakes the outbox (:meth:`wake`) for a batch to go. Once the interaction ends
     (:meth:`ending`), only the last batch takes them: what they have when it goes, their
     close's last counts included, then the agent's failure, if it failed (the driver reads
-    no batch after it).
+    no batch after it). A batch, these included, holds at most ``OUTBOX_EVENTS`` events.
     """
 
     def __init__(self) -> None:
@@ -152,7 +152,9 @@ class _Outbox:
                     batch.append((TOKENS, index, [payload]))
             else:
                 batch.append(event)
-            if self._queue.empty() or len(batch) >= OUTBOX_EVENTS:
+            # (room for a message of each link, put first; a batch not full has room for
+            # the failure that ends the last one)
+            if self._queue.empty() or len(batch) >= OUTBOX_EVENTS - len(self.links):
                 return batch
             event = self._queue.get_nowait()
 
@@ -226,8 +228,9 @@ async def _read_links(call: Call, links: Sequence[LinkEnd], alias: str) -> None:
     """Hand the driver's link messages to the links here; close them when the box closes.
 
     Cancelled, it closes them too (their calls waiting to start fail). If the box fails (the
-    mailbox actor died, or a message cannot be read), it closes them with that error: the
-    calls waiting on them, and those that ask them later, fail with it. Either way it waits
+    mailbox actor died, or a message cannot be read), it closes them with a
+    :class:`RayAgentError` saying so: the calls waiting on them, and those that ask them
+    later, fail with it. Either way it waits
     until what their close stopped has ended (``asettled``).
     """
     import ray
@@ -244,7 +247,13 @@ async def _read_links(call: Call, links: Sequence[LinkEnd], alias: str) -> None:
         note = "its live links to the caller (e.g. its budgets) broke with it"
         broken = _mailbox_failure(error, alias, note, "its live links")
     except Exception as error:  # (not cancelled: the interaction runs on without the links)
-        broken = error
+        broken = RayAgentError(
+            f"The live links of the agent {alias} to its caller (e.g. its budgets) broke: a "
+            f"message of the caller's could not be taken ({type(error).__name__}: {error}), so "
+            "the LLM calls charged through them stop. Run the same version of miniagents on "
+            "the driver and on the workers."
+        )
+        broken.__cause__ = error
     finally:
         await close_links(links, broken)
 

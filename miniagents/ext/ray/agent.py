@@ -61,6 +61,7 @@ from miniagents.ext.ray._worker_loop import in_worker_loop
 from miniagents.ext.ray.errors import (
     MessageSerializationError,
     RayAgentArgumentError,
+    RayAgentError,
     RayCancelTimeoutError,
     RayWorkerDiedError,
 )
@@ -585,10 +586,15 @@ class _Attempt:
             ) from None
 
     def _apply(self, batch: list[_wire.ReplyEvent]) -> BaseException | None:
-        """Pass the events on to the local replies; the agent's error, if it failed."""
+        """Pass the events on to the local replies; the agent's error, if it failed.
+
+        Raises:
+            RayAgentError: if an event follows the agent's failure (``FAILED`` ends the
+                worker's last batch): the worker broke the protocol.
+        """
         ctx = self.ctx
         appenders = self.appenders
-        for tag, index, payload in batch:
+        for position, (tag, index, payload) in enumerate(batch, 1):
             if tag == _wire.TOKENS:
                 appender = appenders[index]
                 if not appender.closed:  # else its consumers gave up: the task is ending
@@ -618,6 +624,13 @@ class _Attempt:
                     return self.input_error  # (the inputs it was not sent: the same error)
                 ctx.finish_early()  # the replies end now, even if the agent goes on
             else:  # FAILED: the agent's own error, with its own type
+                if position < len(batch):  # (dropped unread, they would go unnoticed)
+                    raise RayAgentError(
+                        f"The Ray worker of the agent {self.alias} sent {len(batch) - position} "
+                        "reply event(s) after the agent's failure, which ends its replies: "
+                        "the driver and the worker run different versions of miniagents. "
+                        "Install the same version on both."
+                    ) from self._error(payload)
                 return self._error(payload)
             self.delivered = True
         return None

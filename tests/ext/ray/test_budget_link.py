@@ -9,6 +9,7 @@ import asyncio
 import pickle
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -19,7 +20,9 @@ from miniagents.ext.llm.charging import CallCharge
 from miniagents.ext.llm.errors import LLMError
 from miniagents.ext.llm.usage import REMOTE_PIECES_AHEAD
 from miniagents.ext.ray._budgets import _VERDICT, _AwayEnd, open_link
-from miniagents.ext.ray.errors import RayWorkerDiedError
+from miniagents.ext.ray._wire import Call
+from miniagents.ext.ray._worker import _read_links
+from miniagents.ext.ray.errors import RayAgentError, RayWorkerDiedError
 from miniagents.miniagents.lowlevel import outgoing_links
 
 
@@ -189,3 +192,49 @@ async def test_a_call_that_ends_without_a_count_once_the_link_closed_reports_its
     report = await asyncio.create_task(interaction())
     assert isinstance(report, tuple)
     assert report[2] == [(1, (0, 0, 0, 0, 0, 0, 0, 0, 0.0, 1, 1))]
+
+
+async def test_a_count_after_the_link_broke_is_logged_with_the_error_that_broke_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A link broken while the interaction runs on: its next drain is its last, for that error.
+
+    (On main the count was logged as coming after the interaction had ended, which it had not.)
+    """
+    far = _budget_of_another_process()
+    link = _AwayEnd((far,), False)
+    call = link.start((far,), "busy", "gpt-4o-mini", None)
+    await call.averdict()
+    link.close(RayWorkerDiedError("The mailbox actor died."))  # mid-interaction
+    assert link.drain() is not None  # the worker's next batch: the call's start
+    with caplog.at_level("WARNING", logger="miniagents"):
+        call.add((7, 2, 0, 0, 0, 0, 0, 0, 0.125, 0, 1))
+    assert [record.getMessage() for record in caplog.records] == [
+        "The agent busy's LLM call of the model 'gpt-4o-mini' counted 7 input and 2 more "
+        "output tokens ($0.125000) after the link to its caller's budgets broke, while its "
+        "interaction ran on: they were not charged them. The link broke with this error: "
+        "RayWorkerDiedError: The mailbox actor died."
+    ]
+    assert link.drain() is None
+
+
+async def test_a_link_message_that_cannot_be_taken_fails_the_waiting_calls_with_a_ray_error() -> (
+    None
+):
+    """The calls waiting on a link that broke get a ``RayAgentError`` naming what happened.
+
+    (On main they got the unpickling error itself, which said nothing of the link.)
+    """
+    link = _AwayEnd((), True)  # a limit there: a call waits for its verdict
+    call = link.start((), "waiting", "gpt-4o-mini", None)
+
+    async def take(key: str) -> list[tuple[int, bytes]]:
+        return [(0, b"not a pickle")]  # a message of the driver that cannot be read here
+
+    mailbox = SimpleNamespace(take=SimpleNamespace(remote=take))
+    await _read_links(Call(b"", [], mailbox, "key", b""), [link], "BUSY")
+    with pytest.raises(
+        RayAgentError, match="The live links of the agent BUSY to its caller"
+    ) as raised:
+        await call.averdict()
+    assert isinstance(raised.value.__cause__, pickle.UnpicklingError)

@@ -9,7 +9,7 @@ import logging
 import threading
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 from unittest.mock import ANY
 
 import pytest
@@ -18,6 +18,7 @@ import ray
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.ext.llm import usage
 from miniagents.ext.llm.offline import offline_agent
+from miniagents.ext.ray import agent as agent_module
 from miniagents.ext.ray._budgets import _AwayEnd
 from miniagents.ext.ray._wire import (
     COMPLETE,
@@ -33,11 +34,16 @@ from miniagents.ext.ray._wire import (
     dumps,
     dumps_arguments,
     dumps_settings,
+    encode_error,
     loads,
 )
 from miniagents.ext.ray._worker import OUTBOX_EVENTS, _Outbox, _send_replies, serve_interaction
 from miniagents.ext.ray._worker_loop import LoopTask, run_on_loop, worker_loop
-from miniagents.ext.ray.errors import MessageSerializationError, RayCancelTimeoutError
+from miniagents.ext.ray.errors import (
+    MessageSerializationError,
+    RayAgentError,
+    RayCancelTimeoutError,
+)
 from miniagents.messages import MessageTokenAppender
 from miniagents.messages.appender import MessageSequenceAppender
 
@@ -145,6 +151,65 @@ async def test_the_outbox_holds_a_bounded_number_of_events_and_merges_tokens() -
     assert batch == [(START, 0, b"header"), (TOKENS, 0, ["t"] * (OUTBOX_EVENTS - 1) + ["u"])]
     await outbox.close()
     assert await outbox.batch() is None
+
+
+class _Counting:
+    """A live link's end that has a message for the driver at every batch (its counts)."""
+
+    def open(self, wake: Callable[[], None]) -> None:
+        """(Nothing to do.)"""
+
+    def drain(self) -> object | None:
+        return "counts"
+
+    def receive(self, message: object) -> None:
+        """(Nothing comes.)"""
+
+    def close(self, error: BaseException | None = None) -> None:
+        """(Nothing to stop.)"""
+
+    async def asettled(self) -> None:
+        """(Nothing stopped.)"""
+
+
+@pytest.mark.parametrize("events", [OUTBOX_EVENTS - 1, OUTBOX_EVENTS])
+async def test_every_batch_holds_at_most_the_bound_with_the_links_messages_and_the_failure(
+    events: int,
+) -> None:
+    """A full batch leaves room for the links' messages; the failure goes in the next one.
+
+    (On main the batch at the bound took the link's counts and the failure beyond it.)
+    """
+    outbox = _Outbox()
+    outbox.links = [_Counting()]
+    for index in range(events):
+        await outbox.put((WHOLE, index, b"message"))
+    closing = asyncio.create_task(outbox.close((FAILED, 0, b"the agent's error")))
+    batches = []
+    while (batch := await outbox.batch()) is not None:
+        batches.append(batch)
+    await closing
+    # the links' message and the events the first batch had no room for, the failure
+    assert [len(batch) for batch in batches] == [OUTBOX_EVENTS, 1 + events - OUTBOX_EVENTS + 2]
+    assert all(batch[0] == (LINK, 0, dumps("counts", "")) for batch in batches)  # first
+    sent = [event for batch in batches for event in batch[1:]]
+    expected = [(WHOLE, index, b"message") for index in range(events)]
+    assert sent == [*expected, (FAILED, 0, b"the agent's error")]
+
+
+async def test_an_event_after_the_agents_failure_is_an_error_not_dropped() -> None:
+    """The agent's failure ends the worker's replies: an event after it breaks the protocol.
+
+    (On main the driver returned at the failure, dropping what followed it unread.)
+    """
+    runner = SimpleNamespace(agent=SimpleNamespace(alias="FAKE"), cancel_timeout=10.0)
+    attempt = agent_module._Attempt(cast(Any, runner), cast(Any, None))
+    failure = encode_error(KeyError("no such key"))
+    assert isinstance(attempt._apply([(FAILED, 0, failure)]), KeyError)
+    breach = r"The Ray worker of the agent FAKE sent 1 reply event\(s\) after the agent's failure"
+    with pytest.raises(RayAgentError, match=breach) as raised:
+        attempt._apply([(FAILED, 0, failure), (COMPLETE, 0, None)])
+    assert isinstance(raised.value.__cause__, KeyError)
 
 
 # -- ray.cancel's interrupt landing while the task's thread schedules work on the loop --------
