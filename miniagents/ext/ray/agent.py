@@ -627,9 +627,9 @@ class _Attempt:
                 if position < len(batch):  # (dropped unread, they would go unnoticed)
                     raise RayAgentError(
                         f"The Ray worker of the agent {self.alias} sent {len(batch) - position} "
-                        "reply event(s) after the agent's failure, which ends its replies: "
-                        "the driver and the worker run different versions of miniagents. "
-                        "Install the same version on both."
+                        "reply event(s) after the agent's failure, which ends its replies: a "
+                        "breach of their protocol, as when the driver and the worker run "
+                        "different versions of miniagents. Install the same version on both."
                     ) from self._error(payload)
                 return self._error(payload)
             self.delivered = True
