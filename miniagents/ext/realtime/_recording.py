@@ -30,7 +30,7 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Any, NoReturn
 
 from miniagents.ext.llm.cache.calls import CallCache
@@ -282,6 +282,9 @@ def _images(images: Sequence[ImagePart]) -> list[str]:
 
 # -- recording ---------------------------------------------------------------------------------
 
+_UNSENT = ""
+"""The place of a send that failed in a recording's items (left out where it is stored)."""
+
 
 class _Recording:
     """The API's link, its events and the session's sends written down (see the module)."""
@@ -303,40 +306,46 @@ class _Recording:
         self._stored = False
         self._discarded = False
 
-    def _sent(self, digest: str) -> None:
+    async def _sent(self, digest: str, send: Awaitable[None]) -> None:
+        """Send (``send``), kept as sent where it began, among the events: unless it failed.
+
+        A send that failed, or was cut short (the drain's close, the session's end), is
+        not the session's: its place is left empty, and the recording stores none.
+        """
+        at = len(self._kept)
         self._kept.append(">" + digest)
+        try:
+            await send
+        except BaseException:
+            self._kept[at] = _UNSENT
+            raise
 
     async def asend_audio(self, audio: bytes) -> None:
-        self._sent("audio:" + _digest(audio))
-        await self._link.asend_audio(audio)
+        await self._sent("audio:" + _digest(audio), self._link.asend_audio(audio))
 
     async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
-        self._sent("text:" + _digest(text, *_images(images)))
-        await self._link.asend_text(text, images)
+        digest = "text:" + _digest(text, *_images(images))
+        await self._sent(digest, self._link.asend_text(text, images))
 
     async def asend_images(self, images: Sequence[ImagePart]) -> None:
-        self._sent("images:" + _digest(*_images(images)))
-        await self._link.asend_images(images)
+        await self._sent("images:" + _digest(*_images(images)), self._link.asend_images(images))
 
     async def asend_item(self, role: str, text: str) -> None:
-        self._sent("item:" + _digest(role, text))
-        await self._link.asend_item(role, text)
+        await self._sent("item:" + _digest(role, text), self._link.asend_item(role, text))
 
     async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
-        self._sent("output:" + _digest(call_id, name, output))
-        await self._link.asend_tool_output(call_id, name, output)
+        digest = "output:" + _digest(call_id, name, output)
+        await self._sent(digest, self._link.asend_tool_output(call_id, name, output))
 
     async def arespond(self) -> None:
-        self._sent("respond")
-        await self._link.arespond()
+        await self._sent("respond", self._link.arespond())
 
     async def atruncate(self, item_id: str, played_ms: int) -> None:
-        self._sent("truncate:" + item_id)
-        await self._link.atruncate(item_id, played_ms)
+        await self._sent("truncate:" + item_id, self._link.atruncate(item_id, played_ms))
 
     async def aend_input(self) -> InputEnd:
         ended = await self._link.aend_input()
-        self._sent("end:" + ended)
+        self._kept.append(">end:" + ended)
         return ended
 
     async def events(self) -> AsyncIterator[RealtimeEvent]:
@@ -360,8 +369,9 @@ class _Recording:
         """Keep the session once it has closed and its events ended well (not if it failed)."""
         if self._closed and self._ended_well and not self._stored and not self._discarded:
             self._stored = True
+            kept = (item for item in self._kept if item != _UNSENT)
             recorded = RecordedCall(
-                self._key, self._request, (*self._kept, Finish("session")), time.time()
+                self._key, self._request, (*kept, Finish("session")), time.time()
             )
             await self._cache.store.aput(recorded)
 

@@ -247,7 +247,7 @@ class Session:
         self._tool_runs: dict[str, MessagePromise[ToolResultMessage]] = {}
         self._sending = 0  # tools' outputs being sent (a withdrawn call's too: not cut by the end)
         self._shown: dict[str, _ShownResult] = {}  # the calls' results in the reply, unended
-        self._tool_turns = _ToolTurns()  # (an API that answers tools' outputs by itself: when)
+        self._tool_turns = _ToolTurns()  # the calls whose output is to come, and their replies
         self._conversation: deque[tuple[str, str, _Said | None]] = deque(maxlen=CONVERSATION_KEPT)
         self._untranscribed: dict[str, _Said] = {}  # the user's turns whose words are to come
         self._turns = 0
@@ -298,7 +298,8 @@ class Session:
             self._end_pieces()
             for result in list(self._tool_runs.values()):
                 result.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            while self._tasks:  # (one failing as it stops may start the close: its too)
+                await asyncio.gather(*self._tasks, return_exceptions=True)
             if closing is not None:
                 if ended is None:
                     raise closing
@@ -576,9 +577,9 @@ class Session:
     def _call(self, event: ToolCalled) -> None:
         """Run the model's call (in the background), shown in the reply.
 
-        A call under the id of a call whose tool still runs is refused (the API's or the
-        link's defect): its result in the reply says so, and only the first call's output
-        is sent, answering that id once.
+        A call under the id of a call whose output is still to be sent (its tool running,
+        or its output being sent) is refused (the API's or the link's defect): its result in
+        the reply says so, and only the first call's output is sent, answering that id once.
 
         Raises:
             RealtimeError: for a call outside any reply (the link's defect: a call always
@@ -611,12 +612,12 @@ class Session:
         handed_to = _handoff_target(self._tools, event.name)
         handoff: dict[str, object] = {} if handed_to is None else {"handed_to": handed_to}
         result_class = LLMToolResultMessage if handed_to is None else HandoffResult
-        running = self._tool_runs.get(event.call_id)
-        if running is not None and not running.done:
+        if not self._tool_turns.called(event.call_id, self._replies_started):
             refused = (
                 f"The realtime API called {event.name!r} under the id {event.call_id!r} of a "
-                "call whose tool is still running, so this call was not run (the first "
-                "call's output answers that id)."
+                "call whose output is still to be sent (its tool still running, or its output "
+                "being sent), so this call was not run (the first call's output answers that "
+                "id)."
             )
             logger.warning("The session of %s: %s", alias, refused)
             refusal = result_class.model_validate(
@@ -656,8 +657,6 @@ class Session:
         )
         shown = self._shown[event.call_id] = _ShownResult(appender)
         self._tool_runs[event.call_id] = result
-        if self._link is not None and self._link.replies_to_tool_outputs:
-            self._tool_turns.called(event.call_id, self._replies_started)
         self._spawn(self._deliver(event.call_id, event.name, result, shown), f"tool {event.name}")
 
     def _withdraw(self, call_id: str) -> None:
@@ -703,7 +702,8 @@ class Session:
         self._shown_ended(call_id, shown)
         link = self._link
         if link is None or self._closing or self._tool_runs.get(call_id) is not result:
-            return  # (the session ended, or the API withdrew the call as it completed)
+            self._run_ended(call_id, result)  # (the session ended, or the API withdrew the
+            return  # call as it completed)
         try:
             self._sending += 1
             try:
@@ -723,9 +723,13 @@ class Session:
             self._run_ended(call_id, result)
 
     def _run_ended(self, call_id: str, result: MessagePromise[ToolResultMessage]) -> None:
-        """The run ``result`` of ``call_id`` is over: untracked (not a later call's of that id)."""
+        """The run ``result`` of ``call_id`` is over: untracked (not a later call's of that id).
+
+        Its output not sent by then, it never is: no reply of the API answers it.
+        """
         if self._tool_runs.get(call_id) is result:
             del self._tool_runs[call_id]
+            self._tool_turns.withdrawn(call_id)  # (after the output sent: recorded no more)
         self._changed.set()
 
     def _shown_ended(self, call_id: str, shown: _ShownResult) -> None:
@@ -742,8 +746,9 @@ class Session:
         of the provider module): the last of them owes it. Else the session asks for a
         reply once the model is idle (one ``arespond`` for all sent meanwhile).
         """
+        answers = self._tool_turns.answered(call_id)  # (the id free for a later call)
         if link.replies_to_tool_outputs:
-            self._awaiting_reply += self._tool_turns.answered(call_id)
+            self._awaiting_reply += answers
         else:
             self._ask_reply()
 

@@ -217,7 +217,9 @@ class _ToolTurns:
     it is answered next), so its calls' outputs are answered by none of their own; an
     output of a call of no reply waiting for outputs (a caller's result for a call answered
     already) is answered on its own. The session counts the replies it owes so, and the
-    Gemini link which of the model's turns answers what it sent.
+    Gemini link which of the model's turns answers what it sent; the record of a call's id
+    lasts until its output is sent (or it is withdrawn), so the session refuses a call under
+    the id of one whose output is still to come (its tool running, or its output being sent).
     """
 
     def __init__(self) -> None:
@@ -225,11 +227,18 @@ class _ToolTurns:
         self._open: dict[Hashable, int] = {}  # each reply of such calls: how many are
         self._cut: set[Hashable] = set()  # those replies with a call withdrawn
 
-    def called(self, call_id: str, reply: Hashable) -> None:
-        """The model's reply ``reply`` called ``call_id``: its output is to come."""
-        if call_id not in self._reply_of:
-            self._reply_of[call_id] = reply
-            self._open[reply] = self._open.get(reply, 0) + 1
+    def called(self, call_id: str, reply: Hashable) -> bool:
+        """The model's reply ``reply`` called ``call_id``: its output is to come.
+
+        Returns:
+            ``False`` (nothing recorded) for a call under the id of one whose output is
+            still to come: that call is not to run, the first one's output answers the id.
+        """
+        if call_id in self._reply_of:
+            return False
+        self._reply_of[call_id] = reply
+        self._open[reply] = self._open.get(reply, 0) + 1
+        return True
 
     def answered(self, call_id: str) -> bool:
         """The output of ``call_id`` is sent: whether a reply of the API answers it now.
@@ -241,7 +250,10 @@ class _ToolTurns:
         return self._settled(self._reply_of.pop(call_id))
 
     def withdrawn(self, call_id: str) -> None:
-        """The API withdrew ``call_id``: no reply answers its reply's calls."""
+        """The output of ``call_id`` is never sent: no reply answers its reply's calls.
+
+        (The API withdrew the call, or its run was cut short.)
+        """
         if call_id in self._reply_of:
             reply = self._reply_of.pop(call_id)
             self._cut.add(reply)

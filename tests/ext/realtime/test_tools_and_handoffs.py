@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from miniagents import InteractionContext, MessagePromise, MiniAgents, miniagent
+from miniagents.ext.llm.cache import CallCache, MemoryCallStore
 from miniagents.ext.llm.messages import (
     AssistantMessage,
     LLMToolCallMessage,
@@ -871,19 +872,22 @@ async def test_a_call_withdrawn_as_its_output_is_sent_leaves_no_mark_on_a_later_
 
 
 class _ReusingWhileSentLink(_AskedLink):
-    """An API that calls a tool again under the id of a call whose output is being sent;
-    the second call's tool finishes once the first call's delivery is over."""
+    """An API that calls a tool again under the id of a call whose output is being sent, and
+    answers that output (by itself, or asked): the sending lasts until its reply has ended."""
 
-    def __init__(self) -> None:
-        super().__init__(asks=3)
+    def __init__(self, answers_itself: bool) -> None:
+        super().__init__(asks=2)
+        self.replies_to_tool_outputs = answers_itself
         self.sending = asyncio.Event()
         self.go = asyncio.Event()
+        self.sent = asyncio.Event()
         self.outputs: list[tuple[str, str]] = []
 
     async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
         self.outputs.append((call_id, output))
         self.sending.set()
         await self.go.wait()
+        self.sent.set()  # (the session counts what it is owed before the events go on)
 
     async def events(self) -> AsyncIterator[RealtimeEvent]:
         await self.asks[0].wait()
@@ -893,32 +897,42 @@ class _ReusingWhileSentLink(_AskedLink):
         yield ToolCalled("c1", "later", "{}")
         yield ReplyEnded("r1", "completed")
         self.go.set()
-        await self.asks[1].wait()  # (asked for by the first output: its delivery is over)
-        yield ReplyStarted("r2")
+        if not self.replies_to_tool_outputs:
+            async for event in self.answered_last("r2"):  # (asked for by the output sent)
+                yield event
+            return
+        await self.sent.wait()
+        yield ReplyStarted("r2")  # (the API's answer to the output, by itself)
         yield ReplyEnded("r2", "completed")
-        async for event in self.answered_last("r3"):  # (asked for by the second output)
-            yield event
+        await self.closed.wait()
 
 
-async def test_a_calls_delivery_leaves_a_later_call_of_its_id_tracked() -> None:
-    # (was: the first call's delivery, once its output was sent, removed the call's id from
-    # the runs: the second call of that id was no more the session's, its output never sent)
+@pytest.mark.parametrize("answers_itself", [False, True], ids=["asked", "by_itself"])
+async def test_a_call_under_the_id_of_an_output_being_sent_is_refused(
+    answers_itself: bool,
+) -> None:
+    # (was: a call of the id whose output was being sent ran: its output was sent too, and
+    # an API answering outputs by itself was owed a reply too many: the drain's timeout)
     def fast() -> str:
         """Answers at once."""
         return "Done."
 
-    async def later() -> str:
-        """Answers once the first call's delivery is over."""
-        await link.asks[1].wait()
+    def later() -> str:
+        """Answers at once too."""
         return "Later."
 
-    link = _ReusingWhileSentLink()
+    link = _ReusingWhileSentLink(answers_itself)
     voice = scripted_agent(lambda: link, "REUSING").fork(tools=[fast, later])
-    async with MiniAgents():
-        found = await voice.inquire("Do both things.")
-    assert link.outputs == [("c1", "Done."), ("c1", "Later.")]
-    assert [result.text for result in of(LLMToolResultMessage, found)] == ["Done.", "Later."]
+    with virtual_time() as time:
+        async with MiniAgents():
+            found = await voice.inquire("Do both things.")
+    assert link.outputs == [("c1", "Done.")]
+    first, refused = of(LLMToolResultMessage, found)
+    assert first.text == "Done."
+    assert refused.is_error
+    assert "being sent" in (refused.text or ""), refused.text
     assert isinstance(found[-1], SessionEnd)
+    assert time.elapsed == 0  # (closed once answered, owing no reply: not at drain_timeout)
 
 
 class _WithdrawingAsSentLink(_AskedLink):
@@ -1012,7 +1026,7 @@ async def test_a_call_under_the_id_of_a_call_still_running_is_refused() -> None:
     assert first.text == "Slow."
     assert refused.is_error
     assert refused.tool_name == "fast"
-    assert "still running" in refused.text, refused.text
+    assert "still running" in (refused.text or ""), refused.text
     assert [call.tool_name for call in of(LLMToolCallMessage, found)] == ["slow", "fast"]
     assert isinstance(found[-1], SessionEnd)
 
@@ -1056,3 +1070,72 @@ async def test_a_drain_that_closes_over_an_output_being_sent_ends_the_session_we
     assert result.text == "Done."
     assert isinstance(found[-1], SessionEnd)
     assert time.elapsed == 1.0  # (the drain gave up on the send at its timeout)
+
+
+class _Refused(BaseException):
+    """Not an ``Exception``: what a framework raises when it refuses to go on (DBOS's)."""
+
+
+class _RefusingAsCutLink(_ClosingAsSentLink):
+    """An API whose sending of an output lasts until the session cancels it, and then
+    refuses to go on (a ``BaseException`` of its own); a close after that takes a second."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = False
+
+    async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.refused = True
+            raise _Refused from None
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        await self.asked.wait()
+        yield ReplyStarted("r1")
+        yield ToolCalled("c1", "fast", "{}")
+        yield ReplyEnded("r1", "completed")
+        await self.closed.wait()
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        if self.refused:
+            await asyncio.sleep(1)  # (the loop's clock)
+
+
+async def test_a_task_failing_past_exception_as_the_session_ends_leaves_no_task_running() -> None:
+    # (was: the failure started a close of the link as the session's last wait began, which
+    # waited only for the tasks it had: the close ran on after the session, nobody's)
+    def fast() -> str:
+        """Answers at once."""
+        return "Done."
+
+    link = _RefusingAsCutLink()
+    voice = scripted_agent(lambda: link, "REFUSING").fork(tools=[fast], drain_timeout=1)
+    with virtual_time() as time:
+        async with MiniAgents():
+            found = await voice.inquire("Do the thing.")
+        assert link.refused
+        assert isinstance(found[-1], SessionEnd)
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+        assert time.elapsed == 2.0  # (the drain's timeout, then the close it started)
+
+
+async def test_a_send_the_drains_close_cut_short_is_not_recorded_as_sent() -> None:
+    # (was: the recording kept the send as it began, so the output the API never got was
+    # recorded as sent)
+    def fast() -> str:
+        """Answers at once."""
+        return "Done."
+
+    store = MemoryCallStore()
+    voice = scripted_agent(_ClosingAsSentLink, "CUT").fork(tools=[fast], drain_timeout=1)
+    with virtual_time():
+        async with MiniAgents():
+            with CallCache(store, mode="read_through").active():
+                found = await voice.inquire("Do the thing.")
+    assert isinstance(found[-1], SessionEnd)
+    (recorded,) = await store.acandidates("scripted", "scripted-model", 10)
+    sent = [each for each in recorded.events if isinstance(each, str) and each[:1] == ">"]
+    assert [each.split(":")[0] for each in sent] == [">text", ">respond"], sent
