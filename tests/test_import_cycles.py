@@ -1,4 +1,5 @@
-"""No import cycle between the modules of the package, counting every import.
+"""No import cycle between the modules of the package, nor between those of the tests,
+counting every import.
 
 An import inside ``if TYPE_CHECKING:`` or inside a function counts too: two modules that
 import each other, even for types only, are one idea cut in two (or two ideas tangled), and
@@ -12,6 +13,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "miniagents"
+TESTS = PACKAGE.parent / "tests"
 
 
 def _module_name(path: Path) -> str:
@@ -21,9 +23,10 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Every module of the package, with the modules of the package it imports anywhere."""
-    paths = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
+    """Every module under ``root`` (the package, or the tests with their helpers), with the
+    modules under it that it imports anywhere."""
+    paths = {_module_name(path): path for path in root.rglob("*.py")}
     graph: dict[str, set[str]] = {name: set() for name in paths}
     for name, path in paths.items():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -87,6 +90,16 @@ def test_no_module_of_the_package_is_in_an_import_cycle() -> None:
         f"These modules import each other (directly or in a ring): {found}. Break the ring: "
         "move what both need into one of them (or a module of its own), or depend on a "
         "protocol instead of the other module's class."
+    )
+
+
+def test_no_module_of_the_tests_is_in_an_import_cycle() -> None:
+    graph = import_graph(TESTS)
+    assert "tests.fakes.fixtures" in graph["tests.ext.llm.test_llm_providers"]  # edges are seen
+    found = [sorted(cycle) for cycle in cycles(graph)]
+    assert not found, (
+        f"These test modules import each other (directly or in a ring): {found}. Move what "
+        "both need into a helper module that imports neither (as tests/fakes/)."
     )
 
 

@@ -288,6 +288,97 @@ def test_no_module_touches_a_private_attribute_of_another_package(path: Path) ->
     )
 
 
+TESTS = PACKAGE.parent / "tests"
+
+TESTS_PRIVATE_ALLOWED: dict[tuple[str, str], str] = {
+    ("tests/benchmarks/a2a_framing.py", "miniagents.ext.a2a._rpc"): (
+        "times the JSON-RPC framer alone, below the app that uses it"
+    ),
+    ("tests/benchmarks/llm_stream.py", "miniagents.testing._eventstream"): (
+        "frames Bedrock's event stream as the fake server does, to time the decoding alone"
+    ),
+    ("tests/benchmarks/llm_timeline.py", "miniagents.promising._waiting"): (
+        "counts the record's wakes: the timeline's subject is the stream core's inside"
+    ),
+    ("tests/benchmarks/otel_off.py", "miniagents.miniagents._observing"): (
+        "counts the calls of the hook the agent layer calls, to show tracing off costs none"
+    ),
+    ("tests/ext/llm/batch/test_gemini_batches.py", "miniagents.testing._gemini_wire"): (
+        "the fake server's thought signature, which the batch's replies must carry back"
+    ),
+    ("tests/ext/llm/test_first_token.py", "miniagents.ext.dbos._recording"): (
+        "the durable recorder is a second recorder of LLM calls that must decline timings"
+    ),
+    ("tests/ext/llm/test_gemini_bedrock.py", "miniagents.testing._anthropic_wire"): (
+        "the fake server's thinking signature, which the provider must send back unchanged"
+    ),
+    ("tests/ext/llm/test_llm_providers.py", "miniagents.testing._anthropic_wire"): (
+        "the fake server's thinking signature, which the provider must send back unchanged"
+    ),
+    ("tests/ext/llm/test_max_turn_chars.py", "miniagents.testing._anthropic_wire"): (
+        "the fake server's thinking signature, counted in a turn's characters"
+    ),
+    ("tests/ext/realtime/test_operations.py", "miniagents.testing._gemini_live_wire"): (
+        "drives the fake Gemini Live wire directly, one operation at a time"
+    ),
+    ("tests/ext/realtime/test_operations.py", "miniagents.testing._live"): (
+        "the fake live servers' records, read to check each operation's frames"
+    ),
+    ("tests/ext/realtime/test_operations.py", "miniagents.testing._openai_realtime_wire"): (
+        "drives the fake OpenAI Realtime wire directly, one operation at a time"
+    ),
+    ("tests/ext/web/test_durable.py", "miniagents.ext.dbos._approvals"): (
+        "reads the approvals' workflows from DBOS's own tables after a restart"
+    ),
+    ("tests/ext/web/test_durable.py", "miniagents.ext.dbos._sqlite"): (
+        "opens DBOS's client on the app's database, as a second process would"
+    ),
+    ("tests/ext/web/test_durable_jobs.py", "miniagents.ext.dbos._approvals"): (
+        "finds an approval's workflow by its id, to kill the app at that point"
+    ),
+    ("tests/messages/test_reactive_contract.py", "miniagents.testing._record"): (
+        "the testing kit's bound on a wait, shared so that a hang fails alike everywhere"
+    ),
+}
+"""``(test file, private module)``: where a test uses a private module of a package other than
+the one it tests (its folder's mirror: ``tests/ext/llm/`` tests ``miniagents.ext.llm``), with
+the reason."""
+
+
+def mirrored_module(path: Path) -> str:
+    """The module of the package a file of the tests stands for: ``tests/x/y/test_z.py`` is
+    ``miniagents.x.y.test_z``, so that its package is ``miniagents.x.y``, the one it tests."""
+    parts = list(path.relative_to(TESTS).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(["miniagents", *parts])
+
+
+def private_uses_of_the_tests() -> dict[tuple[str, str], None]:
+    """Each ``(test file, private module or name)`` of another package than the file's."""
+    return {
+        (path.relative_to(TESTS.parent).as_posix(), name): None
+        for path in sorted(TESTS.rglob("*.py"))
+        for name in private_imports(path, mirrored_module(path))
+    }
+
+
+def test_a_test_uses_private_modules_of_another_package_only_as_listed_with_a_reason() -> None:
+    assert mirrored_module(TESTS / "ext" / "llm" / "test_x.py") == "miniagents.ext.llm.test_x"
+    assert mirrored_module(TESTS / "ext" / "__init__.py") == "miniagents.ext"
+    found = private_uses_of_the_tests()
+    unlisted = [key for key in found if key not in TESTS_PRIVATE_ALLOWED]
+    assert not unlisted, (
+        f"These tests use private modules or names of a package other than the one they test: "
+        f"{unlisted}. Use the public API, move the test beside the package it tests, or add "
+        f"the use to TESTS_PRIVATE_ALLOWED in {__file__} with the reason."
+    )
+    stale = [key for key in TESTS_PRIVATE_ALLOWED if key not in found]
+    assert not stale, (
+        f"Remove these from TESTS_PRIVATE_ALLOWED: the tests no longer use them: {stale}"
+    )
+
+
 def global_statements(path: Path) -> list[str]:
     """Where a function of a file rebinds module state: ``global`` statements, and uses of
     ``globals()`` in a function (a write through it rebinds a name as ``global`` does; at

@@ -432,3 +432,18 @@ def test_content_without_text_is_refused_in_one_sentence_made_or_read() -> None:
     shared = "content would only be a metadata field, which neither str() of the message"
     assert shared in str(made.value)
     assert shared in str(read.value)
+
+
+async def test_text_looked_for_with_in_in_a_reply_is_told_to_look_in_its_text() -> None:
+    async with MiniAgents():
+        messages = await _echo.inquire("yes")
+    message = messages[0]
+    # (was: False, silently: `in` went through the fields' (name, value) pairs, or compared
+    # the text with each message)
+    with pytest.raises(SyncReadError, match=r"never in its text: .*`\.\.\. in message\.text`"):
+        assert "yes" in message  # type: ignore[operator]  # (mypy refuses it too)
+    with pytest.raises(SyncReadError, match=r"`\.\.\. in str\(messages\)`"):
+        assert "yes" in messages
+    assert message in messages
+    assert "yes" in str(messages)
+    assert "yes" in (message.text or "")

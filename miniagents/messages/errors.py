@@ -52,7 +52,9 @@ class ImagePartError(MiniAgentsError, ValueError):
 class SyncReadError(MiniAgentsError, TypeError):
     """A message or a message sequence read synchronously (``for``, ``list()``, ``in``, ``[0]``).
 
-    A ``TypeError`` too, as Python's own error for something not iterable is.
+    Or text looked for with ``in`` in a message or a ``MessageTuple`` (look in
+    ``message.text``, or ``str(messages)``). A ``TypeError`` too, as Python's own error for
+    something not iterable is.
     """
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final, Self, cast
+from typing import TYPE_CHECKING, Final, NoReturn, Self, cast
 
 from pydantic import BaseModel, model_validator
 from pydantic_core import PydanticSerializationError, to_json
 
 from miniagents.arguments import a_class
 from miniagents.frozen.model import Frozen
-from miniagents.messages.errors import MessageArgumentError, MessageTypeError
+from miniagents.messages.errors import MessageArgumentError, MessageTypeError, SyncReadError
 from miniagents.messages.image import ImagePart, images_of, read_images
 
 __all__ = ["Message"]
@@ -104,6 +104,22 @@ class Message(Frozen):
                 MessageTypeError: if ``images`` holds anything but ``ImagePart`` s.
             """
             return images_of(self)
+
+    if not TYPE_CHECKING:  # (for mypy, `in` goes through the fields, as pydantic types it)
+
+        def __contains__(self, item: object) -> NoReturn:
+            """Refuse ``in``: Python would look among the fields as ``(name, value)`` pairs.
+
+            (Text looked for so, ``"yes" in message``, was never found.)
+
+            Raises:
+                SyncReadError: always (a ``TypeError``), naming ``in message.text``.
+            """
+            raise SyncReadError(
+                f"`{item!r:.40} in message` would look among the message's fields as (name, "
+                "value) pairs, never in its text: look in the text, `... in message.text` "
+                "(or `in str(message)`)."
+            )
 
     def __str__(self) -> str:
         """The text; for a message without text, its fields (images aside) as JSON.

@@ -33,7 +33,7 @@ from miniagents.arguments import a_class
 from miniagents.messages._collect import AsyncPart, Segment, collect
 from miniagents.messages._flatten import FlattenSource, LoopObservable
 from miniagents.messages._resolve import messages_in_order
-from miniagents.messages.errors import MessageTupleFieldError
+from miniagents.messages.errors import MessageTupleFieldError, SyncReadError
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import (
     MessagePromise,
@@ -118,6 +118,22 @@ class MessageTuple(tuple[MessageT_co, ...]):
         if isinstance(index, slice):
             return MessageTuple(tuple.__getitem__(self, index))
         return tuple.__getitem__(self, index)
+
+    def __contains__(self, item: object, /) -> bool:
+        """Whether ``item`` is one of the messages; text (a ``str``) is refused.
+
+        (``"yes" in messages`` compared the text with each message, never equal: ``False``.)
+
+        Raises:
+            SyncReadError: for a ``str`` (a ``TypeError``), naming ``in str(messages)``.
+        """
+        if isinstance(item, str):
+            raise SyncReadError(
+                f"`{item!r:.40} in messages` would compare the text with each message of the "
+                "MessageTuple (never equal), not look in their text: write `... in "
+                "str(messages)` for their joined text, or `... in messages[0].text`."
+            )
+        return tuple.__contains__(self, item)
 
     async def aresolve_messages(self) -> Self:
         """Return this tuple; the messages are resolved already."""
