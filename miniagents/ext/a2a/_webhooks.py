@@ -81,8 +81,8 @@ class Poster:
         self._connections = connections  # (fewer in a test)
         secret = settings.signing_secret
         self._key = None if secret is None else secret_key(secret)
-        # (task, webhook id): the posts waiting, each with the webhook it was made for
-        self._queues: dict[tuple[str, str], list[tuple[Webhook, bytes]]] = {}
+        # (task, webhook id): the webhook as its task's config says now, and the posts waiting
+        self._queues: dict[tuple[str, str], _Queue] = {}
         self._senders: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._client: httpx.AsyncClient | None = None
         # principal: the turns of its posts, kept while one is under way or waits
@@ -106,10 +106,12 @@ class Poster:
         body = event.encode()
         for webhook in webhooks:
             place = (webhook.task_id, webhook.id)
-            queued = self._queues.setdefault(place, [])
-            queued.append((webhook, body))
-            if len(queued) > self.settings.max_queued:
-                del queued[0]
+            queue = self._queues.get(place)
+            if queue is None:
+                queue = self._queues[place] = _Queue(webhook)
+            queue.bodies.append(body)
+            if len(queue.bodies) > self.settings.max_queued:
+                queue.bodies.popleft()
                 _logger.warning(
                     "The webhook %s of the task %s has over %s posts waiting: the oldest "
                     "was dropped.",
@@ -118,41 +120,41 @@ class Poster:
                     self.settings.max_queued,
                 )
             if place not in self._senders:
-                self._senders[place] = spawn(self._asend(webhook), f"a2a push {webhook.url}")
+                self._senders[place] = spawn(self._asend(place), f"a2a push {webhook.url}")
 
-    async def _asend(self, webhook: Webhook) -> None:
-        """Post what waits for ``webhook``'s place, in order, while anything does.
+    async def _asend(self, place: tuple[str, str]) -> None:
+        """Post what waits for the webhook at ``place``, in order, while anything does.
 
-        The queue is looked up before each post: a webhook deleted meanwhile has none (its
-        post under way is its last), and one set again under its id has a new one.
+        The queue is looked up before each post: a webhook deleted meanwhile has none, and
+        one set again under its id after a delete has a new one.
         """
-        place = (webhook.task_id, webhook.id)
         try:
-            while queued := self._queues.get(place):
-                await self._apost(*queued.pop(0))
+            while (queue := self._queues.get(place)) and queue.bodies:
+                await self._apost(place, queue, queue.bodies.popleft())
         finally:
             self._senders.pop(place, None)
-            if not self._queues.get(place):
-                self._queues.pop(place, None)
+            if (queue := self._queues.get(place)) and not queue.bodies:
+                del self._queues[place]
 
-    async def _apost(self, webhook: Webhook, body: bytes) -> None:
+    async def _apost(self, place: tuple[str, str], queue: _Queue, body: bytes) -> None:
+        """Post ``body`` to the webhook of ``queue``, trying again on a failure that may pass.
+
+        Each try reads the webhook again: one deleted meanwhile (``queue`` no longer the
+        place's) is tried no more, and one replaced is tried at its new URL, with its own
+        token and credentials.
+        """
         settings = self.settings
-        headers = {"Content-Type": "application/json"}
-        if webhook.token:
-            headers["X-A2A-Notification-Token"] = webhook.token
-        if webhook.scheme and webhook.credentials:
-            headers["Authorization"] = f"{webhook.scheme} {webhook.credentials}"
-        if self._key is not None:
-            stamp = int(time.time())
-            headers[SIGNATURE_HEADER] = f"t={stamp},v1={sign(self._key, stamp, body)}"
         delay = settings.retry_delay
         for attempt in range(1, settings.attempts + 1):
+            if self._queues.get(place) is not queue:
+                return  # (deleted)
+            webhook = queue.webhook
             try:
                 async with (
                     self._turn(webhook.owner),  # (waited for before the post's timeout runs)
                     asyncio.timeout(settings.timeout),  # (in all: its reads may trickle)
                 ):
-                    status = await self._apost_once(webhook.url, body, headers)
+                    status = await self._apost_once(webhook.url, body, self._headers(webhook, body))
             except httpx.HTTPError as error:
                 said = repr(error)
             except TimeoutError:
@@ -175,6 +177,18 @@ class Poster:
                 return
             await asyncio.sleep(delay)
             delay *= 2
+
+    def _headers(self, webhook: Webhook, body: bytes) -> dict[str, str]:
+        """The headers of a post of ``body`` to ``webhook``: its token, credentials, signature."""
+        headers = {"Content-Type": "application/json"}
+        if webhook.token:
+            headers["X-A2A-Notification-Token"] = webhook.token
+        if webhook.scheme and webhook.credentials:
+            headers["Authorization"] = f"{webhook.scheme} {webhook.credentials}"
+        if self._key is not None:
+            stamp = int(time.time())
+            headers[SIGNATURE_HEADER] = f"t={stamp},v1={sign(self._key, stamp, body)}"
+        return headers
 
     async def _apost_once(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
         """Post ``body`` to ``url`` once: the status of the answer, whose body is never read.
@@ -269,14 +283,15 @@ class Poster:
     def readdress(self, webhook: Webhook) -> None:
         """Send what waits for the webhook of ``webhook``'s task and id to ``webhook`` instead.
 
-        For a webhook replaced under its id: a notification not sent yet goes where the
-        task's config says now, with its credentials (the post under way ends as it began).
+        For a webhook replaced under its id: a notification not sent yet, and the next try
+        of the one under way, goes where the task's config says now, with its credentials.
         """
-        queued = self._queues.get((webhook.task_id, webhook.id), [])
-        queued[:] = [(webhook, body) for _, body in queued]
+        queue = self._queues.get((webhook.task_id, webhook.id))
+        if queue is not None:
+            queue.webhook = webhook
 
     def forget(self, task_id: str, webhook_id: str) -> None:
-        """Post nothing more that waits for the webhook ``webhook_id`` of ``task_id``."""
+        """Post nothing more for the webhook ``webhook_id`` of ``task_id`` (nor try again)."""
         self._queues.pop((task_id, webhook_id), None)
 
     async def aclose(self) -> None:
@@ -291,6 +306,14 @@ class Poster:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+@dataclass
+class _Queue:
+    """A webhook's posts waiting, and the webhook as its task's config says now."""
+
+    webhook: Webhook
+    bodies: deque[bytes] = field(default_factory=deque)
 
 
 @dataclass

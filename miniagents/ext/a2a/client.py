@@ -50,7 +50,7 @@ import logging
 import math
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeAlias, cast
 
@@ -78,7 +78,7 @@ from a2a.utils.errors import JSON_RPC_ERROR_CODE_MAP
 from a2a.utils.errors import A2AError as SDKError
 from google.protobuf.json_format import ParseDict, ParseError
 
-from miniagents.arguments import check_count, check_seconds
+from miniagents.arguments import check_count, check_flag, check_seconds
 from miniagents.ext.a2a._parts import parts_of
 from miniagents.ext.a2a._reading import ApprovalAsk, ReplyWriter
 from miniagents.ext.a2a._values import ValueCounter
@@ -283,6 +283,7 @@ def a2a_agent(
     max_event_values: int = DEFAULT_MAX_EVENT_VALUES,
     questions: Questions = "ask",
     reply_timeout: float = math.inf,
+    headers_to_other_origins: bool = False,
 ) -> MiniAgent[[DefaultNamedArg(str | None, "message")], A2AReply]:
     """A remote A2A agent as a ``MiniAgent``: its reply streams token by token into its caller's.
 
@@ -357,12 +358,20 @@ def a2a_agent(
             only, and a remote that sends keepalives (official servers ping every 15 s),
             endless status updates, or a task polled as working for ever holds the reply
             without one.
+        headers_to_other_origins: Whether ``headers`` go with the requests to a JSON-RPC
+            interface that the card fetched from ``target`` names on another origin
+            (scheme, host and port) than ``target``'s. ``False`` (the default): such a
+            request is refused before it is sent, failing the interaction with
+            ``A2ACardError``, so that a card cannot send your credentials to a host of its
+            choosing; set it for a remote you trust to serve them elsewhere. (A card given
+            as ``target`` is called with ``headers`` wherever it says: you chose it.)
 
     Raises:
         A2AConfigurationError: if ``timeout``, ``card_timeout``, ``reconnects``,
             ``cancel_timeout``, ``max_reply_chars``, ``max_reply_messages``,
             ``max_event_bytes``, ``max_event_values`` or ``reply_timeout`` is not a usable
-            number, or the URL is not an ``http(s)`` URL.
+            number, ``headers_to_other_origins`` not ``True`` or ``False``, or the URL is
+            not an ``http(s)`` URL.
     """
     limits = _Limits(max_reply_chars, max_reply_messages, max_event_bytes, max_event_values)
     remote = _Remote(
@@ -375,6 +384,7 @@ def a2a_agent(
         limits,
         questions,
         reply_timeout,
+        headers_to_other_origins,
     )
     call = functools.partial(_ask, remote)
     call.__doc__ = _ASK_DOC  # (AgentTool reads the description of `message` here)
@@ -410,6 +420,7 @@ class _Remote:
         "card",
         "card_timeout",
         "headers",
+        "headers_to_other_origins",
         "limits",
         "questions",
         "reconnects",
@@ -429,6 +440,7 @@ class _Remote:
         limits: _Limits,
         questions: Questions = "ask",
         reply_timeout: float = math.inf,
+        headers_to_other_origins: bool = False,
     ) -> None:
         owner, error = "a2a_agent()", A2AConfigurationError
         if questions not in ("ask", "raise"):
@@ -461,6 +473,10 @@ class _Remote:
             self.url = None
             self.card = target
         self.headers = headers
+        fix = "It says whether headers go to a card's interface on another origin."
+        self.headers_to_other_origins = check_flag(
+            headers_to_other_origins, "headers_to_other_origins", owner=owner, fix=fix, error=error
+        )
         self.timeout = float(timeout)
         self.card_timeout = float(card_timeout)
         self.reconnects = reconnects
@@ -482,6 +498,7 @@ class _Remote:
             self.limits,
             self.questions,
             self.reply_timeout,
+            self.headers_to_other_origins,
         )
         return (_Remote, arguments)
 
@@ -575,7 +592,7 @@ async def _aexchanged(
     limits = remote.limits
     alias = ctx.this_agent.alias
     bound = _EventBound(limits.max_event_bytes, alias, limits.max_event_values, card=False)
-    http.event_hooks = {"response": [bound.ahook]}
+    http.event_hooks = {"request": _origin_guards(remote, card), "response": [bound.ahook]}
     try:
         client = ClientFactory(ClientConfig(httpx_client=http, streaming=True)).create(card)
     except ValueError as error:
@@ -585,6 +602,38 @@ async def _aexchanged(
         ) from error
     exchange = _Exchange(remote, ctx, client, bound, streams=card.capabilities.streaming)
     await exchange.arun(parts or [Part(text="")])
+
+
+def _origin_guards(
+    remote: _Remote, card: AgentCard
+) -> list[Callable[[httpx.Request], Awaitable[None]]]:
+    """The request hooks that keep the caller's headers on the origin of the card's URL.
+
+    (The card, fetched from ``remote.url``, names the URL of the interface called: without
+    them, a card could send the caller's credentials to a host of its choosing. See
+    ``a2a_agent``'s ``headers_to_other_origins``.)
+    """
+    if remote.url is None or not remote.headers or remote.headers_to_other_origins:
+        return []
+    origin = _origin(httpx.URL(remote.url))
+
+    async def guard(request: httpx.Request) -> None:
+        url = request.url
+        if _origin(url) != origin:
+            raise A2ACardError(
+                f"The card of the A2A agent {quoted_words(card.name, _NAME_CHARS)}, fetched "
+                f"from {remote.url}, names an interface at {url.scheme}://"
+                f"{url.netloc.decode()}, another origin: the headers given to a2a_agent() "
+                "(credentials, say) are not sent there. If you trust that origin with them, "
+                "pass a2a_agent(..., headers_to_other_origins=True)."
+            )
+
+    return [guard]
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """The origin of ``url``: its scheme, host and port (``None``: the scheme's own)."""
+    return url.scheme, url.host, url.port
 
 
 def _unencoded(headers: Mapping[str, str]) -> httpx.Headers:

@@ -14,6 +14,7 @@ import asyncio
 import base64
 import binascii
 import dataclasses
+import functools
 import hashlib
 import hmac
 import json
@@ -1130,11 +1131,9 @@ class _A2ATasks:
         if refused is not None:
             return _busy(call.rpc_id, refused)
 
-        def snapshot() -> str:
-            return json_text({"task": self._task(job)}, compact=True)
-
         try:
             ending = _encoder(job).fold.ending
+            snapshot = functools.partial(self._task_event, job)
             return follow_to_end(job, snapshot, framer(call.rpc_id), ending, slot_held=True)
         except BaseException:
             streams.free(call.owner)  # (no stream took it over)
@@ -1202,11 +1201,12 @@ class _A2ATasks:
 
         ``slot_held``: the request took its stream's slot, which the stream takes over.
         """
-
-        def snapshot() -> str:
-            return json_text({"task": self._task(job)}, compact=True)
-
+        snapshot = functools.partial(self._task_event, job)
         return follow_from_now(job, snapshot, framer(rpc_id), slot_held=slot_held)
+
+    def _task_event(self, job: Job) -> str:
+        """The first event of a stream of the task: the task as it is now."""
+        return json_text({"task": self._task(job)}, compact=True)
 
 
 def _check_room(job: Job, encoder: A2AEncoder, sent: object, bound: int) -> int:

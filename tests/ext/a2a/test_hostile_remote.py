@@ -1350,3 +1350,69 @@ async def test_an_event_of_the_task_in_another_context_is_refused_and_the_task_c
         "cannot be read; check that the remote speaks A2A 1.0."
     )
     assert cancelled == ["t1"]
+
+
+def card_elsewhere(elsewhere: list[str]) -> Callable[[str], ASGIApp]:
+    """A remote whose card (not streaming) names ``elsewhere[0]``'s URL as its interface."""
+
+    def make(_: str) -> ASGIApp:
+        async def card(_: Request) -> Response:
+            return Response(json.dumps(MessageToDict(sdk_card(elsewhere[0], streaming=False))))
+
+        return Starlette(routes=[Route("/.well-known/agent-card.json", card)])
+
+    return make
+
+
+def heard_remote(heard: list[dict[str, str]]) -> Callable[[str], ASGIApp]:
+    """A remote that keeps each request's headers and answers its task done."""
+
+    async def answer(sent: dict[str, Any]) -> Response:
+        done = {"artifactId": "a", "parts": [{"text": "Done."}]}
+        status = {"state": "TASK_STATE_COMPLETED"}
+        task = {"id": "t1", "contextId": "c1", "status": status, "artifacts": [done]}
+        return answered(sent, json.dumps({"task": task}))
+
+    def make(_: str) -> ASGIApp:
+        async def rpc(request: Request) -> Response:
+            heard.append(dict(request.headers))
+            return await answer(await request.json())
+
+        return Starlette(routes=[Route("/", rpc, methods=["POST"])])
+
+    return make
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+async def test_headers_go_to_a_cards_interface_on_another_origin_only_when_allowed(
+    trusted: bool,
+) -> None:
+    # (was: the caller's Authorization went to whatever host the card named)
+    heard: list[dict[str, str]] = []
+    elsewhere: list[str] = []
+    async with serving(heard_remote(heard)) as other, serving(card_elsewhere(elsewhere)) as url:
+        elsewhere.append(other)
+        credentials = {"Authorization": "Bearer s3cr3t"}
+        agent = a2a_agent(url, headers=credentials, headers_to_other_origins=trusted)
+        async with MiniAgents():
+            if trusted:
+                replies = await asyncio.wait_for(agent.inquire("Hi"), SAFETY)
+                assert [str(reply) for reply in replies] == ["Done."]
+            else:
+                with pytest.raises(A2ACardError) as caught:
+                    await asyncio.wait_for(agent.inquire("Hi"), SAFETY)
+                assert str(caught.value) == (
+                    f'The card of the A2A agent "SDK Agent", fetched from {url}, names an '
+                    f"interface at {other.rstrip('/')}, another origin: the headers given to "
+                    "a2a_agent() (credentials, say) are not sent there. If you trust that "
+                    "origin with them, pass a2a_agent(..., headers_to_other_origins=True)."
+                )
+            without = await asyncio.wait_for(a2a_agent(url).inquire("Hi"), SAFETY)
+            assert [str(reply) for reply in without] == ["Done."]  # (no headers to keep)
+    authorizations = [headers.get("authorization") for headers in heard]
+    assert authorizations == (["Bearer s3cr3t", None] if trusted else [None])
+
+
+def test_headers_to_other_origins_is_true_or_false() -> None:
+    with pytest.raises(A2AConfigurationError, match="headers_to_other_origins"):
+        a2a_agent("http://127.0.0.1:1/", headers_to_other_origins=1)  # type: ignore[arg-type]

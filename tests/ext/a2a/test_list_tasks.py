@@ -219,3 +219,23 @@ async def test_a_page_the_app_cannot_give_is_refused(
     error = error_of(await call(web, rpc("ListTasks", params)))
     assert error["code"] == -32602
     assert violations(error) == [field]
+
+
+async def test_a_page_token_of_before_the_app_started_again_is_refused(
+    web: httpx2.AsyncClient,
+) -> None:
+    # (the docs say so: the key that signs page tokens lives in the process, and no setting
+    # passes one; an app made again, as after a restart, has a key of its own)
+    for number in range(3):
+        await sent(web, f"task {number}")
+    token = (await listed(web, pageSize=2))["nextPageToken"]
+    again = a2a_app(
+        offline_agent.fork(alias="ECHO", reply="Done.", token_delay=0),
+        authentication=NoAuthentication(),
+    )
+    async with served(again) as restarted:
+        for number in range(3):
+            await sent(restarted, f"task {number}")
+        error = error_of(await call(restarted, rpc("ListTasks", {"pageToken": token})))
+    assert error["code"] == -32602
+    assert "of before the app started again" in error["message"]

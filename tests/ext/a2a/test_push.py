@@ -481,6 +481,46 @@ async def test_a_webhook_replaced_under_its_id_is_sent_what_waited_for_the_old_o
     ]
 
 
+def _posting() -> list[asyncio.Task[Any]]:
+    return [task for task in asyncio.all_tasks() if "a2a push" in task.get_name()]
+
+
+async def test_a_post_tried_again_after_its_webhook_was_replaced_goes_to_the_new_one() -> None:
+    # (was: each try of a post under way went to the URL it began with, with its token)
+    async with receiving() as old, receiving() as new:
+        old.hold, old.answers = asyncio.Event(), [Response(status_code=503)]
+        settings = A2APushNotifications(allowed_urls=[old.url, new.url], retry_delay=0)
+        poster = Poster(settings)
+        try:
+            first = Webhook("h", "t", f"{old.url}hooks/h", "old", "Bearer", "old-credentials")
+            poster.post([first], "{}")
+            await until(lambda: len(old.posts) == 1)  # (under way: answered 503 once let go)
+            poster.readdress(Webhook("h", "t", f"{new.url}hooks/h"))  # (no token, no credentials)
+            old.hold.set()
+            await until(lambda: not _posting())
+        finally:
+            await poster.aclose()
+    assert len(old.posts) == 1
+    [(headers, _)] = new.posts
+    assert "x-a2a-notification-token" not in headers  # (the old one never goes to the new URL)
+    assert "authorization" not in headers
+
+
+async def test_a_post_under_way_when_its_webhook_is_deleted_is_not_tried_again() -> None:
+    async with receiving() as receiver:
+        receiver.hold, receiver.answers = asyncio.Event(), [Response(status_code=503)]
+        poster = Poster(A2APushNotifications(allowed_urls=[receiver.url], retry_delay=0))
+        try:
+            poster.post([Webhook("h", "t", f"{receiver.url}hooks/h")], "{}")
+            await until(lambda: len(receiver.posts) == 1)
+            poster.forget("t", "h")
+            receiver.hold.set()
+            await until(lambda: not _posting())
+        finally:
+            await poster.aclose()
+    assert len(receiver.posts) == 1  # (was: tried again, to the deleted webhook)
+
+
 @pytest.mark.parametrize(
     "allowed",
     [[], "https://hooks.example/", ["ftp://hooks.example/"], ["https://hooks.example/?x=1"]],
