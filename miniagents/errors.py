@@ -127,6 +127,7 @@ right for the extensions)::
         ├── LLMRefusalError                         the model refused to answer (not retried)
         ├── LLMBatchError                           a batched request did not run (expired, ...)
         ├── LLMCacheFileError (also OSError)        a call cache's SQLite file that is not one
+        │   └── LLMCacheLockedError                   ... or one locked past the store's timeout
         ├── LLMCacheMissError (also LookupError)    a replay-only call cache had no recording
         ├── BudgetExceededError                     a Budget's limit reached: the call not made
         └── RealtimeError                           a realtime session failed (ext.realtime.errors)
@@ -189,8 +190,9 @@ _REEXPORTS = Reexports(
         ),
         "miniagents.ext.mcp.errors": "MCPSessionError MCPToolError",
         "miniagents.ext.llm.errors": (
-            "BudgetExceededError LLMAuthenticationError LLMBatchError "
-            "LLMCacheFileError LLMCacheMissError LLMConfigurationError LLMConnectionError LLMError "
+            "BudgetExceededError LLMAuthenticationError LLMBatchError LLMCacheFileError "
+            "LLMCacheLockedError LLMCacheMissError LLMConfigurationError LLMConnectionError "
+            "LLMError "
             "LLMOutputValidationError LLMRateLimitError LLMRefusalError "
             "LLMRequestError LLMResponseError LLMSDKMissingError LLMServerError "
             "LLMTimeoutError LLMToolRoundsError"

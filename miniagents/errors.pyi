@@ -48,6 +48,7 @@ from miniagents.ext.llm.errors import BudgetExceededError as BudgetExceededError
 from miniagents.ext.llm.errors import LLMAuthenticationError as LLMAuthenticationError
 from miniagents.ext.llm.errors import LLMBatchError as LLMBatchError
 from miniagents.ext.llm.errors import LLMCacheFileError as LLMCacheFileError
+from miniagents.ext.llm.errors import LLMCacheLockedError as LLMCacheLockedError
 from miniagents.ext.llm.errors import LLMCacheMissError as LLMCacheMissError
 from miniagents.ext.llm.errors import LLMConfigurationError as LLMConfigurationError
 from miniagents.ext.llm.errors import LLMConnectionError as LLMConnectionError
@@ -148,10 +149,10 @@ __all__ = [
     "ChatHistoryError", "ChatHistoryOptionError", "MalformedChatHistoryError",
     "TornChatHistoryError",
     "BudgetExceededError", "LLMAuthenticationError", "LLMBatchError", "LLMCacheFileError",
-    "LLMCacheMissError", "LLMConfigurationError", "LLMConnectionError", "LLMError",
-    "LLMOutputValidationError", "LLMRateLimitError", "LLMRefusalError", "LLMRequestError",
-    "LLMResponseError", "LLMSDKMissingError", "LLMServerError", "LLMTimeoutError",
-    "LLMToolRoundsError",
+    "LLMCacheLockedError", "LLMCacheMissError", "LLMConfigurationError", "LLMConnectionError",
+    "LLMError", "LLMOutputValidationError", "LLMRateLimitError", "LLMRefusalError",
+    "LLMRequestError", "LLMResponseError", "LLMSDKMissingError", "LLMServerError",
+    "LLMTimeoutError", "LLMToolRoundsError",
     "MCPSessionError", "MCPToolError",
     "MessageSerializationError", "RayAgentArgumentError", "RayAgentError", "RayCancelTimeoutError",
     "RayPipelineArgumentError", "RayPipelineLinkError", "RayPipelineRerunError",

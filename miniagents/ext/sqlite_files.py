@@ -30,7 +30,7 @@ from typing import TypeVar
 
 from miniagents.promising.errors import MiniAgentsError
 
-__all__ = ["SQLiteFile", "damaged_sqlite_file", "is_damaged_sqlite"]
+__all__ = ["SQLiteFile", "damaged_sqlite_file", "is_damaged_sqlite", "is_locked_sqlite"]
 
 _R = TypeVar("_R")
 
@@ -59,6 +59,20 @@ def is_damaged_sqlite(error: BaseException) -> bool:
         return code & 0xFF in _DAMAGED_CODES  # (the low byte: the primary code)
     said = str(original).strip().lower()
     return said.startswith(_DAMAGED)
+
+
+def is_locked_sqlite(error: BaseException) -> bool:
+    """Whether SQLite said ``error`` because another connection held the file locked too long.
+
+    Told by ``sqlite3``'s result code (``SQLITE_BUSY``, ``SQLITE_LOCKED``): the store's wait
+    for the lock (its ``timeout``) ran out.
+    """
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in _LOCKED_CODES
+
+
+_LOCKED_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+"""SQLite's primary codes of a file another connection holds locked."""
 
 
 def damaged_sqlite_file(
@@ -94,17 +108,21 @@ class SQLiteFile:
         failed: The error to raise for an error of SQLite or of the file system, given it
             and whether it came while the file was being opened (the error itself: it is
             raised as it is).
+        timeout: Seconds a use waits for a lock another connection holds, before SQLite
+            gives up with ``database is locked``.
     """
 
-    __slots__ = ("__weakref__", "_failed", "_held", "_lock", "_setup", "path")
+    __slots__ = ("__weakref__", "_failed", "_held", "_lock", "_setup", "path", "timeout")
 
     def __init__(
         self,
         path: str | os.PathLike[str],
         setup: Callable[[sqlite3.Connection], object],
         failed: Callable[[OSError | sqlite3.Error, bool], BaseException],
+        timeout: float = 30.0,
     ) -> None:
         self.path = Path(path)
+        self.timeout = timeout
         self._setup = setup
         self._failed = failed
         self._lock = threading.Lock()
@@ -127,7 +145,9 @@ class SQLiteFile:
                 if not held:
                     opening = True
                     self.path.parent.mkdir(parents=True, exist_ok=True)
-                    connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+                    connection = sqlite3.connect(
+                        self.path, timeout=self.timeout, check_same_thread=False
+                    )
                     opening = False
                     self._set_up(connection)
                 with held[0]:

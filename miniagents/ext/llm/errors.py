@@ -37,6 +37,7 @@ __all__ = [
     "LLMAuthenticationError",
     "LLMBatchError",
     "LLMCacheFileError",
+    "LLMCacheLockedError",
     "LLMCacheMissError",
     "LLMConfigurationError",
     "LLMConnectionError",
@@ -199,6 +200,15 @@ class LLMCacheFileError(LLMError, OSError):
 
     The message names the file and says what to do: move the file away (a new one is made
     there), or give the cache another path (a file in a folder you can write).
+    """
+
+
+class LLMCacheLockedError(LLMCacheFileError):
+    """A call cache's SQLite file stayed locked by another connection past the store's wait.
+
+    Another process (or store) held the file locked for writing longer than the store's
+    ``timeout``. A call whose reply was delivered is answered all the same (its recording
+    is skipped, and that is logged); a recording read before a call fails the call.
     """
 
 

@@ -58,7 +58,7 @@ import json
 import mimetypes
 import sys
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, ParamSpec
 from weakref import WeakSet
@@ -328,7 +328,10 @@ class GeminiProvider:
                 raise reported_error("Gemini", *said) from error
             raise
         finally:
-            await stream.aclose()  # the SDK's stream closes its HTTP response
+            response = _streamed_response(stream)  # (read part-way: stopped, or failed)
+            await stream.aclose()
+            if response is not None:  # the SDK's close leaves it to the collector: close it
+                await response.aclose()
         if last is None or calls.reason is None:
             raise LLMResponseError(
                 "The Gemini stream ended before its last chunk (the reply is incomplete): no "
@@ -368,6 +371,32 @@ async def _let_go_of_response(error: BaseException) -> None:
     close = getattr(segments, "aclose", None)
     if close is not None:
         await close()
+
+
+def _streamed_response(stream: object) -> Any:
+    """The HTTP response a Gemini stream that has not ended reads, if it can be found.
+
+    google-genai reads it through a chain of its async generators, the last of which
+    (its ``HttpResponse``'s ``async_segments``) is kept by the response itself, a cycle:
+    closing the stream closes the generators above it but leaves the response, and its
+    connection, to the collector. It is found through the generators' frames (each holds
+    the next one in a local, the last the SDK's ``HttpResponse``, whose ``response_stream``
+    is the HTTP client's response).
+    """
+    generators = [stream]
+    for generator in generators:  # (the list grows as it is walked)
+        frame = getattr(generator, "ag_frame", None)
+        for value in () if frame is None else frame.f_locals.values():
+            http = getattr(value, "response_stream", None)
+            if callable(getattr(http, "aclose", None)):
+                return http
+            if isinstance(value, AsyncGenerator) and len(generators) < _MOST_GENERATORS:
+                generators.append(value)
+    return None
+
+
+_MOST_GENERATORS = 16
+"""The SDK's generators walked, at most, to find the response a stream reads (it has 4)."""
 
 
 def on_vertex_ai(client: object) -> bool:

@@ -621,12 +621,7 @@ class MCPSession:
     async def _call(self, name: str, arguments: dict[str, object]) -> CallToolResult:
         client = self._client
         if client is None and self._running is not None and self._broken is not None:
-            raise _session_error(  # (for the model: a sentence, without the error's class)
-                f"The connection to the MCP server {self._describe()} broke",
-                self._broken,
-                "Open a new session once the server runs again.",
-                told=True,
-            )
+            raise ToolCallError(self._gone(name, self._broken)) from self._broken
         if client is None:
             raise MCPSessionError(
                 f"The MCP session of the tool {name} is closed. Call MCP tools inside the "
@@ -663,11 +658,7 @@ class MCPSession:
                     "`async with MCPSession(...) as session, MiniAgents():`."
                 ) from error
             if error.code == CONNECTION_CLOSED:
-                raise ToolCallError(
-                    f"The connection to the MCP server {self._describe()} closed before it "
-                    f"answered the call of its tool {name} (the server stopped, or could not "
-                    "be reached any more). Open a new session once the server runs again."
-                ) from error
+                raise ToolCallError(self._gone(name)) from error
             status = self._call_statuses.get(number)
             if status and error.message in _SDK_STATUS_ERRORS:
                 # (the SDK's stand-in for a status; the session's client heard the status)
@@ -685,6 +676,20 @@ class MCPSession:
         finally:
             self._call_statuses.pop(number, None)
             self._cut_answers.pop(number, None)
+
+    def _gone(self, name: str, broken: BaseException | None = None) -> str:
+        """What the model is told of a call of ``name`` whose server is gone, by any transport.
+
+        The server stopped or cannot be reached: a stdio server's process ended (the SDK
+        closes the connection), or an HTTP server's connection broke (the session's task
+        ended with ``broken``, whose text, not its class, is told).
+        """
+        said = "" if broken is None else _said(_one_error(broken)).strip().rstrip(".")
+        return (
+            f"The connection to the MCP server {self._describe()} closed before it answered "
+            f"the call of its tool {name} (the server stopped, or could not be reached any "
+            f"more{': ' + said if said else ''}). Open a new session once the server runs again."
+        )
 
     def _timed_out(self, error: MCPError, elapsed: float) -> bool:
         """Whether ``error`` (code ``REQUEST_TIMEOUT``, -32001) is the SDK's own ``read_timeout``.
@@ -947,19 +952,20 @@ async def _ended(running: asyncio.Task[None]) -> None:
         raise
 
 
-def _session_error(
-    what: str, error: BaseException, fix: str = "", *, told: bool = False
-) -> MCPSessionError:
+def _session_error(what: str, error: BaseException, fix: str = "") -> MCPSessionError:
     """``MCPSessionError`` of ``what``, caused by ``error`` (the one error of the SDK's group).
 
-    ``error`` is shown as Python writes it (its class and text, for the developer whose
-    session did not open), or, ``told`` to a model (a tool's result), by its text alone.
+    ``error`` is shown as Python writes it: its class and text, for the developer whose
+    session did not open.
     """
-    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
-        error = error.exceptions[0]
-    said = _said(error).strip().rstrip(".") if told else repr(error)
-    failure = MCPSessionError(
-        f"{what}: {said}. {fix}".rstrip() if said else f"{what}, without saying why. {fix}".rstrip()
-    )
+    error = _one_error(error)
+    failure = MCPSessionError(f"{what}: {error!r}. {fix}".rstrip())
     failure.__cause__ = error
     return failure
+
+
+def _one_error(error: BaseException) -> BaseException:
+    """``error``, or the one error of its group (of the SDK's task groups), at any depth."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error

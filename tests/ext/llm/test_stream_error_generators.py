@@ -152,10 +152,10 @@ _GEMINIS_FLOOR = pytest.mark.xfail(
     reason="google-genai's streamed HttpResponse reads itself through a generator it keeps "
     "(segment_iterator = self.async_segments(), a cycle): a stream closed part-way closes "
     "every generator of the SDK above the response (left: async_segments, "
-    "_aiter_response_stream and the HTTP client's generators under them, its connection "
-    "held), and only an error reaches the response (APIError.response, closed by "
-    "gemini._let_go_of_response); a stopped stream gives no handle to it, not even its "
-    "chunks (their sdk_http_response holds its headers only)",
+    "_aiter_response_stream and the HTTP client's generators under them); the agent closes "
+    "the HTTP response itself (gemini._streamed_response, found through the generators' "
+    "frames: the connection is let go of, tests/ext/llm/test_gemini_stream_close.py), but "
+    "the generator reading it is a temporary of async_segments' frame, out of reach",
 )
 
 

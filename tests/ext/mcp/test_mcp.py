@@ -276,13 +276,13 @@ async def test_an_http_server_that_dies_gives_error_results_and_the_block_goes_o
             assert current is not None
             assert current.cancelling() == 0  # nothing cancelled the block
     assert cut.is_error
-    closed = re.escape(f"The connection to the MCP server {url} closed before it answered")
-    assert re.match(f"{closed} the call of its tool hang .* Open a new session once", str(cut))
+    assert str(cut) == _gone(f"The connection to the MCP server {url} closed", "hang")
     assert after.is_error
     assert str(after) == (  # (the transport's error: the answer to hang never began)
-        f"The connection to the MCP server {url} broke: Server disconnected without sending a "
-        "response. Open a new session once the server runs again."
-    )
+        f"The connection to the MCP server {url} closed before it answered the call of its "
+        "tool add (the server stopped, or could not be reached any more: Server disconnected "
+        "without sending a response). Open a new session once the server runs again."
+    )  # (was: "... broke: Server disconnected ...", another sentence than a stdio server's)
 
 
 async def test_a_stdio_server_that_dies_gives_error_results_at_once_and_the_block_goes_on() -> None:
@@ -297,12 +297,20 @@ async def test_a_stdio_server_that_dies_gives_error_results_at_once_and_the_bloc
         os.kill(pid, signal.SIGKILL)
         cut = await soon(hanging)
         after = [await soon(tools.run(call("add", f"c{n}", a=1, b=2))) for n in range(2)]
-    closed = re.escape(f"The connection to the MCP server {Path(sys.executable).name} … closed")
-    assert re.match(f"{closed} before it answered the call of its tool hang ", str(cut))
+    closed = f"The connection to the MCP server {Path(sys.executable).name} … closed"
+    assert str(cut) == _gone(closed, "hang")
     for result in after:
         assert result.is_error
-        assert re.match(f"{closed} before it answered the call of its tool add ", str(result))
-        assert str(result).endswith("Open a new session once the server runs again.")
+        assert str(result) == _gone(closed, "add")
+
+
+def _gone(closed: str, tool: str) -> str:
+    """What a call of ``tool`` is told of a server that stopped (``closed``: the sentence's
+    start, naming it), with no transport's error to tell."""
+    return (
+        f"{closed} before it answered the call of its tool {tool} (the server stopped, or "
+        "could not be reached any more). Open a new session once the server runs again."
+    )
 
 
 class ClosingError(Exception):
@@ -746,8 +754,9 @@ async def test_a_connection_that_broke_is_told_to_the_model_without_the_errors_c
     assert str(divided) == "0.25"
     assert result.is_error
     assert str(result) == (
-        "The connection to the MCP server <a breaking transport> broke: The pipe to the server "
-        "broke. Open a new session once the server runs again."
+        "The connection to the MCP server <a breaking transport> closed before it answered the "
+        "call of its tool divide (the server stopped, or could not be reached any more: The "
+        "pipe to the server broke). Open a new session once the server runs again."
     )
 
 

@@ -390,7 +390,7 @@ class BatchRun:
         for queue in self._queues.values():
             if queue.timer is not None:
                 queue.timer.cancel()
-        tasks = [*self._tasks, *([self._poller] if self._poller is not None else [])]
+        tasks = list(self._tasks)  # (the poller among them)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -768,7 +768,9 @@ class BatchRun:
     def _poll(self) -> None:
         """Have the poller look at the batches (started if it is not running)."""
         if (self._poller is None or self._poller.done()) and not self._closed:
-            self._poller = spawn(self._apoll(), "the batches' poller")
+            # the run's own (its close stops it), not the MiniAgents block's: the block's
+            # exit waits for what its streams started, and never for a poller
+            self._poller = spawn(self._apoll(), "the batches' poller", self._tasks)
 
     async def _apoll(self) -> None:
         """Look at the batches someone waits for, every ``poll_interval`` seconds.

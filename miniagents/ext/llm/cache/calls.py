@@ -53,7 +53,11 @@ from typing import Any, Literal, NoReturn, TypeAlias
 from miniagents.arguments import check_seconds
 from miniagents.ext.llm.cache.keys import call_key, request_diff, similarity
 from miniagents.ext.llm.cache.stores import CallStore, RecordedCall, SQLiteCallStore
-from miniagents.ext.llm.errors import LLMCacheMissError, LLMConfigurationError
+from miniagents.ext.llm.errors import (
+    LLMCacheLockedError,
+    LLMCacheMissError,
+    LLMConfigurationError,
+)
 from miniagents.ext.llm.provider import (
     Finish,
     LLMCall,
@@ -265,8 +269,10 @@ class CallCache(RefusedBlocks, error=LLMConfigurationError, sentence=_WITH_ACTIV
         request, key = call_key(provider, call, options, self.namespace)
         in_flight = (asyncio.get_running_loop(), key)
         while True:
-            recorded = None if self.mode == "record" else await self._fresh(key)
-            if recorded is not None:
+            # read in record mode too: a store that cannot be read (a damaged file) fails the
+            # call before it is made, not once its reply has streamed
+            recorded = await self._fresh(key)
+            if recorded is not None and self.mode != "record":
                 self._count("hits")
                 for event in _replayed(recorded.events):
                     yield event
@@ -316,14 +322,14 @@ class CallCache(RefusedBlocks, error=LLMConfigurationError, sentence=_WITH_ACTIV
     async def _akeep(self, recorded: RecordedCall) -> bool:
         """Record a call whose answer was delivered; whether it could be.
 
-        A store that cannot be written (a file locked past SQLite's wait, a full disk, a
+        A store that cannot be written (a file locked past the store's wait, a full disk, a
         read-only file) must not fail a call already answered: that is logged, once for the
-        cache. An error of ours (a file that cannot be opened, or is damaged) is raised.
+        cache. Another error of ours (a file that cannot be opened, or is damaged) is raised.
         """
         try:
             await self.store.aput(recorded)
-        except (OSError, sqlite3.Error) as error:
-            if isinstance(error, MiniAgentsError):
+        except (LLMCacheLockedError, OSError, sqlite3.Error) as error:
+            if not _unwritable(error):
                 raise
             with self._counts_lock:  # (checked and set in one step: threads may share it)
                 first, self._unwritable_logged = not self._unwritable_logged, True
@@ -376,6 +382,11 @@ class CallCache(RefusedBlocks, error=LLMConfigurationError, sentence=_WITH_ACTIV
             None if nearest is None else nearest.key,
             diff,
         )
+
+
+def _unwritable(error: BaseException) -> bool:
+    """Whether ``error`` says a store cannot be written now (not that it is no store)."""
+    return isinstance(error, LLMCacheLockedError) or not isinstance(error, MiniAgentsError)
 
 
 def _nearest(candidates: list[RecordedCall], request: Mapping[str, Any]) -> RecordedCall | None:

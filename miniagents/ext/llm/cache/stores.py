@@ -24,8 +24,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from miniagents.arguments import check_count
-from miniagents.ext.llm.errors import LLMCacheFileError, LLMConfigurationError
+from miniagents.arguments import check_count, check_seconds
+from miniagents.ext.llm.errors import (
+    LLMCacheFileError,
+    LLMCacheLockedError,
+    LLMConfigurationError,
+)
 from miniagents.ext.llm.provider import (
     AudioTokens,
     Finish,
@@ -34,7 +38,12 @@ from miniagents.ext.llm.provider import (
     ToolCallDelta,
     ToolCallStart,
 )
-from miniagents.ext.sqlite_files import SQLiteFile, damaged_sqlite_file, is_damaged_sqlite
+from miniagents.ext.sqlite_files import (
+    SQLiteFile,
+    damaged_sqlite_file,
+    is_damaged_sqlite,
+    is_locked_sqlite,
+)
 from miniagents.promising.lowlevel import logger
 
 __all__ = [
@@ -249,11 +258,20 @@ class SQLiteCallStore:
 
     Args:
         path: The file (made with its folder when first opened).
+        timeout: Seconds a read or a write waits for a lock another connection holds (a
+            process writing the same file), before it fails with an ``LLMCacheLockedError``.
+
+    Raises:
+        LLMConfigurationError: for a ``timeout`` that is not a positive number of seconds.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
         self.path = Path(path)
-        self._file = SQLiteFile(path, _set_up, self._failed)
+        fix = "E.g. SQLiteCallStore('calls.sqlite', timeout=60)."
+        waits = check_seconds(
+            timeout, "timeout", owner="SQLiteCallStore", fix=fix, error=LLMConfigurationError
+        )
+        self._file = SQLiteFile(path, _set_up, self._failed, waits)
 
     def __repr__(self) -> str:
         return f"SQLiteCallStore({str(self.path)!r})"
@@ -309,6 +327,14 @@ class SQLiteCallStore:
     def _failed(self, error: OSError | sqlite3.Error, opening: bool) -> BaseException:
         if is_damaged_sqlite(error):
             return LLMCacheFileError(damaged_sqlite_file(self.path, error, "a call cache's"))
+        if is_locked_sqlite(error):
+            return LLMCacheLockedError(
+                f"The call cache's file {self.path} stayed locked by another connection (a "
+                f"process writing it) past the store's timeout of {self._file.timeout:g} s: "
+                f"{error}. Let the other process finish or close the file, give the store a "
+                "longer wait (SQLiteCallStore(path, timeout=...)), or give the cache a file of "
+                "its own."
+            )
         if opening:
             return LLMCacheFileError(
                 f"Cannot open the call cache's file {self.path}: {error}. Give the cache a "

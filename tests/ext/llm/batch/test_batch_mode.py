@@ -685,6 +685,34 @@ async def test_a_call_given_up_while_its_batch_is_looked_for_keeps_no_other_wait
     assert len(fake_llm.batches.created) == 1  # its reply came from the batch found
 
 
+async def test_the_exit_of_a_block_never_waits_for_the_poller_of_a_run_it_holds(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # (was: the poller, started with no owner, was the block's: its exit waited for it,
+    # polling a batch that a call waited for, until the batch ended; here never)
+    fake_llm.batches.hold()
+    client = openai.AsyncOpenAI(base_url=fake_llm.openai_base_url, api_key="test")
+    _CLIENTS.append(client)
+    options = OpenAIOptions(model=MODELS["chat"], async_client=client)
+    run = batch_mode().start("held", None)
+
+    async def block() -> asyncio.Future[str]:
+        async with MiniAgents():
+            await run.aopen()
+            waiting = asyncio.ensure_future(_batched_text(run, options, "a"))
+            (batch,) = await fake_llm.batches.wait_created_async(1, WAIT)
+            await until(lambda: fake_llm.batches.get(batch.id).looks > 0)  # the poller runs
+        return waiting
+
+    waiting = await asyncio.wait_for(block(), WAIT)  # (a bound on the exit's hang)
+    try:
+        assert not waiting.done()  # the block ended, its run's call still waiting
+    finally:
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+        await run.aclose("completed")
+
+
 async def test_leaving_the_loop_early_cancels_the_batches_of_the_run(
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:

@@ -34,6 +34,7 @@ from miniagents.ext.llm.cache import (
 )
 from miniagents.ext.llm.errors import (
     LLMCacheFileError,
+    LLMCacheLockedError,
     LLMCacheMissError,
     LLMConfigurationError,
     LLMRequestError,
@@ -748,23 +749,15 @@ def test_a_stored_event_missing_its_fields_is_the_stores_error_naming_the_fix(ev
 
 
 async def test_a_recording_that_cannot_be_written_is_logged_once_and_the_calls_are_answered(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # (was: the raw sqlite3.OperationalError "database is locked", after the whole answer)
-    connect = sqlite3.connect
-
-    def impatient(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-        kwargs["timeout"] = 0  # (not SQLite's 30 s wait for the lock: it is held throughout)
-        connection: sqlite3.Connection = connect(*args, **kwargs)
-        return connection
-
-    monkeypatch.setattr(sqlite3, "connect", impatient)
     path = tmp_path / "calls.sqlite"
-    store = SQLiteCallStore(path)
+    store = SQLiteCallStore(path, timeout=0.01)  # (not 30 s: the lock is held throughout)
     cache = CallCache(store)
     offline = offline_agent.fork(token_delay=0)
     await store.aget("opened")
-    holder = connect(path, isolation_level=None)
+    holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process writing: reads go on, writes wait
     try:
         async with MiniAgents():
@@ -778,11 +771,73 @@ async def test_a_recording_that_cannot_be_written_is_logged_once_and_the_calls_a
     assert cache.stats == CacheStats(hits=0, misses=2, recorded=0)
     assert [record.getMessage() for record in caplog.records] == [
         f"The call cache cannot record its calls in SQLiteCallStore({str(path)!r}) "
-        "(OperationalError: database is locked); their answers are delivered, unrecorded. "
-        "Let the cache write its file: free it (another process may hold it locked), make "
-        "room on its disk or make it writable, or give the cache another file. This is "
-        "logged once for the cache."
+        f"(LLMCacheLockedError: {_locked(path, 0.01)}); their answers are delivered, "
+        "unrecorded. Let the cache write its file: free it (another process may hold it "
+        "locked), make room on its disk or make it writable, or give the cache another file. "
+        "This is logged once for the cache."
     ]
+
+
+def _locked(path: Path, timeout: float) -> str:
+    return (
+        f"The call cache's file {path} stayed locked by another connection (a process writing "
+        f"it) past the store's timeout of {timeout:g} s: database is locked. Let the other "
+        "process finish or close the file, give the store a longer wait "
+        "(SQLiteCallStore(path, timeout=...)), or give the cache a file of its own."
+    )
+
+
+async def test_a_store_file_locked_past_its_timeout_is_our_error_naming_the_fix(
+    tmp_path: Path,
+) -> None:
+    # (was: the raw sqlite3.OperationalError "database is locked", after SQLite's fixed 30 s)
+    path = tmp_path / "calls.sqlite"
+    store = SQLiteCallStore(path, timeout=0.01)
+    recorded = RecordedCall(key="k", request={"provider": "p"}, events=(), recorded_at=0.0)
+    await store.aput(recorded)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process writing: the store's write waits
+    try:
+        with pytest.raises(LLMCacheLockedError) as raised:
+            await store.aput(recorded)
+        assert (await store.aget("k")) == recorded  # (reads go on: WAL)
+    finally:
+        holder.close()
+    try:
+        assert str(raised.value) == _locked(path, 0.01)
+        assert isinstance(raised.value, LLMCacheFileError)
+        assert isinstance(raised.value.__cause__, sqlite3.OperationalError)
+        await store.aput(recorded)  # free again: written
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), "5", True])
+def test_a_sqlite_store_refuses_a_timeout_that_is_no_wait(timeout: object) -> None:
+    with pytest.raises(LLMConfigurationError, match=r"^SQLiteCallStore needs timeout to be "):
+        SQLiteCallStore("calls.sqlite", timeout=timeout)  # type: ignore[arg-type]
+
+
+async def test_record_mode_fails_at_a_damaged_file_before_the_call_is_made(
+    tmp_path: Path,
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # (was: the call made, its reply streamed to the reader, then the LLMCacheFileError)
+    path = tmp_path / "calls.sqlite"
+    path.write_bytes(b"not a database, " * 512)
+    agent = _openai(fake_llm)
+    async with MiniAgents():
+        with CallCache(path, mode="record").active():
+            reply = agent.inquire("q")
+            with pytest.raises(LLMCacheFileError, match="is not a SQLite database, or is damaged"):
+                await _tokens_before_the_end(reply)
+    assert _calls(fake_llm) == 0
+
+
+async def _tokens_before_the_end(reply: Any) -> None:
+    async for promise in reply:
+        async for _ in promise:
+            pytest.fail("a token of a call that should not have been made")
 
 
 class _FullDisk(MemoryCallStore):
