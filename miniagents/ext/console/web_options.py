@@ -122,8 +122,8 @@ SERVING_OPTIONS: dict[str, WebOption] = {
     "max_connections_per_address": (
         "N",
         int,
-        "the most connections served at once from one client address (default: 32; one "
-        "more from it: a 503; a trusted proxy's are not bounded so)",
+        "the most connections served at once from one client address (default: 32; 0: no "
+        "such bound; one more from it: a 503)",
     ),
     "headers_seconds": (
         "SECONDS",
@@ -172,8 +172,14 @@ def add_web_options(parser: argparse.ArgumentParser, options: Mapping[str, WebOp
 
 
 def web_options_given(args: argparse.Namespace, options: Mapping[str, WebOption]) -> dict[str, Any]:
-    """The values of ``options`` that ``args`` were given, by their fields' names."""
-    return {name: found for name in options if (found := getattr(args, name)) is not None}
+    """The values of ``options`` that ``args`` were given, by their fields' names.
+
+    ``--max-connections-per-address 0`` is ``server_config``'s ``None``: no such bound.
+    """
+    given = {name: found for name in options if (found := getattr(args, name)) is not None}
+    if given.get("max_connections_per_address") == 0:
+        given["max_connections_per_address"] = None
+    return given
 
 
 def option_flag(name: str) -> str:

@@ -34,7 +34,7 @@
   user's own tab is not refused), and allowed origins get CORS (preflight included) from
   Starlette's ``CORSMiddleware``. A WebSocket (which a browser opens from a page of any
   site, with no CORS) is held to the same hosts and origins, before anything of the app
-  runs: refused, it is closed as it opens with 4000 plus the status (4400, 4403) and a
+  runs: refused, it is closed as it opens with 4000 plus the status (4400, 4401, 4403) and a
   sentence that says why, which its page reads (a browser hides an HTTP refusal of a
   WebSocket from its page: a bare 1006).
 - **Body deadline** (:meth:`Door.middleware`, before anything else): a request's body has
@@ -54,10 +54,14 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
-from starlette.authentication import AuthenticationBackend, AuthenticationError
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    AuthenticationError,
+    UnauthenticatedUser,
+)
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
-from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
@@ -238,19 +242,37 @@ class Door:
             Middleware(_OriginCheck, allowed_origins=origins),
         ]
         if isinstance(self.authentication, AuthenticationBackend):
-            found.append(
-                Middleware(
-                    AuthenticationMiddleware,
-                    backend=self.authentication,
-                    on_error=self._credentials_refused,
-                )
-            )
+            found.append(Middleware(_Identity, door=self))
         return found
 
-    def _credentials_refused(
-        self, _conn: HTTPConnection, error: AuthenticationError
-    ) -> JSONResponse:
-        return self.unauthenticated(str(error) or None)
+
+class _Identity:
+    """Sets ``request.user`` by the door's backend; credentials it refuses: a 401.
+
+    Starlette's ``AuthenticationMiddleware`` closes a refused WebSocket with a bare 1000
+    before it opens (its page sees neither a refusal nor why): a refused WebSocket is
+    closed as it opens with 4401 and a sentence that says why, as the door's other
+    refusals are (see :func:`close_refused`).
+    """
+
+    def __init__(self, app: ASGIApp, door: Door) -> None:
+        self.app = app
+        self.door = door
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        backend = self.door.authentication
+        if scope["type"] not in ("http", "websocket") or not isinstance(
+            backend, AuthenticationBackend
+        ):
+            await self.app(scope, receive, send)
+            return
+        try:
+            found = await backend.authenticate(HTTPConnection(scope))
+        except AuthenticationError as error:
+            await _refuse(self.door.unauthenticated(str(error) or None), scope, receive, send)
+            return
+        scope["auth"], scope["user"] = found or (AuthCredentials(), UnauthenticatedUser())
+        await self.app(scope, receive, send)
 
 
 class SecurityHeaders:
@@ -428,7 +450,7 @@ def _address_of(host: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address |
 async def _refuse(response: JSONResponse, scope: Scope, receive: Receive, send: Send) -> None:
     """Answer with ``response``; a WebSocket with a close that says why (see :func:`close_refused`).
 
-    Its close's code is 4000 plus the response's status (4400, 4403) and its reason the
+    Its close's code is 4000 plus the response's status (4400, 4401, 4403) and its reason the
     sentence of the response's error code (:data:`_WEBSOCKET_REASONS`).
     """
     if scope["type"] == "websocket":
@@ -459,6 +481,8 @@ async def close_refused(scope: Scope, receive: Receive, send: Send, code: int, r
 _WEBSOCKET_REASONS = {
     "host_not_allowed": "This app does not answer to this host: add it to WebSettings's "
     "allowed_hosts.",
+    "unauthenticated": "This app does not know who opens this WebSocket: send the credentials "
+    "it takes (e.g. a bearer token).",
     "client_not_local": "This app knows nobody (NoAuthentication), so it serves this machine "
     "only: give it authentication=.",
     "origin_not_allowed": "A page of this origin may not use this app: add the origin to "

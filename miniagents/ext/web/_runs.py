@@ -48,6 +48,7 @@ import functools
 import itertools
 import math
 import secrets
+import signal
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -413,8 +414,9 @@ class _RunResponse(EventSourceResponse):
     ending, which the stream sends before it closes (within ``_STOP_GRACE`` seconds), so
     that no client is left with a run that ends nowhere. Under a server of
     :func:`~miniagents.ext.web.serving.server_config`, the stop is that server's own
-    (:func:`~miniagents.ext.web.serving.server_stop`); under another server, sse-starlette's
-    watch tells it (any server of the thread stopping, the one uvicorn's signal handler names).
+    (:func:`~miniagents.ext.web.serving.server_stop`); under another uvicorn server, the stop
+    of the one the thread's SIGTERM handler names as the stream starts, unless that one has
+    stopped already (:func:`_uvicorn_serving`); with none (an app called in-process), no stop.
     """
 
     def __init__(
@@ -439,6 +441,7 @@ class _RunResponse(EventSourceResponse):
         self._run = run
         self._slot_held = slot_held
         self._server_stop: asyncio.Event | None = None
+        self._uvicorn: object | None = None  # (under another server: see _uvicorn_serving)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         run = self._run
@@ -454,8 +457,12 @@ class _RunResponse(EventSourceResponse):
         if run is not None:
             run.attach()
         self._server_stop = server_stop()  # (read in this request's task, which knows it)
+        if self._server_stop is None:
+            self._uvicorn = _uvicorn_serving()
         watch = _astop_at(self._stopping, self._job)
-        stops = spawn(watch, "a web stream's watch of its server's stop")
+        # (owned by the manager, ended by this stream: never a MiniAgents block's task, whose
+        # exit would wait for a watch that only its server's stop ends)
+        stops = spawn(watch, "a web stream's watch of its server's stop", manager.watches)
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -465,15 +472,33 @@ class _RunResponse(EventSourceResponse):
             manager.streams.free(owner)
 
     async def _listen_for_exit_signal_with_grace(self) -> None:
-        # (sse-starlette's watch of the stop, replaced under a server of server_config by
-        # that server's own: sse-starlette's sees whichever server its signal handler names)
-        stop = self._server_stop
-        if stop is None:
-            await super()._listen_for_exit_signal_with_grace()
-            return
-        await stop.wait()
+        # (sse-starlette's watch of the stop, replaced: it reads whichever server the signal
+        # handler names at each look, a server stopped long ago too, which closes every
+        # stream of the thread from then on)
+        stop, server = self._server_stop, self._uvicorn
+        if stop is not None:
+            await stop.wait()
+        elif server is None:
+            await anyio.sleep_forever()  # (cancelled as the stream ends)
+        else:
+            # (uvicorn's stop is a flag, which nothing tells: polled, as sse-starlette does)
+            while not getattr(server, "should_exit", True):  # noqa: ASYNC110
+                await anyio.sleep(0.5)
         self._stopping.set()
         await anyio.sleep(_STOP_GRACE)  # (cancelled as the stream ends: its run's ending sent)
+
+
+def _uvicorn_serving() -> object | None:
+    """The uvicorn server that serves this thread's streams, if any (not one of server_config).
+
+    The one the SIGTERM handler names (uvicorn's, in the main thread), unless its stop has
+    begun: when two servers of the thread end in another order than they started, the one
+    that ends last puts back the handler it found, the first's, whose server has stopped
+    (sse-starlette's watch then closed every stream of the thread, of any server and of an
+    app called in-process alike, with ``WebServerStoppedError``, until the process ended).
+    """
+    server = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
+    return server if getattr(server, "should_exit", True) is False else None
 
 
 async def _astop_at(stopping: anyio.Event, job: Job) -> None:
@@ -1276,6 +1301,7 @@ class RunManager:
         "protocol",
         "settings",
         "streams",
+        "watches",
     )
 
     def __init__(
@@ -1310,6 +1336,7 @@ class RunManager:
         self.settings = settings
         self.durable = DurableJobs.of(agent, protocol.name)  # a durable agent's runs
         self.streams = StreamSlots()  # the event streams sent now (limited by self.settings)
+        self.watches: set[asyncio.Task[None]] = set()  # (their servers' stops, of the streams)
         self._runs: dict[tuple[str | None, str], Run] = {}
         self._jobs: set[Job] = set()
         self._keyed: dict[tuple[str | None, str], Job] = {}

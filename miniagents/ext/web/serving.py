@@ -7,9 +7,11 @@ same way, whatever a client does with its connection:
 - at most ``max_connections`` connections (or requests) at once (:data:`MAX_CONNECTIONS`;
   a request on one more is answered 503), the lingering ones left out (counted by the
   serving itself: uvicorn's ``limit_concurrency`` would serve one connection fewer), and
-  at most ``max_connections_per_address`` of them from one client address
-  (:data:`MAX_CONNECTIONS_PER_ADDRESS`; a trusted proxy's are not counted so), so that one
-  client cannot hold them all;
+  at most ``max_connections_per_address`` of them from one client
+  (:data:`MAX_CONNECTIONS_PER_ADDRESS`), so that one client cannot hold them all: an IPv4
+  address, or an IPv6 address's /64 network (one machine, or one subscriber, may take any
+  address of it); a trusted proxy's connection counted, while it serves a request, as the
+  client its ``X-Forwarded-For`` names;
 - a connection whose next request's line and headers have not all arrived within
   ``headers_seconds`` (:data:`HEADERS_SECONDS`) of its opening, or of the end of its last
   answer, is closed: uvicorn has no timeout of its own for them, so a client that sends
@@ -217,10 +219,12 @@ def server_config(
         log_level: uvicorn's log level.
         max_connections: The most connections served at once.
         max_connections_per_address: The most of them served at once from one client
-            address (one more is answered 503, a WebSocket closed 1013, saying so), so that
-            one client cannot take every connection from the others; ``None``: no such
-            bound. A trusted proxy's connections (``trusted_proxies``) are not bounded so:
-            they carry many clients.
+            (one more is answered 503, a WebSocket closed 1013, saying so), so that one
+            client cannot take every connection from the others; ``None``: no such bound.
+            A client is an IPv4 address, or an IPv6 address's /64 network (one machine may
+            take any address of it); a trusted proxy's connection (``trusted_proxies``)
+            counts, while it serves a request, as the client its ``X-Forwarded-For`` names
+            (else as none: it carries many clients).
         headers_seconds: Seconds a connection has to send a request's headers, from its
             opening or from the end of its last answer.
         ws_max_size: The largest WebSocket message read, in bytes (one bigger is cut as it
@@ -339,7 +343,8 @@ def _behind_proxies(app: Starlette, trusted_proxies: Sequence[str]) -> ASGIApp:
         return app
     # (uvicorn types its ASGI callables its own way, Starlette its)
     proxied = list(trusted_proxies)
-    return ProxyHeadersMiddleware(app, trusted_hosts=proxied)  # type: ignore[arg-type,return-value]
+    forwarded = _ForwardedClients(app)
+    return ProxyHeadersMiddleware(forwarded, trusted_hosts=proxied)  # type: ignore[arg-type,return-value]
 
 
 def _ws_protocol(app: Starlette, *, given: bool) -> tuple[_WSProtocol, bool]:
@@ -616,9 +621,9 @@ class _HeadersInTime(asyncio.Protocol):
     most: ClassVar[int] = MAX_CONNECTIONS
     """The most connections served at once, and the most lingering besides them."""
     most_per_address: ClassVar[int | None] = MAX_CONNECTIONS_PER_ADDRESS
-    """The most connections served at once from one client address (``None``: no bound)."""
+    """The most connections served at once from one client (``None``: no bound)."""
     proxies: ClassVar[Sequence[str]] = ()
-    """The trusted proxies, whose connections are not bounded by address."""
+    """The trusted proxies, whose connections count as the clients they name (while named)."""
     lingering_ones: ClassVar[set[_HeadersInTime]]
     """The server's lingering connections, not counted among its connections (likewise)."""
     websockets: ClassVar[set[_HeadersInTime]]
@@ -659,13 +664,19 @@ class _HeadersInTime(asyncio.Protocol):
         """Set as the connection's server begins to stop (see :func:`server_stop`)."""
         self._idle = False  # whether it awaits a request's headers, its last answer given
         self.address: str | None = None
-        """The client's address, where connections are bounded by it (else ``None``)."""
+        """The client it counts as (:func:`_counted_client`; a trusted proxy's: the one it
+        serves a request of, named by its headers), ``None``: none, not bounded so."""
+        self.proxy: str | None = None
+        """The address of the trusted proxy it comes from (else ``None``)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
         peer = transport.get_extra_info("peername")
-        if isinstance(peer, tuple) and not _among(peer[0], self.proxies):  # (an IP's)
-            self.address = peer[0]
+        if isinstance(peer, tuple):  # (an IP's)
+            if _among(peer[0], self.proxies):
+                self.proxy = peer[0]
+            else:
+                self.address = _counted_client(peer[0])
         self.awaiting_headers()
         served = transport
         if isinstance(transport, asyncio.Transport):
@@ -763,6 +774,15 @@ class _HeadersInTime(asyncio.Protocol):
         served = len(state.connections) - len(self.lingering_ones)
         if served > self.most or len(state.tasks) > self.most:
             return "max_connections"
+        return self.crowded_client()
+
+    def crowded_client(self) -> str | None:
+        """The per-address bound if its client has more connections served than it takes.
+
+        ``"max_connections_per_address"`` past ``most_per_address`` of them (this one too),
+        else ``None``.
+        """
+        state = self._server_state
         most, address = self.most_per_address, self.address
         if most is None or address is None:
             return None
@@ -993,6 +1013,65 @@ class _Answers:
                 connection.awaiting_headers()
 
         await self.app(scope, reading, answering)
+
+
+class _ForwardedClients:
+    """The app behind trusted proxies: a proxy's request counts as its client's connection.
+
+    Put inside uvicorn's ``ProxyHeadersMiddleware``, which has read the client that a
+    trusted proxy's ``X-Forwarded-For`` names: while the request (or WebSocket) is served,
+    the proxy's connection counts as that client's (:func:`_counted_client`), and one past
+    ``max_connections_per_address`` is refused as a direct one is (was: a proxy's
+    connections counted as nobody's, so that behind one the bound was off). A request the
+    proxy names no other client of counts as nobody's (the proxy carries many clients).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        connection = _CONNECTION.get()
+        client = scope.get("client")
+        if connection is None or connection.proxy is None or not client:
+            await self.app(scope, receive, send)
+            return
+        if client[0] == connection.proxy:  # (no other client named)
+            await self.app(scope, receive, send)
+            return
+        connection.address = _counted_client(client[0])
+        try:
+            bound = connection.crowded_client()
+            if bound is not None:
+                await _refuse(scope, receive, send, bound)
+                return
+            await self.app(scope, receive, send)
+        finally:
+            connection.address = None
+
+
+def _counted_client(host: str) -> str:
+    """The client a connection from ``host`` counts as, for ``max_connections_per_address``.
+
+    An IPv4 address is one client (an IPv4 address mapped into IPv6 too); an IPv6 address
+    counts as its /64 network, which one machine (or one subscriber) may take any address
+    of: counted by address, one client would have as many as it likes. A host that is no
+    address (a name, a Unix socket's path) is itself.
+
+    Args:
+        host: The client's host, as the connection (or a trusted proxy) names it.
+
+    Returns:
+        The client: an IPv4 address, or an IPv6 network such as ``"2001:db8::/64"``.
+    """
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv4Address):
+        return str(address)
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((int(address) >> 64 << 64, 64)))
 
 
 _CLOSE = (b"connection", b"close")

@@ -640,6 +640,17 @@ def test_miniagents_web_gives_each_serving_option_to_the_server(
     assert len(configs) == 1  # (nothing served with a bound it cannot keep)
 
 
+def test_miniagents_web_turns_the_per_address_bound_off_with_0_as_server_config_does_with_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configs = configs_run(monkeypatch)
+    served = ["web", "--provider", "offline", "--port", "0"]
+    for given, bound in (([], 32), (["5"], 5), (["0"], None)):  # (was: 0 refused, no way off)
+        option = ["--max-connections-per-address", *given] if given else []
+        assert main([*served, *option]) == 0
+        assert getattr(configs[-1].http, "most_per_address", "unset") == bound, given
+
+
 def test_miniagents_web_prints_an_ipv6_host_in_brackets_in_its_url(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -551,6 +551,27 @@ async def test_the_page_shows_why_the_app_closed_its_session(fake_llm: FakeLLMSe
         )
 
 
+async def test_the_page_says_the_app_refused_its_connection_and_why(
+    fake_llm: FakeLLMServer,
+) -> None:
+    from playwright.async_api import Route, expect
+
+    async def spent_ticket(route: Route) -> None:  # (the app's answer, its ticket one not good)
+        answer = await route.fetch()
+        await route.fulfill(response=answer, json={**await answer.json(), "ticket": "spent"})
+
+    app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
+    async with browsed(app) as (base_url, page):
+        await page.route("**/session", spent_ticket)
+        await page.goto(base_url)
+        await page.click("#mic")
+        await expect(page.locator("body")).to_have_attribute("data-state", "error", timeout=30_000)
+        await expect(page.locator("#status")).to_have_text(  # (was: "The session ended: ...")
+            "The connection was refused: the app does not let this page in (4403). No ticket, "
+            "or one that is not good (any more). Press the button to try again."
+        )
+
+
 async def test_the_page_says_the_connection_closed_when_the_server_stops_and_starts_again(
     fake_llm: FakeLLMServer,
 ) -> None:

@@ -58,6 +58,7 @@ from tests.ext.web.serving import (
     unmetered,
     until,
 )
+from tests.fakes.fixtures import WAIT
 
 TOKENS = BearerTokenAuth({"alice-secret-token": "alice", "bob-secret-token": "bob"})
 ALICE = {"authorization": "Bearer alice-secret-token"}
@@ -809,6 +810,39 @@ async def test_a_websocket_is_held_to_the_hosts_and_origins_before_it_is_accepte
                 {"type": "websocket.accept", "subprotocol": None},
                 {"type": "websocket.close", "code": code, "reason": reason},
             ]
+
+
+async def test_a_websocket_whose_credentials_the_backend_refuses_is_closed_4401_saying_why() -> (
+    None
+):
+    # a real WebSocket client against the real server (server_config's, uvicorn's protocols)
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(
+            websocket.user.identity if websocket.user.is_authenticated else ""
+        )
+        await websocket.close()
+
+    door = Door(TOKENS, WebSettings(), "a websocket app")
+    app = Starlette(routes=[WebSocketRoute("/ws", endpoint)], middleware=door.middleware())
+    async with bounded(server_config(app)) as port:
+        url = f"ws://127.0.0.1:{port}/ws"
+        async with connect(url, additional_headers=ALICE) as known:
+            assert await known.recv() == "alice"
+        wrong = {"authorization": "Bearer not-a-token-of-this-app"}
+        async with connect(url, additional_headers=wrong) as refused:
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(refused.recv(), WAIT)
+    # opened and closed at once, saying why (was: a bare 1000 before it opened, no reason)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+        4401,
+        "This app does not know who opens this WebSocket: send the credentials it takes "
+        "(e.g. a bearer token).",
+    )
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=str)

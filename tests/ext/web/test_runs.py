@@ -26,6 +26,7 @@ from miniagents.ext.web._usage import JobUsage
 from miniagents.ext.web.agui import _AGUI
 from miniagents.ext.web.lowlevel import NoRoom
 from miniagents.ext.web.web_chat import web_chat_app
+from miniagents.promising.lowlevel import task_owner
 from miniagents.testing import FakeLLMServer
 from tests.ext.web.serving import (
     GatedDurable,
@@ -140,6 +141,30 @@ async def _resume_scenario(
             after = await SSEReader(response).rest()
     assert texts(before) + texts(after) == expected_agui(tokens)
     assert [event.id for event in before + after] == [str(n) for n in range(len(before + after))]
+
+
+async def test_a_streams_watch_of_its_servers_stop_is_its_managers_not_a_miniagents_blocks() -> (
+    None
+):
+    # a server run inside a MiniAgents block, whose exit waits for every task made in it:
+    # a watch of the block's own would hold that exit until the server stops
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    app = agui_app(gated(queue), authentication=NoAuthentication())
+    async with MiniAgents():
+        made_here = task_owner.get()
+        assert made_here is not None
+        async with (
+            served(app) as client,
+            client.stream("POST", "/", json=run_input()) as response,
+        ):
+            reader = SSEReader(response)
+            await reader.take(1)
+            watching = [task for task in made_here if "stop" in task.get_name()]
+            assert watching == []  # (was: the block's own)
+            assert len(app.state.runs.watches) == 1
+            queue.put_nowait(None)
+            await reader.rest()
+        assert not app.state.runs.watches  # (ended by its stream)
 
 
 async def test_an_ai_sdk_chat_resumes_mid_answer_at_its_stream_url() -> None:
@@ -700,3 +725,56 @@ async def test_a_new_turn_holds_its_stream_slot_while_its_durable_room_awaits(
     assert meanwhile == NoRoom("max_streams_per_principal", 1)
     assert response.status_code == 200
     assert ending in response.text
+
+
+async def test_a_server_that_stopped_before_stops_no_stream_of_the_process_after_it() -> None:
+    # two uvicorn servers of one thread that end in another order than they started: as the
+    # second ends, uvicorn puts back the SIGTERM handler it found, the first's, whose server
+    # has stopped (was: sse-starlette's watch read that server's stop, and from then on
+    # every stream of the process not under server_config, of an app called in-process
+    # too, was stopped as it began: WebServerStoppedError)
+    import signal
+
+    import httpx2
+    import uvicorn
+
+    from miniagents.ext.web.serving import listening_socket
+    from miniagents.testing import virtual_time
+
+    original = signal.getsignal(signal.SIGTERM)
+    try:
+        first, second = (
+            uvicorn.Server(uvicorn.Config(Starlette(), log_level="warning", lifespan="off"))
+            for _ in range(2)
+        )
+        sockets = [listening_socket("127.0.0.1", 0) for _ in range(2)]
+        serving = asyncio.create_task(first.serve(sockets=sockets[:1]))
+        await until(lambda: first.started)
+        serving_too = asyncio.create_task(second.serve(sockets=sockets[1:]))
+        await until(lambda: second.started)
+        first.should_exit = True
+        await serving
+        second.should_exit = True
+        await serving_too
+        assert getattr(signal.getsignal(signal.SIGTERM), "__self__", None) is first
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        app = agui_app(gated(queue), authentication=NoAuthentication())
+        transport = httpx2.ASGITransport(app=app)
+        with virtual_time():  # (the loop's idle moments: each timer's time, at once)
+            async with httpx2.AsyncClient(
+                transport=transport, base_url="http://localhost"
+            ) as client:
+                posted = asyncio.create_task(client.post("/", json=run_input()))
+                # (virtual seconds: the run starts, and sse-starlette's watch looked at once)
+                await asyncio.sleep(5)
+                assert app.state.runs.get("r1") is not None
+                queue.put_nowait("Hello")
+                queue.put_nowait(None)
+                response = await posted
+        said = [line for line in response.text.splitlines() if line.startswith("data:")]
+        assert "RUN_ERROR" not in response.text, said
+        assert '"RUN_FINISHED"' in said[-1]
+    finally:
+        signal.signal(signal.SIGTERM, original)
+        for each in sockets:
+            each.close()

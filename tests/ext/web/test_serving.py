@@ -39,6 +39,7 @@ from miniagents.ext.web.serving import (
     WS_PING_TIMEOUT_SECONDS,
     ServingBounds,
     _address_option,
+    _counted_client,
     listening_socket,
     server_config,
 )
@@ -227,6 +228,66 @@ async def test_one_address_past_its_connections_is_refused_and_another_still_ser
         finally:
             for _reader, writer in (first, again, other):
                 writer.close()
+
+
+async def test_a_trusted_proxys_clients_are_counted_by_address_an_ipv6_one_by_its_64() -> None:
+    """Behind a trusted proxy (127.0.0.1), ``max_connections_per_address=1``: each request
+    counts as the client its ``X-Forwarded-For`` names (was: a proxy's connections were
+    counted as nobody's, the bound off), an IPv6 client by its /64 network (was: by its
+    address, and one /64 holds more addresses than any bound): a second request of
+    2001:db8::/64 is a 503 while its first is held, one of 2001:db8:0:1::/64 is served."""
+    entered: list[str] = []
+    both, released = asyncio.Event(), asyncio.Event()
+
+    async def held(request: Request) -> PlainTextResponse:
+        assert request.client is not None
+        entered.append(request.client.host)
+        if len(entered) == 2:
+            both.set()
+        await released.wait()
+        return PlainTextResponse("done")
+
+    def relayed(client: str) -> bytes:
+        return REQUEST.replace(b"\r\n\r\n", f"\r\nX-Forwarded-For: {client}\r\n\r\n".encode())
+
+    app = Starlette(routes=[Route("/held", held)])
+    config = server_config(
+        app, max_connections=8, max_connections_per_address=1, trusted_proxies=["127.0.0.1"]
+    )
+    async with bounded(config) as port:
+        opened = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
+        (first, again, other) = opened
+        try:
+            first[1].write(relayed("2001:db8::1"))
+            await until(lambda: bool(entered))
+            again[1].write(relayed("2001:db8::2:3"))  # (the same /64)
+            refused = await asyncio.wait_for(again[0].read(), WAIT)
+            assert refused.startswith(b"HTTP/1.1 503 ")
+            assert refused.endswith(b"close one, or try again later.")
+            other[1].write(relayed("2001:db8:0:1::1"))  # (another /64)
+            await asyncio.wait_for(both.wait(), WAIT)
+            assert entered == ["2001:db8::1", "2001:db8:0:1::1"]
+            released.set()
+            for reader, _writer in (first, other):
+                assert (await asyncio.wait_for(reader.readuntil(b"done"), WAIT)).startswith(
+                    b"HTTP/1.1 200 "
+                )
+        finally:
+            for _reader, writer in opened:
+                writer.close()
+
+
+def test_a_client_is_counted_by_its_ipv4_address_or_its_ipv6_addresss_64() -> None:
+    for host, client in (
+        ("192.0.2.7", "192.0.2.7"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),  # (an IPv4 client of a dual-stack socket)
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2::9", "2001:db8:1:2::/64"),
+        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+        ("fe80::1%eth0", "fe80::/64"),
+        ("/run/app.sock", "/run/app.sock"),  # (no address: itself)
+    ):
+        assert _counted_client(host) == client, host
 
 
 async def test_a_websocket_past_its_address_connections_is_refused_saying_why() -> None:
