@@ -243,8 +243,11 @@ class _AwayEnd:
         worker's next batch: what comes after it reaches no budget, for the error that broke
         it (see :meth:`lost`), not for an end of the interaction.
         """
+        broken = None  # the error that broke it, told the caller's end by its last report
+        if self.closed and not self.sealed and self._broken is not None:
+            broken = _named(self._broken)
         self.sealed = self.closed
-        if not (self._starts or self._deltas):
+        if not (self._starts or self._deltas or broken):
             return None
         self._reports += 1
         waiting = [
@@ -255,7 +258,7 @@ class _AwayEnd:
         if waiting:
             self._uncounted.append((self._reports, waiting))
         deltas = [(number, tuple(delta)) for number, delta in self._deltas.items()]
-        report = (self._reports, self._starts, deltas)
+        report = (self._reports, self._starts, deltas, broken)
         self._starts, self._deltas = [], {}
         return report
 
@@ -316,9 +319,13 @@ class _AwayEnd:
             )
         return (
             "after the link to its caller's budgets broke, while its interaction ran on: "
-            "they were not charged them. The link broke with this error: "
-            f"{type(self._broken).__name__}: {self._broken}"
+            f"they were not charged them. The link broke with this error: {_named(self._broken)}"
         )
+
+
+def _named(error: BaseException) -> str:
+    """An error as a log names it: its type and its message."""
+    return f"{type(error).__name__}: {error}"
 
 
 _VERDICT = 0
@@ -343,6 +350,8 @@ class _HomeEnd:
         self._outgoing: list[tuple[int, int, object]] = []
         self._counted = 0
         self._stopped: set[int] = set()
+        self._broken: str | None = None
+        """The error that broke the link, as the far end told it (see :meth:`close`)."""
 
     def away(self) -> _AwayEnd:
         """The far end, for the process that runs the interaction."""
@@ -355,7 +364,8 @@ class _HomeEnd:
     def receive(self, message: object) -> None:
         """A report of the far end: calls to start, what the others used."""
         assert isinstance(message, tuple)
-        report, starts, deltas = message
+        report, starts, deltas, broken = message
+        self._broken = self._broken or broken
         for number, budgets, alias, model, price_provider in starts:
             self._start(number, budgets, alias, model, price_provider)
         counted = False
@@ -442,9 +452,21 @@ class _HomeEnd:
     def close(self, error: BaseException | None = None) -> None:
         """The interaction has ended there: the calls it left open end (pieces stay counted).
 
-        The admissions still waiting for this process's own caller are cancelled: they end a
-        loop turn later (:meth:`asettled` waits for them).
+        They end unpriced (``unpriced_requests``), as calls that reported no count. If the
+        link broke (``error``: its transport failed; or the far end told so), a warning
+        names the error: their counts may have been lost with it, not only left out by
+        calls outliving their interaction. The admissions still waiting for this process's
+        own caller are cancelled: they end a loop turn later (:meth:`asettled` waits for them).
         """
+        broken = self._broken if error is None else _named(error)
+        if broken is not None and self._charges:
+            logging.getLogger("miniagents").warning(
+                "The link to the budgets of an interaction run in another process broke "
+                "(%s): its %d LLM call(s) still open were charged what they had reported, "
+                "unpriced, and the rest of what they used was not charged.",
+                broken,
+                len(self._charges),
+            )
         for task in self._admitting:
             task.cancel()
         for number, charge in list(self._charges.items()):

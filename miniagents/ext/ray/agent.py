@@ -394,6 +394,7 @@ class _Attempt:
                 link.open(wake.set)
             link_sender = start_task(self._send_links(mailbox, wake), f"{self.alias} links")
         finished = False
+        broken: BaseException | None = None  # the replies' transport failed: the links broke too
         try:
             try:
                 failure = await self._replies(watch_start=nested)
@@ -402,12 +403,15 @@ class _Attempt:
                 if not self.cut or self.task.uncancel() > 0:  # (else cancelled by us alone)
                     raise
                 failure = self.input_error  # the stop raises why: Ray's cancel failed
+            except Exception as error:  # (a worker that died: Ray's error says how)
+                broken = error.cause if isinstance(error, _WorkerDied) else error
+                raise
             finally:
                 try:
                     await self._stop(not finished, sender, link_sender, mailbox)
                 finally:
                     try:  # the calls the worker left open end, and what their close stopped
-                        await close_links(links)
+                        await close_links(links, broken)
                     finally:
                         self._end_open_messages()
         except Exception as error:

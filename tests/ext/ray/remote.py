@@ -331,3 +331,19 @@ async def audio_count_agent(ctx: InteractionContext) -> None:
     usage = TokenUsage(input_tokens=20, output_tokens=8, cached_input_tokens=4, cost_usd=0.5)
     charge.finish(usage, AudioTokens(input_tokens=12, output_tokens=6, cached_input_tokens=2))
     ctx.reply("said")
+
+
+@miniagent
+async def dying_call_agent(ctx: InteractionContext, signals: SignalsHandle, key: str) -> None:
+    """On a worker: a call of its own streams a piece, then the worker dies mid-call.
+
+    It dies once the test has read its reply (which carried the call's start and piece).
+    """
+    from miniagents.ext.llm.charging import CallCharge
+
+    charge = CallCharge("doomed", "gpt-4o-mini", None)
+    await charge.aadmit()
+    charge.piece()
+    ctx.reply("streaming")
+    await signals.wait.remote(f"{key}:read")
+    kill_this_worker()

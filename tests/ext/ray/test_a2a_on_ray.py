@@ -23,7 +23,6 @@ from tests.ext.web.serving import gated, served
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
 
 
-@pytest.mark.timeout(120)
 async def test_a_remote_a2a_agent_streams_from_a_ray_worker_to_the_driver() -> None:
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
     async with served(a2a_app(gated(tokens), authentication=NoAuthentication())) as web:
@@ -53,7 +52,6 @@ async def failing(ctx: InteractionContext) -> None:
     ctx.reply(MessagePromise.from_async_iterable(tokens()))
 
 
-@pytest.mark.timeout(120)
 async def test_a_remote_failure_reaches_the_driver_as_its_typed_error() -> None:
     texts = WebSettings(error_texts=True)  # (its text)
     app = a2a_app(failing, authentication=NoAuthentication(), settings=texts)

@@ -110,7 +110,8 @@ async def test_a_call_asking_a_closed_link_fails_with_its_error_limit_or_none(ad
     with pytest.raises(RayWorkerDiedError, match="The mailbox actor died"):
         await call.averdict()
     assert ended.drain() is None
-    assert broken.drain() is None
+    assert broken.drain() == (1, [], [], "RayWorkerDiedError: The mailbox actor died.")
+    assert broken.drain() is None  # (its last report told the caller's end why it broke)
 
 
 @pytest.mark.parametrize("admits", [False, True])
@@ -238,3 +239,41 @@ async def test_a_link_message_that_cannot_be_taken_fails_the_waiting_calls_with_
     ) as raised:
         await call.averdict()
     assert isinstance(raised.value.__cause__, pickle.UnpicklingError)
+
+
+@pytest.mark.parametrize("how", ["ended", "told by the worker", "transport failed"])
+async def test_the_driver_ends_the_calls_of_a_broken_link_with_a_warning_naming_its_error(
+    how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The calls a link leaves open end unpriced; if it broke, a warning names its error.
+
+    (On main the driver's end closed them as after a normal end: the break went unsaid.)
+    """
+    budget = Budget()
+    error = RayWorkerDiedError("The mailbox actor died.")
+    with caplog.at_level("WARNING", logger="miniagents"):
+        async with MiniAgents():
+            home = open_link([budget])
+            assert home is not None
+            home.open(lambda: None)
+            away = home.away()
+            call = away.start((budget,), "busy", "gpt-4o-mini", None)
+            await call.averdict()
+            assert call.piece(0.0) is None
+            home.receive(away.drain())  # its start and its first piece
+            if how == "told by the worker":  # its link to the driver broke: its last batch
+                away.close(error)
+                home.receive(away.drain())
+            home.close(error if how == "transport failed" else None)
+            await home.asettled()
+    usage = budget.usage
+    assert (usage.requests, usage.output_tokens, usage.unpriced_requests) == (1, 1, 1)
+    expected = [
+        "The link to the budgets of an interaction run in another process broke "
+        "(RayWorkerDiedError: The mailbox actor died.): its 1 LLM call(s) still open were "
+        "charged what they had reported, unpriced, and the rest of what they used was not "
+        "charged."
+    ]
+    assert [record.getMessage() for record in caplog.records] == (
+        [] if how == "ended" else expected
+    )

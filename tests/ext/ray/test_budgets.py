@@ -9,6 +9,7 @@ is patched there).
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,11 +33,17 @@ from miniagents.ext.ray import _budgets as budget_link
 from miniagents.ext.ray import agent as ray_agent_module
 from miniagents.ext.ray import ray_agent, ray_pipeline
 from miniagents.ext.ray._wire import LINK
-from miniagents.ext.ray.errors import RayPipelineLinkError
+from miniagents.ext.ray.errors import RayPipelineLinkError, RayWorkerDiedError
 from miniagents.miniagents import lowlevel
 from miniagents.pipeline import pipeline
 from miniagents.testing import FakeLLMServer
-from tests.ext.ray.remote import audio_count_agent, late_count_agent, nested_runaway_agent
+from tests.ext.ray.remote import (
+    SignalsHandle,
+    audio_count_agent,
+    dying_call_agent,
+    late_count_agent,
+    nested_runaway_agent,
+)
 from tests.ext.tools.loop_support import add
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
@@ -344,3 +351,35 @@ async def test_the_driver_budget_counts_the_audio_of_a_workers_call() -> None:
     audio = (usage.input_audio_tokens, usage.output_audio_tokens, usage.cached_audio_tokens)
     assert audio == (12, 6, 2)
     assert usage.cost_usd == pytest.approx(0.5)
+
+
+async def test_a_worker_that_dies_mid_call_leaves_its_call_charged_with_the_break_logged(
+    signals: SignalsHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The driver ends the call the dead worker left open, unpriced, and says the link broke.
+
+    (On main it ended it as after a normal end: nothing said what the call's count was lost to.)
+    """
+    key = uuid.uuid4().hex
+    remote = ray_agent(dying_call_agent, num_cpus=0.1)
+    meter = Budget()
+    with caplog.at_level("WARNING", logger="miniagents"):
+        async with MiniAgents():
+            with charged_to(meter):
+                messages = aiter(remote.inquire(signals=signals, key=key))
+            first = await asyncio.wait_for(anext(messages), WITHIN)
+            assert str(await first) == "streaming"
+            await signals.set.remote(f"{key}:read")  # now the worker kills itself
+            with pytest.raises(RayWorkerDiedError):
+                await asyncio.wait_for(anext(messages), WITHIN)
+    usage = meter.usage
+    assert (usage.requests, usage.output_tokens, usage.unpriced_requests) == (1, 1, 1)
+    assert meter.in_flight == 0
+    broke = [
+        record.getMessage()
+        for record in caplog.records
+        if record.getMessage().startswith("The link to the budgets")
+    ]
+    assert len(broke) == 1
+    assert "broke (WorkerCrashedError: The worker died unexpectedly" in broke[0]  # Ray's
+    assert "its 1 LLM call(s) still open were charged" in broke[0]
