@@ -25,10 +25,10 @@ import contextvars
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from miniagents.ext.dbos._bounds import bounded_url, lock_timed_out
 from miniagents.ext.dbos._database_errors import first_line
@@ -49,7 +49,7 @@ __all__ = [
     "IDS_PER_QUERY",
     "SENT_MARK",
     "Claim",
-    "StatusReader",
+    "RunsDatabase",
     "aopened",
     "approval_id",
     "approval_running",
@@ -67,9 +67,20 @@ __all__ = [
 
 T = TypeVar("T")
 
-StatusReader = Callable[[str], Awaitable["WorkflowStatus | None"]]
-"""Reads the status of a workflow by its id (``None``: there is none), failing at once in an
-outage (DBOS's own read retries a lost connection with no bound)."""
+
+class RunsDatabase(Protocol):
+    """The database of runs, read through a client that fails at once in an outage (DBOS's
+    own calls retry a lost connection with no bound): the engine's."""
+
+    async def astatus(self, workflow_id: str) -> WorkflowStatus | None:
+        """The status of the workflow ``workflow_id`` (``None``: there is none)."""
+
+    async def awhile_reachable(
+        self, workflow_id: str, work: Coroutine[Any, Any, T], *, waited: str | None = None
+    ) -> T:
+        """``work``'s result (a wait through DBOS's calls), unless the database stops
+        answering first: then a ``DurableDatabaseError`` that begins with ``waited``."""
+
 
 _logger = logging.getLogger(__name__)
 
@@ -250,28 +261,56 @@ async def _started(
     key: str,
     request: ToolApprovalRequest,
     decided: dict[str, object] | None,
-    status: StatusReader,
+    database: RunsDatabase,
 ) -> bool:
     """Start the approval of the call (once: after a restart, DBOS has recovered it).
 
     ``decided``: the message of a decision given on the request already, which the
-    approval starts with; ``status`` reads whether it is started. Returns whether it was
+    approval starts with; ``database`` reads whether it is started. Returns whether it was
     started here (else it was there).
-    """
-    from dbos import DBOS, SetWorkflowID
 
+    Raises:
+        DurableDatabaseError: if the database of runs cannot be read (see
+            :func:`_outage_told`).
+    """
     workflow = _registration.workflow
     if workflow is None:  # registered with the run's workflow, before DBOS was launched
         raise DurableError(
             "A durable run waited for an approval before DBOS was launched for durable runs."
         )
     name = approval_id(run_id, key)
-    if await status(name) is not None:
+    if await database.astatus(name) is not None:
         return False
     inputs = (run_id, key, request.tool_name, request.call_id, dict(request.arguments))
-    with SetWorkflowID(name):
-        await DBOS.start_workflow_async(workflow, *inputs, *(() if decided is None else (decided,)))
+    started = _start(name, workflow, *inputs, *(() if decided is None else (decided,)))
+    await _outage_told(database, name, started)
     return True
+
+
+async def _start(
+    name: str, workflow: Callable[..., Coroutine[Any, Any, object]], *inputs: object
+) -> None:
+    """Start ``workflow`` (an approval) under the id ``name`` (set in this task's own context)."""
+    from dbos import DBOS, SetWorkflowID
+
+    with SetWorkflowID(name):
+        await DBOS.start_workflow_async(workflow, *inputs)
+
+
+async def _outage_told(database: RunsDatabase, name: str, work: Coroutine[Any, Any, T]) -> T:
+    """``work`` (a call of DBOS's on the approval ``name``), bounded by the database's answers.
+
+    Raises:
+        DurableDatabaseError: if the database of runs stops answering meanwhile (DBOS's
+            call would retry until it answers again): the call is not decided here.
+    """
+    run_id = name.rpartition(APPROVAL_MARK)[0]
+    waited = (
+        f"The approval {name!r} of a call of the durable run {run_id!r} was waited on, but "
+        "the database of durable runs could not be read meanwhile (an outage, not a decision "
+        "that is slow to come), so whether the call is decided is not known here."
+    )
+    return await database.awhile_reachable(name, work, waited=waited)
 
 
 async def _published(name: str) -> object:
@@ -325,13 +364,13 @@ async def aopened(run_id: str, request: ToolApprovalRequest, seconds: float) -> 
 
 
 async def awaited_decision(
-    url: str, run_id: str, key: str, request: ToolApprovalRequest, status: StatusReader
+    url: str, run_id: str, key: str, request: ToolApprovalRequest, database: RunsDatabase
 ) -> ToolDecision:
     """The first decision on the call: given to ``request`` here, or sent from elsewhere.
 
-    ``url`` is the database of the run (where a decision given here is claimed), whose
-    workflows ``status`` reads. Once its approval is started in the database,
-    :func:`aopened` of the call returns.
+    ``url`` is the database of the run (where a decision given here is claimed), which
+    ``database`` reads; DBOS's calls that wait are bounded by its answers. Once its
+    approval is started in the database, :func:`aopened` of the call returns.
 
     The request is decided too when the decision came from elsewhere (it is no longer
     pending, and deciding it again raises ``ToolApprovalError``).
@@ -339,7 +378,7 @@ async def awaited_decision(
     opening = _opened_key(run_id, request)
     opened = _opened.setdefault(opening, asyncio.Event())
     try:
-        return await _awaited_decision(url, run_id, key, request, opened, status)
+        return await _awaited_decision(url, run_id, key, request, opened, database)
     finally:
         opened.set()  # (the run waits no more: nothing is to wait for its approval)
         if _opened.get(opening) is opened:
@@ -352,21 +391,21 @@ async def _awaited_decision(
     key: str,
     request: ToolApprovalRequest,
     opened: asyncio.Event,
-    status: StatusReader,
+    database: RunsDatabase,
 ) -> ToolDecision:
     name = approval_id(run_id, key)
     # Decided here before anyone else could see the call wait: its approval starts decided,
     # so it is never listed as waiting (an aapprove/adeny is told it was decided already).
     early = None if request.pending else decision_message(await request.adecision(), by="request")
-    if await _outside(_started(run_id, key, request, early, status)) and early is not None:
+    if await _outside(_started(run_id, key, request, early, database)) and early is not None:
         return await request.adecision()
     opened.set()  # (started, or found started: it waits in the database now)
     here = asyncio.ensure_future(request.adecision())
-    kept = asyncio.ensure_future(_outside(_published(name)))
+    kept = asyncio.ensure_future(_outside(_outage_told(database, name, _published(name))))
     try:
         await asyncio.wait({here, kept}, return_when=asyncio.FIRST_COMPLETED)
         if not kept.done() and not here.cancelled() and here.exception() is None:
-            await _outside(_sent_from_here(url, name, here.result()))
+            await _outside(_sent_from_here(url, name, here.result(), database))
         message = await kept
     finally:
         for waiting in (here, kept):
@@ -374,7 +413,7 @@ async def _awaited_decision(
                 waiting.cancel()
     decision = decision_of(message)
     if decision is None:  # withdrawn: the run has ended (it does not read this), or was
-        if _registration.preemptible and await _outside(_cancelled(run_id, status)):  # cancelled:
+        if _registration.preemptible and await _outside(_cancelled(run_id, database)):  # cancelled:
             # DBOS stops this step at once (and the run), recording nothing: wait for it
             await asyncio.get_running_loop().create_future()
         return ToolDecision(False, reason="The run ended before the call was decided.")
@@ -383,13 +422,15 @@ async def _awaited_decision(
     return decision
 
 
-async def _cancelled(run_id: str, status: StatusReader) -> bool:
+async def _cancelled(run_id: str, database: RunsDatabase) -> bool:
     """Whether the run ``run_id`` was cancelled (``acancel_run``, or DBOS's own cancel)."""
-    found = await status(run_id)
+    found = await database.astatus(run_id)
     return found is not None and found.status == "CANCELLED"
 
 
-async def _sent_from_here(url: str, name: str, decision: ToolDecision) -> None:
+async def _sent_from_here(
+    url: str, name: str, decision: ToolDecision, database: RunsDatabase
+) -> None:
     """Claim the approval for the decision given to the request here, and send it.
 
     If a decision was claimed first (from elsewhere), this one is not sent: the approval
@@ -399,7 +440,8 @@ async def _sent_from_here(url: str, name: str, decision: ToolDecision) -> None:
 
     said = "approved" if decision.approved else "denied"
     if await _claimed_here(url, name, decision_message(decision, by="request")) is None:
-        await DBOS.update_workflow_attributes_async(name, {SENT_MARK: said}, merge=True)
+        marked = DBOS.update_workflow_attributes_async(name, {SENT_MARK: said}, merge=True)
+        await _outage_told(database, name, marked)
 
 
 async def _claimed_here(url: str, name: str, message: dict[str, object]) -> Claim | None:

@@ -97,6 +97,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "KEPT_CLIENT_THREAD",
     "Engine",
     "aengine_for",
     "check_alias_of_ids",
@@ -303,6 +304,18 @@ def _database_failures_told(
     return told
 
 
+KEPT_CLIENT_THREAD = "miniagents-runs"
+"""The name (a prefix) of the one thread in which an engine's kept client reads and writes
+its database of runs (the threads of DBOS's own calls are named otherwise)."""
+
+REACHABLE_CHECK = 1.0
+"""Seconds before the first check that the database answers while a call waits through
+DBOS; each next check comes twice as long after the last, at most
+:data:`REACHABLE_CHECK_MOST` seconds."""
+REACHABLE_CHECK_MOST = 15.0
+"""The most seconds between two checks that the database answers (see :data:`REACHABLE_CHECK`)."""
+
+
 class _Database:
     """The database of runs ``url``, read and written through a client that does not wait.
 
@@ -313,7 +326,7 @@ class _Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="miniagents-runs")
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=KEPT_CLIENT_THREAD)
         self._client: DBOSClient | None = None
 
     @_database_failures_told
@@ -342,6 +355,50 @@ class _Database:
             lambda client: _status_of(client, workflow_id, load_output=load_output)
         )
 
+    async def awhile_reachable(
+        self, workflow_id: str, work: Coroutine[Any, Any, T], *, waited: str | None = None
+    ) -> T:
+        """``work``'s result, unless the database stops answering first.
+
+        ``work`` waits through DBOS's calls, which retry a lost connection until the server
+        answers, with no bound: meanwhile the workflow ``workflow_id`` is read here, first
+        after :data:`REACHABLE_CHECK` seconds, then less and less often (a long wait, for a
+        run of another process, costs a read every :data:`REACHABLE_CHECK_MOST` seconds),
+        and if that fails, ``work`` is cancelled (DBOS's call goes on in its thread until
+        the server answers).
+
+        Raises:
+            DurableDatabaseError: if the database cannot be read meanwhile (see
+                :meth:`areachable`, which ``waited`` is given to).
+        """
+        task = asyncio.ensure_future(work)
+        wait = REACHABLE_CHECK
+        try:
+            while not (await asyncio.wait([task], timeout=wait))[0]:
+                await self.areachable(workflow_id, waited=waited)
+                wait = min(wait * 2, REACHABLE_CHECK_MOST)
+            return task.result()
+        finally:
+            task.cancel()
+
+    async def areachable(self, workflow_id: str, *, waited: str | None = None) -> None:
+        """Read the workflow ``workflow_id``, to know that the database answers.
+
+        Raises:
+            DurableDatabaseError: if it does not, saying that what was waited for is not
+                known (``waited``: that sentence; by default, the end of the run
+                ``workflow_id``), the driver's error chained as its cause.
+        """
+        try:
+            await self.astatus(workflow_id)
+        except DurableDatabaseError as failure:
+            said = waited or (
+                f"The durable run {workflow_id!r} was waited for, but the database of durable "
+                "runs could not be read meanwhile (an outage, not a run that is slow to end), "
+                "so whether it ended is not known here."
+            )
+            raise DurableDatabaseError(f"{said} {failure}") from (failure.__context__ or failure)
+
     def close(self) -> None:
         """Close the client once its thread is done with the call it runs, if any."""
         self._thread.submit(self._close)
@@ -361,58 +418,6 @@ def _status_of(
     """
     found = client.list_workflows(workflow_ids=[workflow_id], load_output=load_output)
     return found[0] if found else None
-
-
-REACHABLE_CHECK = 1.0
-"""Seconds before the first check that the database answers while a call waits through
-DBOS; each next check comes twice as long after the last, at most
-:data:`REACHABLE_CHECK_MOST` seconds."""
-REACHABLE_CHECK_MOST = 15.0
-"""The most seconds between two checks that the database answers (see :data:`REACHABLE_CHECK`)."""
-
-
-async def _while_reachable(
-    database: _Database, workflow_id: str, work: Coroutine[Any, Any, T]
-) -> T:
-    """``work``'s result, unless the database stops answering first.
-
-    ``work`` waits through DBOS's calls, which retry a lost connection until the server
-    answers, with no bound: meanwhile the run is read through ``database``, first after
-    :data:`REACHABLE_CHECK` seconds, then less and less often (a long wait, for a run of
-    another process, costs a read every :data:`REACHABLE_CHECK_MOST` seconds), and if
-    that fails, ``work`` is cancelled (DBOS's call goes on in its thread until the server
-    answers).
-
-    Raises:
-        DurableDatabaseError: if the database cannot be read meanwhile (see
-            :func:`_areachable`).
-    """
-    task = asyncio.ensure_future(work)
-    wait = REACHABLE_CHECK
-    try:
-        while not (await asyncio.wait([task], timeout=wait))[0]:
-            await _areachable(database, workflow_id)
-            wait = min(wait * 2, REACHABLE_CHECK_MOST)
-        return task.result()
-    finally:
-        task.cancel()
-
-
-async def _areachable(database: _Database, workflow_id: str) -> None:
-    """Read the run ``workflow_id`` through ``database``, to know that the database answers.
-
-    Raises:
-        DurableDatabaseError: if it does not, saying that the run's end could not be waited
-            for (the driver's error chained as its cause).
-    """
-    try:
-        await database.astatus(workflow_id)
-    except DurableDatabaseError as failure:
-        raise DurableDatabaseError(
-            f"The durable run {workflow_id!r} was waited for, but the database of durable "
-            f"runs could not be read meanwhile (an outage, not a run that is slow to end), "
-            f"so whether it ended is not known here. {failure}"
-        ) from (failure.__context__ or failure)
 
 
 @dataclass
@@ -635,8 +640,8 @@ class Engine:
                 self.stopped.discard(workflow_id)
                 try:
                     await _outside(  # DBOS runs it again
-                        _while_reachable(
-                            self.database, workflow_id, dbos.resume_workflow_async(workflow_id)
+                        self.database.awhile_reachable(
+                            workflow_id, dbos.resume_workflow_async(workflow_id)
                         )
                     )
                 except BaseException:  # (not resumed: asked again, it is resumed again, not
@@ -716,13 +721,13 @@ class Engine:
 
         DBOS's wait reads the database again and again, retrying a lost connection with no
         bound: meanwhile the database is read through :attr:`database` (see
-        :func:`_while_reachable`), so that an outage is told as one, not waited through.
+        :meth:`_Database.awhile_reachable`), so that an outage is told as one, not waited through.
 
         Raises:
             DurableDatabaseError: if the database cannot be read meanwhile.
         """
-        return await _while_reachable(
-            self.database, workflow_id, _dbos().get_result_async(workflow_id)
+        return await self.database.awhile_reachable(
+            workflow_id, _dbos().get_result_async(workflow_id)
         )
 
     async def _ended_elsewhere(
@@ -732,14 +737,14 @@ class Engine:
 
         Raises:
             DurableDatabaseError: if the database of runs cannot be read (what kept the
-                run's end from being seen, rather than the run: see :func:`_areachable`).
+                run's end from being seen, rather than the run: see :meth:`_Database.areachable`).
             DurableError: if it does not (the executor may have died, or the run waits
                 there for a decision that is given there).
         """
         try:
             return await asyncio.wait_for(ended, timeout)
         except TimeoutError:
-            await _areachable(self.database, workflow_id)  # (an outage is told as one)
+            await self.database.areachable(workflow_id)  # (an outage is told as one)
             raise DurableError(
                 f"The durable run {workflow_id!r} runs in another process (DBOS executor "
                 f"{executor!r}), whose reply streams there, and it did not end within "
@@ -1405,7 +1410,7 @@ class _Undecided:
         try:
             self.check()  # (its context's exit has begun: nobody there decides it)
             decision = await awaited_decision(
-                self._engine.url, self._workflow_id, key, request, self._engine.database.astatus
+                self._engine.url, self._workflow_id, key, request, self._engine.database
             )
         finally:
             del self.waiting[name]  # (a wait cancelled, e.g. by DBOS's cancel, waits no more)

@@ -7,7 +7,9 @@ lookup tool starts (it waits forever with ``HANG_IN_LOOKUP=1``), ``TOKEN <json>`
 token the reader of the reply sees, and ``REPLY <json>`` with the reply's messages at the
 end; ``APPROVAL <call id> <pending>`` for a request to approve the ``remove`` tool, which
 it approves with ``APPROVE=1``. ``SYSTEM`` changes the main agent's system prompt (its
-code, for the version check).
+code, for the version check). With ``OFFLINE=1`` the main agent is the offline model (no
+SDK imported: a child starts sooner), which removes ``a.txt`` and then answers, printing
+``MODEL`` at each of its calls (the calls made in this process, not replayed).
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from pathlib import Path
 
 from miniagents import InteractionContext, miniagent
 from miniagents.ext.dbos import durable
+from miniagents.ext.llm.offline import CallTool, offline_agent
+from miniagents.ext.llm.offline_script import ScriptedReply
 from miniagents.ext.llm.openai import openai_agent
-from miniagents.ext.tools import FunctionTool, ToolApprovalRequest
+from miniagents.ext.llm.provider import LLMCall
+from miniagents.ext.tools import FunctionTool, ToolApprovalRequest, ToolLike, ToolResultMessage
 from miniagents.messages import Message
 from tests.ext.dbos.followed_run import follow
 
@@ -57,12 +62,24 @@ async def ask_helper(ctx: InteractionContext, question: str) -> None:
     ctx.reply(helper.inquire(question))
 
 
+def removing(call: LLMCall) -> ScriptedReply:
+    """The offline model (``OFFLINE=1``): remove ``a.txt``, then answer; each call printed."""
+    print("MODEL", flush=True)
+    if any(isinstance(message, ToolResultMessage) for message in call.messages):
+        return "Removed it."
+    return CallTool("remove", {"name": "a.txt"})
+
+
+_tools: list[ToolLike] = [note, lookup, ask_helper, FunctionTool(remove, requires_approval=True)]
+_system = os.environ.get("SYSTEM", "Be brief.")
 main_agent = durable(
-    openai_agent.fork(
+    offline_agent.fork(alias="MAIN", system=_system, tools=_tools, reply=removing, token_delay=0)
+    if os.environ.get("OFFLINE") == "1"
+    else openai_agent.fork(
         alias="MAIN",
         model="main-model",
-        system=os.environ.get("SYSTEM", "Be brief."),
-        tools=[note, lookup, ask_helper, FunctionTool(remove, requires_approval=True)],
+        system=_system,
+        tools=_tools,
         stream=True,
         stall_timeout=None,
     ),

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import sqlalchemy
 
+from miniagents.ext.dbos._engine import KEPT_CLIENT_THREAD
+
 NOT_A_DATABASE = b"not a database, any more" * 4
 """What the kept client's connections read in an outage: no SQLite header."""
 
@@ -17,7 +19,7 @@ NOT_A_DATABASE = b"not a database, any more" * 4
 def kept_client_outage() -> Iterator[None]:
     """Within the block, each read of the engine's kept client fails as a lost database does.
 
-    Each connection that client checks out (in its own thread, ``miniagents-runs``) is given
+    Each connection that client checks out (in its own thread, :data:`KEPT_CLIENT_THREAD`) is given
     :data:`NOT_A_DATABASE` for its database first, so that its statement fails in SQLite
     itself (``sqlite3.DatabaseError: file is not a database``), raised by the driver where
     SQLAlchemy runs it, as after a file overwritten. The file is left alone, so DBOS's own
@@ -29,7 +31,7 @@ def kept_client_outage() -> Iterator[None]:
     given: set[int] = set()
 
     def lost(connection: sqlite3.Connection, _record: object, _proxy: object) -> None:
-        if threading.current_thread().name.startswith("miniagents-runs"):
+        if threading.current_thread().name.startswith(KEPT_CLIENT_THREAD):
             connection.deserialize(NOT_A_DATABASE)
             given.add(id(connection))
 

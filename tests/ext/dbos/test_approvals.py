@@ -40,6 +40,7 @@ from tests.ext.dbos.cleaner_program import CLEANER, cleaner_removing
 from tests.ext.dbos.held import held_by_another_session
 from tests.ext.dbos.queued import Waiting, queued_nowhere
 from tests.ext.dbos.test_durable_kills import (
+    CHILD,
     MAIN,
     TIMEOUT,
     Child,
@@ -85,42 +86,55 @@ def _listed(url: str, workflow: str) -> list[PendingApproval]:
         time.sleep(0.05)  # polling the database: another process writes it
 
 
+OFFLINE_CALL = "offline_call_1"
+"""The id of the offline model's call of ``remove`` (``durable_child.py`` with ``OFFLINE=1``)."""
+
+
+def _offline(folder: Path, url: str, **env: str) -> Child:
+    """``durable_child.py`` over the offline model: no SDK imported, its calls printed."""
+    return Child(None, folder, url, CHILD, OFFLINE="1", **env)
+
+
+def _model_calls(child: Child) -> int:
+    """How many calls of the model the child made (recorded calls replayed are not made)."""
+    return child.lines.count("MODEL")
+
+
 @pytest.fixture(scope="module")
 def approved_here(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     """The reply of the run approved on its request, never stopped (the reference)."""
     folder = tmp_path_factory.mktemp("approved_here")
-    with FakeLLMServer() as llm:
-        _script(llm)
-        outcome = Child(llm, folder, f"sqlite:///{folder / 'runs.sqlite'}", APPROVE="1").finish()
+    outcome = _offline(folder, f"sqlite:///{folder / 'runs.sqlite'}", APPROVE="1").finish()
     assert _side_effects(folder) == ["removed a.txt"]
+    assert outcome.lines.count("MODEL") == 2
     return outcome
 
 
 def test_an_approval_sent_while_the_process_is_down_resumes_the_recovered_run(
-    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str, approved_here: Outcome
+    tmp_path: Path, database_url: str, approved_here: Outcome
 ) -> None:
-    _script(fake_llm)
-    waiting = Child(fake_llm, tmp_path, database_url)  # nobody approves there
-    waiting.read_until("APPROVAL r1 True")
+    waiting = _offline(tmp_path, database_url)  # nobody approves there
+    waiting.read_until(f"APPROVAL {OFFLINE_CALL} True")
     assert _listed(database_url, "run-1") == [
-        PendingApproval("run-1", "r1", "remove", {"name": "a.txt"})
+        PendingApproval("run-1", OFFLINE_CALL, "remove", {"name": "a.txt"})
     ]
     waiting.kill()  # stopped while the call waits
 
-    asyncio.run(aapprove("run-1", "r1", database_url=database_url))  # nothing runs the run
+    asyncio.run(aapprove("run-1", OFFLINE_CALL, database_url=database_url))  # nothing runs it
     assert asyncio.run(apending_approvals(database_url=database_url)) == []  # decided
     with pytest.raises(DurableApprovalError, match="was approved already"):
-        asyncio.run(adeny("run-1", "r1", database_url=database_url))  # once: the first kept
+        asyncio.run(adeny("run-1", OFFLINE_CALL, database_url=database_url))  # the first kept
     assert _side_effects(tmp_path) == []
 
-    again = Child(fake_llm, tmp_path, database_url).finish()  # recovered: nobody approves
+    again = _offline(tmp_path, database_url)  # recovered: nobody approves
+    outcome = again.finish()
 
-    assert _models(fake_llm) == [MAIN, MAIN]  # the call before the wait was not repeated
+    assert (_model_calls(waiting), _model_calls(again)) == (1, 1)  # the first not made again
     assert _side_effects(tmp_path) == ["removed a.txt"]  # the tool ran once
-    assert again.reply == approved_here.reply
-    assert again.tokens == approved_here.tokens
+    assert outcome.reply == approved_here.reply
+    assert outcome.tokens == approved_here.tokens
     with pytest.raises(DurableApprovalError, match="has ended"):
-        asyncio.run(aapprove("run-1", "r1", database_url=database_url))
+        asyncio.run(aapprove("run-1", OFFLINE_CALL, database_url=database_url))
 
 
 def test_a_run_cancelled_by_dbos_while_its_process_is_down_leaves_no_approval_waiting(

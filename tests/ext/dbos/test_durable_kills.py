@@ -78,7 +78,7 @@ class Child:
     """One run of ``durable_child.py`` whose stdout is read line by line."""
 
     def __init__(
-        self, llm: FakeLLMServer, folder: Path, url: str, child: Path = CHILD, **env: str
+        self, llm: FakeLLMServer | None, folder: Path, url: str, child: Path = CHILD, **env: str
     ) -> None:
         with default_sigint_in_children():
             self.process = subprocess.Popen(

@@ -1202,7 +1202,7 @@ async def test_a_replay_that_waits_through_dbos_checks_the_database_less_and_les
             checks.append(virtual_clock.elapsed)
 
     database = _Counted("sqlite:///unread.sqlite")
-    ended = await _engine._while_reachable(database, "waited-1", asyncio.sleep(301, "ended"))
+    ended = await database.awhile_reachable("waited-1", asyncio.sleep(301, "ended"))
     assert ended == "ended"
     assert checks == [1, 3, 7, *range(15, 301, 15)]  # (at most 15 s apart)
 
@@ -1336,3 +1336,49 @@ async def test_a_call_whose_approval_is_withdrawn_in_an_outage_is_an_error_not_a
         )
         await withdraw(database, {approval.workflow_id})  # (as at the run's end elsewhere)
         _failed_in_an_outage(await asyncio.wait_for(reply.aresolve_messages(), 30))
+
+
+@pytest.mark.parametrize("stalled", ["start_workflow_async", "get_event_async", "marked"])
+async def test_a_call_whose_approval_dbos_waits_on_in_an_outage_is_an_error_not_a_wait(
+    database: str, monkeypatch: pytest.MonkeyPatch, stalled: str
+) -> None:
+    # a call that waits for approval started its approval, waited for its decision and
+    # marked a decision given here as sent through DBOS's calls, which retry through an
+    # outage with no bound: the run stalled there (was: no answer; now the engine's kept
+    # client reads the approval meanwhile, and the call fails once it cannot)
+    from dbos import DBOS
+
+    from miniagents.ext.dbos._approvals import APPROVAL_MARK, APPROVAL_WORKFLOW
+
+    agent = _remover(f"STALLED_REMOVER_{stalled.upper()}", database)
+    waits = asyncio.Event()  # (DBOS's call stalls: the kept client's reads fail from then on)
+    name = "update_workflow_attributes_async" if stalled == "marked" else stalled
+    original = getattr(DBOS, name)
+
+    async def stalls(*args: Any, **options: Any) -> Any:
+        if (
+            name == "start_workflow_async"
+            and getattr(args[0], "__name__", "") != "_approval_workflow"
+        ):
+            return await original(*args, **options)  # (only the approval's start stalls)
+        waits.set()
+        return await asyncio.Event().wait()  # (never answers)
+
+    monkeypatch.setattr(DBOS, name, stalls)
+    _lost_reading(monkeypatch, lambda workflow: waits.is_set() and APPROVAL_MARK in workflow)
+    async with MiniAgents():
+        with workflow_id(f"stalled-{stalled}"):
+            reply = agent.inquire("Remove a.")
+        async for promise in reply:
+            request = await promise
+            if isinstance(request, ToolApprovalRequest) and stalled == "marked":
+                # its approval started: decided here, claimed and sent, then marked sent
+                assert await aapprovals_open("stalled-marked", [request]) is True
+                request.approve()
+        messages = await asyncio.wait_for(reply.aresolve_messages(), 30)
+        assert waits.is_set()
+        _failed_in_an_outage(messages)
+        [failed] = [message for message in messages if isinstance(message, ToolResultMessage)]
+        assert f"The approval 'stalled-{stalled}{APPROVAL_MARK}" in str(failed)
+        assert "could not be read meanwhile (an outage" in str(failed)
+        await DBOS.list_workflows_async(name=APPROVAL_WORKFLOW)  # (DBOS answers again)
