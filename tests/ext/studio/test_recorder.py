@@ -44,6 +44,11 @@ from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 from tests.fakes.tracing import Traces, plugged_observers, traces  # noqa: F401
 
 
+@miniagent
+async def echo(ctx: InteractionContext) -> None:
+    ctx.reply("echoed")
+
+
 async def test_a_run_is_its_tree_of_agent_calls_with_messages_tokens_requests_and_cost(
     openai_env: FakeLLMServer, store: RunStore
 ) -> None:
@@ -145,10 +150,6 @@ async def test_the_loop_only_queues_and_a_thread_writes_in_batches(store: RunSto
 async def test_a_run_read_back_before_its_recorder_closes_has_what_was_recorded(
     tmp_path: Path,
 ) -> None:
-    @miniagent
-    async def echo(ctx: InteractionContext) -> None:
-        ctx.reply("echoed")
-
     path = tmp_path / "runs.sqlite"
     recorder = Recorder(path, command=(), flush_interval=3600).start()  # (its thread waits)
     other = RunStore(tmp_path / "." / "runs.sqlite")  # (the same file, named otherwise)
@@ -505,10 +506,6 @@ def test_a_writer_dropped_after_its_run_ended_leaves_how_it_ended(store: RunStor
 async def test_a_recorder_dropped_unclosed_goes_unplugged_and_its_run_is_abandoned(
     store: RunStore,
 ) -> None:
-    @miniagent
-    async def echo(ctx: InteractionContext) -> None:
-        ctx.reply("echoed")
-
     recorder = Recorder(store, command=(), flush_interval=3600).start()
     run_id = recorder.run_id
     [thread] = [each for each in threading.enumerate() if each.name.endswith(run_id)]
@@ -577,10 +574,6 @@ async def test_a_writer_dropped_in_a_running_loop_writes_nothing_in_the_loops_th
 async def test_close_in_a_running_loop_waits_for_no_thread_and_the_run_ends_after_its_last_batch(
     tmp_path: Path,
 ) -> None:
-    @miniagent
-    async def echo(ctx: InteractionContext) -> None:
-        ctx.reply("echoed")
-
     with closing(_HeldStore(tmp_path / "runs.sqlite")) as store:
         with Recorder(store, command=(), flush_interval=3600) as recorder:
             async with MiniAgents():
@@ -597,10 +590,6 @@ async def test_close_in_a_running_loop_waits_for_no_thread_and_the_run_ends_afte
 
 
 async def test_aclose_waits_for_the_runs_end_off_the_loop(tmp_path: Path) -> None:
-    @miniagent
-    async def echo(ctx: InteractionContext) -> None:
-        ctx.reply("echoed")
-
     with closing(_HeldStore(tmp_path / "runs.sqlite")) as store:
         recorder = Recorder(store, command=(), flush_interval=3600).start()
         async with MiniAgents():
@@ -620,10 +609,6 @@ async def test_aclose_waits_for_the_runs_end_off_the_loop(tmp_path: Path) -> Non
 async def test_a_recorder_dropped_in_a_running_loop_returns_at_once_and_its_run_is_abandoned(
     tmp_path: Path,
 ) -> None:
-    @miniagent
-    async def echo(ctx: InteractionContext) -> None:
-        ctx.reply("echoed")
-
     with closing(_HeldStore(tmp_path / "runs.sqlite")) as store:
         recorder = Recorder(store, command=(), flush_interval=3600).start()
         run_id = recorder.run_id
