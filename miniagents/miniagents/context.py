@@ -35,6 +35,7 @@ from miniagents.promising.lowlevel import (
     CancelReason,
     EndOf,
     cancel_task,
+    loop_runs,
     park,
     spawn,
     task_owner,
@@ -752,17 +753,9 @@ def _not_on_the_loop_thread() -> str:
 
 def _no_context() -> str:
     """Why no context is active, and the fix (another thread's code cannot see one)."""
-    if threading.current_thread() is not threading.main_thread() and not _loop_runs():
+    if threading.current_thread() is not threading.main_thread() and not loop_runs():
         return _not_on_the_loop_thread()
     return (
         "No MiniAgents context is active. Run agents inside one: "
         "`async with MiniAgents(): ...` in async code, or `MiniAgents().run(main())`."
     )
-
-
-def _loop_runs() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True

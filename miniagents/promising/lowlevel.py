@@ -81,6 +81,8 @@ What the layers above need, and where it is:
   :data:`logger`; ``handed_over`` on a core whose error went on to another stream;
 - **reading on demand**: :func:`read_on_demand` (an ``async for`` iterator of a stream
   lets its producer make only the pieces it asked for, not the high-water mark ahead);
+- **the loop**: :func:`loop_runs` (whether an event loop runs in this thread: where code
+  that would block it refuses, or hands its wait to a thread);
 - **limits**: the :data:`stream_limits` context variable, :class:`StreamLimits` and
   :data:`Overflow` (from :mod:`miniagents.promising.limits`).
 """
@@ -152,6 +154,7 @@ __all__ = [
     "joined_text",
     "keeps_monotonic_time",
     "logger",
+    "loop_runs",
     "mark_received",
     "paced_core_of",
     "park",
@@ -184,6 +187,20 @@ def keeps_monotonic_time(loop: asyncio.AbstractEventLoop) -> bool:
     (The method of the loop's class, not one patched on the instance, is what counts.)
     """
     return getattr(loop.time, "__func__", None) is asyncio.BaseEventLoop.time
+
+
+def loop_runs() -> bool:
+    """Whether an event loop runs in this thread (code called from a coroutine, or a callback).
+
+    Blocking code asks it before it waits: in a loop's thread a wait would stop every task
+    of the loop, so it refuses there (naming its ``async`` twin) or hands the wait to a
+    thread instead.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 paced_core_of: Callable[[object], ReplayCore[Any] | None] = _paced_core_of

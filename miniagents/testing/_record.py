@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar, cast
 
 from miniagents.messages.image import ImagePart
+from miniagents.promising.lowlevel import loop_runs
 from miniagents.testing._live import LiveRecord
 from miniagents.testing._output_format import output_format
 from miniagents.testing._script import (
@@ -435,7 +436,7 @@ class ProbedWait(Generic[T, R]):
                 it names the ``_async`` twin to await instead.
         """
         found = _wait_probed(self.lock, self.probe, self.timeout)
-        if found is not None or not self.waiter or not _loop_runs_here():
+        if found is not None or not self.waiter or not loop_runs():
             return self.outcome(found)
         try:
             return self.outcome(found)
@@ -450,15 +451,6 @@ class ProbedWait(Generic[T, R]):
     async def awaited(self) -> R:
         """The outcome, waited for in a thread of its own while the event loop runs."""
         return self.outcome(await _wait_probed_async(self.lock, self.probe, self.timeout))
-
-
-def _loop_runs_here() -> bool:
-    """Whether an event loop runs in this thread."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 def check_wait(name: str, value: object, timeout: object, owner: str) -> None:

@@ -43,6 +43,7 @@ from miniagents.promising.lowlevel import (
     core_of,
     forget_task,
     keeps_monotonic_time,
+    loop_runs,
     paced_core_of,
     pieces_are,
     running_tasks,
@@ -655,3 +656,11 @@ def test_keeps_monotonic_time_tells_asyncios_own_clock_from_a_loop_of_its_own() 
     finally:
         plain.close()
         own.close()
+
+
+def test_loop_runs_tells_a_loops_thread_from_one_where_none_runs() -> None:
+    async def inside() -> tuple[bool, bool]:
+        return loop_runs(), await asyncio.to_thread(loop_runs)
+
+    assert not loop_runs()
+    assert asyncio.run(inside()) == (True, False)

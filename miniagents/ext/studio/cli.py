@@ -12,7 +12,7 @@
     miniagents studio show [RUN] [--store FILE] [--max-events N]
     miniagents studio fork [RUN] (--call N | --call-with TEXT) (--reply TEXT | --prompt TEXT
                                                                 | --system TEXT)
-                                 [--max-events N]
+                                 [--timeout S] [--max-events N]
     miniagents studio diff [LEFT] [RIGHT] [--max-events N]
 
 ``run`` runs the program as ``python program.py ARGS`` would (its ``__name__`` is
@@ -49,6 +49,7 @@ import argparse
 import asyncio
 import contextlib
 import io
+import math
 import os
 import pkgutil
 import runpy
@@ -211,6 +212,9 @@ def studio_main(argv: Sequence[str], prog: str) -> int:
         args = parser.parse_args(given[1:])
         if getattr(args, "max_events", 1) < 1:
             parser.error(f"argument --max-events: {args.max_events} is not at least 1")
+        timeout = getattr(args, "timeout", None)
+        if timeout is not None and not 0 < timeout < math.inf:
+            parser.error(f"argument --timeout: {timeout} is not a positive number of seconds")
         try:
             with contextlib.closing(RunStore(store_path(args.store))) as store:
                 return verb.run(args, store)
@@ -263,7 +267,13 @@ def _fork(args: argparse.Namespace, store: RunStore) -> int:
         system=args.system,
         max_events=args.max_events,
     )
-    result = asyncio.run(afork(store, planned))
+    try:
+        result = asyncio.run(afork(store, planned, timeout=args.timeout))
+    except TimeoutError:
+        raise _CannotStart(
+            f"the fork's program ran past --timeout {args.timeout:g} seconds and was killed (its "
+            f"run {planned.child} shows what it recorded until then); give a longer --timeout"
+        ) from None
     sys.stdout.write(result.output)
     if result.returncode:
         print(
@@ -318,6 +328,15 @@ _VERBS = {
             ("--reply", {"help": "the call's reply, edited"}),
             ("--prompt", {"help": "the text of the call's last message, edited"}),
             ("--system", {"help": "the call's system prompt, edited"}),
+            (
+                "--timeout",
+                {
+                    "type": float,
+                    "metavar": "SECONDS",
+                    "help": "the most seconds the fork's program may run (then it is killed; "
+                    "default: no limit)",
+                },
+            ),
             _MAX_EVENTS,
         ),
         _fork,

@@ -701,6 +701,8 @@ class _Output(asyncio.SubprocessProtocol):
 
     Its exit ends it: what the pipe holds then is read and the pipe closed, so that a child
     the program left holding its output (a server it started) does not keep the fork running.
+    That last read takes the pipe's file descriptor, on POSIX only: on Windows the output is
+    what was read as the program exited (the rest of a tail still in the pipe is lost).
     """
 
     def __init__(self, exited: asyncio.Future[None]) -> None:
@@ -724,9 +726,10 @@ class _Output(asyncio.SubprocessProtocol):
     def process_exited(self) -> None:
         pipe = self.pipe
         if pipe is not None and not pipe.is_closing():  # (else it was read to its end)
-            with contextlib.suppress(OSError):  # (BlockingIOError: all it held is read)
-                while chunk := os.read(pipe.get_extra_info("pipe").fileno(), 65_536):
-                    self.pipe_data_received(1, chunk)
+            if os.name == "posix":  # (Windows' pipe is a handle, not a file descriptor)
+                with contextlib.suppress(OSError):  # (BlockingIOError: all it held is read)
+                    while chunk := os.read(pipe.get_extra_info("pipe").fileno(), 65_536):
+                        self.pipe_data_received(1, chunk)
             pipe.close()
         if not self.exited.done():
             self.exited.set_result(None)

@@ -66,6 +66,7 @@ from miniagents.ext.studio.store import (
     ABANDONED,
     FLUSH_INTERVAL,
     RunInfo,
+    RunStatus,
     RunStore,
     RunWriter,
     new_run_id,
@@ -86,7 +87,7 @@ from miniagents.miniagents.lowlevel import (
     ObservedAgent,
     interaction_observers,
 )
-from miniagents.promising.lowlevel import ReplayCore, core_of
+from miniagents.promising.lowlevel import ReplayCore, core_of, loop_runs
 
 __all__ = ["Recorder", "record_runs"]
 
@@ -244,26 +245,44 @@ class Recorder:
     def close(self, error: BaseException | None = None) -> None:
         """Stop recording, write what is left and say how the run ended (once).
 
+        The writer's thread writes the last batch, then says how the run ended. Called in
+        a running loop (the end of a ``with`` block in async code) it does not wait for
+        that thread (a loop waits for no thread): a read of the run in this process waits
+        for it instead; :meth:`aclose` waits for it without blocking the loop.
+
         Args:
             error: The error the program ended with (``None``: it ended well).
         """
+        writer = self._stopped()
+        if writer is not None:
+            writer.close(0.0 if loop_runs() else 60.0, ending=_ending(error))
+
+    async def aclose(self, error: BaseException | None = None) -> None:
+        """Close it (see :meth:`close`) in async code: wait, in a thread, for the run's end.
+
+        Args:
+            error: The error the program ended with (``None``: it ended well).
+        """
+        writer = self._stopped()
+        if writer is not None:
+            ending = _ending(error)
+            await asyncio.to_thread(lambda: writer.close(60.0, ending=ending))
+
+    def _stopped(self) -> RunWriter | None:
+        """Stop recording (once): its writer, to close, the first time (else ``None``)."""
         with self._lock:
             if self._closed:
-                return
+                return None
             self._closed = True
         writer = self._writer
         if writer is None:
-            return
+            return None
         self._dropped.detach()
         _plugged(self._plug, False)
         self._sink.put = _dropped
         if self._unroute is not None:
             self._unroute()
-        writer.close()
-        if error is None or _clean_exit(error):
-            self.store.end_run(self.run_id, "ok", None)
-        else:
-            self.store.end_run(self.run_id, "failed", _error_text(error))
+        return writer
 
     def __enter__(self) -> Recorder:
         return self.start()
@@ -428,12 +447,8 @@ def _abandoned(
     sink.put = _dropped
     if unroute is not None:
         unroute()
-    try:
-        asyncio.get_running_loop()
-        timeout = 0.0  # (the thread writes on: a running loop waits for no thread)
-    except RuntimeError:
-        timeout = 60.0
-    writer.close(timeout, ending=("abandoned", ABANDONED))
+    # (in a running loop the thread writes on: a loop waits for no thread)
+    writer.close(0.0 if loop_runs() else 60.0, ending=("abandoned", ABANDONED))
     warnings.warn(
         f"A Recorder of the run {run_id!r} was dropped without being closed; what it recorded "
         "was written and its run ended as abandoned. Close it (its `with` block, or close()), "
@@ -475,8 +490,11 @@ def record_runs(
     return recorder
 
 
-def _clean_exit(error: BaseException) -> bool:
-    return isinstance(error, SystemExit) and error.code in (None, 0)
+def _ending(error: BaseException | None) -> tuple[RunStatus, str | None]:
+    """How a run that ended with ``error`` (``None``: well) stands, and its error."""
+    if error is None or (isinstance(error, SystemExit) and error.code in (None, 0)):
+        return ("ok", None)
+    return ("failed", _error_text(error))
 
 
 def _error_text(error: BaseException | None) -> str | None:

@@ -50,7 +50,7 @@ from miniagents.ext.studio.errors import (
     _checked,
 )
 from miniagents.ext.studio.events import RunEvent, batch_json, decode_batch, event_of
-from miniagents.promising.lowlevel import logger
+from miniagents.promising.lowlevel import logger, loop_runs
 
 __all__ = [
     "ABANDONED",
@@ -255,6 +255,7 @@ class RunStore:
             StudioNotFoundError: if the store has no such run.
             StudioDamagedRunError: if the run's row cannot be read.
         """
+        self._flush_writers(run_id)
         found = self._found(run_id)
         if found.damaged is not None:
             raise StudioDamagedRunError(found.damaged)
@@ -425,6 +426,9 @@ class RunStore:
     def _flush_writers(self, run_id: str) -> None:
         """Write what this process's open writers of the run in this store's file queue, now.
 
+        A writer closed without waiting (in a running loop) is waited for instead: its
+        thread writes its last batch and says how the run ended.
+
         The file is told by its identity (device and inode: whatever path, folder or link
         named it), the one each store opened, or, for one not open, the one its path names.
         """
@@ -433,7 +437,7 @@ class RunStore:
             writers = list(_open_writers)
         for writer in writers:
             if writer.run_id == run_id and file is not None and writer.store._opened == file:
-                writer.flush()
+                writer.flush(None)
 
     # -- the file --------------------------------------------------------------------------
 
@@ -566,7 +570,8 @@ class RunWriter:
 
     Close it (:meth:`close`). One dropped unclosed (or open as the interpreter exits) still
     writes what it queued, ends its run as ``"abandoned"`` (if it was still running) and
-    warns (a ``ResourceWarning``, as an unclosed file does); its thread ends.
+    warns (a ``ResourceWarning``, as an unclosed file does); its thread ends. Dropped in a
+    running loop, it writes nothing there: its thread writes the last batch and the end.
 
     Args:
         store: The store.
@@ -588,16 +593,16 @@ class RunWriter:
         self.interval = interval
         self._batches = batches = _Batches(store, run_id, encode)
         self.put: Callable[[tuple[Any, ...]], None] = batches.queue.append  # (one call per item)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(  # (not holding the writer: one nobody holds goes)
-            target=_write_every,
-            args=(batches, self._stop, interval),
+        self._stop = batches.stop
+        self._thread = batches.thread = threading.Thread(  # (holding its batches, not the writer:
+            target=_write_every,  # one nobody holds goes)
+            args=(batches, interval),
             name=f"miniagents-studio:{run_id}",
             daemon=True,
         )
-        self._dropped = weakref.finalize(self, _abandoned, batches, self._stop)
+        self._dropped = weakref.finalize(self, _abandoned, batches)
         with _open_lock:
-            _open_writers.add(self)
+            _open_writers.add(batches)
         self._thread.start()
 
     @property
@@ -614,28 +619,41 @@ class RunWriter:
 
         Args:
             timeout: Seconds to wait for the thread's last batch (``0``: return at once,
-                the thread writes it).
+                the thread writes it; a read of the run in this process waits for it).
             ending: How the run ended (its status and error), said by the thread after
-                its last batch (``None``: the caller says it).
+                its last batch, if the run is still running (``None``: the caller says it).
         """
         self._batches.ending = ending
         self.put = _dropped
         self._dropped.detach()
         self._stop.set()
-        if threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
-        with _open_lock:
-            _open_writers.discard(self)
+        self.flush(timeout)
 
-    def flush(self) -> None:
-        """Write what is queued now, in the calling thread."""
-        self._batches.write()
+    def flush(self, timeout: float | None = None) -> None:
+        """Write what is queued now, in the calling thread.
+
+        Once closed, it waits for the thread's last batch instead (``timeout`` seconds at
+        most; ``None``: until it is written).
+        """
+        self._batches.flush(timeout)
 
 
 class _Batches:
     """A writer's queue and how it is written: what its thread and its finalizer hold."""
 
-    __slots__ = ("encode", "ending", "next", "queue", "run_id", "store", "warned", "writing")
+    __slots__ = (
+        "__weakref__",
+        "encode",
+        "ending",
+        "next",
+        "queue",
+        "run_id",
+        "stop",
+        "store",
+        "thread",
+        "warned",
+        "writing",
+    )
 
     def __init__(
         self, store: RunStore, run_id: str, encode: Callable[[list[tuple[Any, ...]]], bytes]
@@ -648,6 +666,16 @@ class _Batches:
         self.next = 1
         self.warned = False
         self.ending: tuple[RunStatus, str | None] | None = None  # (said after the last batch)
+        self.stop = threading.Event()  # (set: the last batch is the thread's, then the end)
+        self.thread: threading.Thread | None = None
+
+    def flush(self, timeout: float | None) -> None:
+        """Write what is queued now; once stopping, wait for the thread's last batch instead."""
+        thread = self.thread
+        if not self.stop.is_set():
+            self.write()
+        elif thread is not None and threading.current_thread() is not thread:
+            thread.join(timeout)
 
     def write(self) -> None:
         """Write what is queued as a batch (an error logged once: the events are dropped)."""
@@ -680,12 +708,18 @@ def _dropped(_item: tuple[Any, ...]) -> None:
     """What a closed writer's ``put`` is: nothing."""
 
 
-def _abandoned(batches: _Batches, stop: threading.Event) -> None:
-    """A writer dropped unclosed (or open at exit): write what it queued, end its run, warn."""
-    stop.set()
-    batches.write()
-    with contextlib.suppress(StudioStoreError):  # (a store that cannot be written: as a batch)
-        batches.store.end_run(batches.run_id, "abandoned", ABANDONED, if_running=True)
+def _abandoned(batches: _Batches) -> None:
+    """A writer dropped unclosed (or open at exit): its thread ends its run; warn.
+
+    The thread writes what the writer queued, then ends the run as ``"abandoned"``.
+
+    Dropped in a running loop, it returns at once (no write in the loop's thread); elsewhere
+    it waits for the thread (at exit, the thread would not outlive the interpreter).
+    """
+    batches.ending = ("abandoned", ABANDONED)
+    batches.stop.set()
+    if not loop_runs():
+        batches.flush(60.0)
     warnings.warn(
         f"A RunWriter of the run {batches.run_id!r} was dropped without being closed; what "
         "it queued was written and its run ended as abandoned. Close it (writer.close()).",
@@ -694,21 +728,23 @@ def _abandoned(batches: _Batches, stop: threading.Event) -> None:
     )
 
 
-def _write_every(batches: _Batches, stop: threading.Event, interval: float) -> None:
-    """A writer's thread: its batches every ``interval`` seconds, the last at ``stop``, the end."""
+def _write_every(batches: _Batches, interval: float) -> None:
+    """A writer's thread: its batches every ``interval`` seconds, the last at its stop, the end."""
     while True:
-        stopping = stop.wait(interval)
+        stopping = batches.stop.wait(interval)
         batches.write()
         if stopping:
             break
     if batches.ending is not None:
         with contextlib.suppress(StudioStoreError):  # (a store that cannot be written: as a batch)
-            batches.store.end_run(batches.run_id, *batches.ending)
+            batches.store.end_run(batches.run_id, *batches.ending, if_running=True)
+    with _open_lock:
+        _open_writers.discard(batches)
 
 
-_open_writers: weakref.WeakSet[RunWriter] = weakref.WeakSet()
-"""The writers open in this process: what a read of their run writes first (else a program
-that reads its own run back before its recorder closes would read what the writer's thread
-happened to write so far: nothing, within its interval). Held weakly: one dropped unclosed
-goes from it."""
+_open_writers: weakref.WeakSet[_Batches] = weakref.WeakSet()
+"""The writers open (or closing) in this process, by their batches: what a read of their run
+writes first, or waits for (else a program that reads its own run back before its recorder
+closes would read what the writer's thread happened to write so far: nothing, within its
+interval). Held weakly; a writer's thread takes its own out as it ends."""
 _open_lock = threading.Lock()

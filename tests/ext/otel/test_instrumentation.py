@@ -431,6 +431,24 @@ def test_uninstrument_beside_another_observer_leaves_the_telemetry_to_be_collect
     assert telemetry() is None  # no hook holds it, nor a combination it was in
 
 
+def test_uninstrument_after_a_traced_run_leaves_the_telemetry_to_be_collected(
+    traces: Traces,  # noqa: F811
+) -> None:
+    async def run() -> None:
+        async with MiniAgents():
+            assert str(await weather.inquire(city="Paris")) == "Sunny."
+
+    installed = Telemetry.installed
+    assert installed is not None
+    telemetry = weakref.ref(installed)
+    del installed
+    asyncio.run(run())  # (its spans' watches lived in the tasks' contexts: gone with them)
+    assert [span.name for span in traces.spans()][-1] == "invoke_agent WEATHER"
+    uninstrument()
+    gc.collect()
+    assert telemetry() is None  # (nothing holds it once unplugged: no hook, no watch)
+
+
 # -- telemetry never breaks a reply --------------------------------------------------------
 
 

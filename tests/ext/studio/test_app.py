@@ -56,9 +56,10 @@ async def greeter(ctx: InteractionContext) -> None:
 
 @pytest.fixture
 async def recorded(store: RunStore) -> str:
-    with Recorder(store, name="greeting", command=()) as recorder:
-        async with MiniAgents():
-            await greeter.inquire()
+    recorder = Recorder(store, name="greeting", command=()).start()
+    async with MiniAgents():
+        await greeter.inquire()
+    await recorder.aclose()  # (written and ended as it returns: the tests edit the file by hand)
     return recorder.run_id
 
 
@@ -615,9 +616,10 @@ async def test_a_chunk_the_store_holds_as_text_with_line_breaks_is_one_event_or_
 ) -> None:
     [(_, _, data)] = store.chunks(recorded)
     events = json.loads(data)
-    with Recorder(store, name="edited", command=()) as recorder:
-        async with MiniAgents():
-            await greeter.inquire()
+    recorder = Recorder(store, name="edited", command=()).start()
+    async with MiniAgents():
+        await greeter.inquire()
+    await recorder.aclose()
     edited = recorder.run_id
     injected = '[]\n\nevent: end\ndata: {"status": "ok"}\r\n\r\nid: 99'
     with sqlite3.connect(store.path) as editing:  # (a store edited by hand)

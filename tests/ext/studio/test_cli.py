@@ -81,6 +81,17 @@ def test_max_events_bounds_show_fork_and_diff_and_is_checked(
         assert f"argument --max-events: {why}" in said
 
 
+def _recorded_program(store: RunStore) -> str:
+    """A run of the test program (its fake server scripted) recorded in ``store``; its id."""
+
+    async def recorded() -> str:
+        with Recorder(store, command=("python", "program.py")) as recorder:
+            await program.amain()
+        return recorder.run_id
+
+    return asyncio.run(recorded())
+
+
 class _CountingStore(RunStore):
     """A store that counts its reads of each run's events."""
 
@@ -102,17 +113,12 @@ def test_fork_reads_the_run_it_forks_once(
     """The run is read once: to find the call, plan the fork and compare the fork with it."""
     program.script(openai_env)
 
-    async def recorded() -> str:
-        with Recorder(store, command=("python", "program.py")) as recorder:
-            await program.amain()
-        return recorder.run_id
-
-    async def in_this_process(counted: RunStore, fork: Fork) -> ForkResult:
+    async def in_this_process(counted: RunStore, fork: Fork, **_options: object) -> ForkResult:
         with Recorder(store, command=(), fork=fork):  # (the fork's program: not counted)
             written = await program.amain()
         return ForkResult(fork.child, 0, written + "\n")
 
-    run_id = asyncio.run(recorded())
+    run_id = _recorded_program(store)
     paris = next(call for call in RunTree.of(store, run_id).calls.values() if "2.1" in call.text)
     monkeypatch.setattr(cli, "RunStore", _CountingStore)
     monkeypatch.setattr(cli, "afork", in_this_process)
@@ -127,6 +133,35 @@ def test_fork_reads_the_run_it_forks_once(
     assert shown.startswith("Notes: Paris has 3 million people. Rome has 2.8 million people.\n")
     assert re.search(r"~ \. RESEARCHER .* call \d+ replayed, call \d+ edited", shown)
     assert re.search(r"~ \. WRITER .* call \d+ live", shown)
+
+
+def test_fork_ends_at_its_timeout_saying_so_and_refuses_a_timeout_that_is_none(
+    openai_env: FakeLLMServer,
+    store: RunStore,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """(was: no --timeout: a fork whose program hung waited for ever)."""
+    program.script(openai_env)
+
+    given: list[float | None] = []
+
+    async def overran(_store: RunStore, fork: Fork, *, timeout: float | None = None) -> ForkResult:
+        given.append(timeout)
+        raise TimeoutError  # (what afork raises at its timeout, its program killed)
+
+    run_id = _recorded_program(store)
+    monkeypatch.setattr(cli, "afork", overran)
+    forking = ["fork", run_id, "--call-with", "Paris has 2.1", "--reply", "x"]
+    said = _refused(store, [*forking, "--timeout", "2.5"], capsys)
+    assert given == [2.5], said
+    assert "the fork's program ran past --timeout 2.5 seconds and was killed" in said
+    assert "give a longer --timeout" in said
+    for wrong in ("0", "-1", "inf", "nan"):
+        said = _refused(store, [*forking, "--timeout", wrong], capsys)
+        assert f"argument --timeout: {float(wrong)} is not a positive number of seconds" in said
+    assert "invalid float value: 'soon'" in _refused(store, [*forking, "--timeout", "soon"], capsys)
+    assert given == [2.5]  # (none of those started)
 
 
 _SLOW_PROGRAM = """\

@@ -44,6 +44,11 @@ from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 from tests.fakes.tracing import Traces, plugged_observers, traces  # noqa: F401
 
 
+@miniagent
+async def echo(ctx: InteractionContext) -> None:
+    ctx.reply("echoed")
+
+
 async def test_a_run_is_its_tree_of_agent_calls_with_messages_tokens_requests_and_cost(
     openai_env: FakeLLMServer, store: RunStore
 ) -> None:
@@ -134,7 +139,7 @@ async def test_the_loop_only_queues_and_a_thread_writes_in_batches(store: RunSto
                 assert len(await aggregator.inquire()) == 200
             assert batches == []  # nothing written on the loop, nor yet
         finally:
-            recorder.close()
+            await recorder.aclose()
     # one batch at the close, by the writer's thread: 201 nodes, 201 ends, 400 replies (the
     # workers' 200, which are the aggregator's 200 too)
     assert batches == [(f"miniagents-studio:{recorder.run_id}", 201 * 2 + 400)]
@@ -145,10 +150,6 @@ async def test_the_loop_only_queues_and_a_thread_writes_in_batches(store: RunSto
 async def test_a_run_read_back_before_its_recorder_closes_has_what_was_recorded(
     tmp_path: Path,
 ) -> None:
-    @miniagent
-    async def echo(ctx: InteractionContext) -> None:
-        ctx.reply("echoed")
-
     path = tmp_path / "runs.sqlite"
     recorder = Recorder(path, command=(), flush_interval=3600).start()  # (its thread waits)
     other = RunStore(tmp_path / "." / "runs.sqlite")  # (the same file, named otherwise)
@@ -505,10 +506,6 @@ def test_a_writer_dropped_after_its_run_ended_leaves_how_it_ended(store: RunStor
 async def test_a_recorder_dropped_unclosed_goes_unplugged_and_its_run_is_abandoned(
     store: RunStore,
 ) -> None:
-    @miniagent
-    async def echo(ctx: InteractionContext) -> None:
-        ctx.reply("echoed")
-
     recorder = Recorder(store, command=(), flush_interval=3600).start()
     run_id = recorder.run_id
     [thread] = [each for each in threading.enumerate() if each.name.endswith(run_id)]
@@ -537,25 +534,81 @@ class _HeldStore(RunStore):
         super().__init__(path)
         self.gate = threading.Event()
         self.ended = threading.Event()
+        self.writing: list[str] = []  # (the threads that wrote a batch or the end, in order)
 
     def append(self, run_id: str, chunks: Sequence[WrittenChunk]) -> None:
+        self.writing.append(threading.current_thread().name)
         self.gate.wait(WAIT)
         super().append(run_id, chunks)
 
     def end_run(
         self, run_id: str, status: RunStatus, error: str | None, *, if_running: bool = False
     ) -> None:
+        self.writing.append(threading.current_thread().name)
         super().end_run(run_id, status, error, if_running=if_running)
         self.ended.set()
+
+    def status(self, run_id: str) -> str:
+        """The run's status as the file says it now (not waiting for this process's writers)."""
+        with closing(sqlite3.connect(self.path)) as reading:
+            [(status,)] = reading.execute("SELECT status FROM studio_runs WHERE id = ?", (run_id,))
+        return str(status)
+
+
+async def test_a_writer_dropped_in_a_running_loop_writes_nothing_in_the_loops_thread(
+    tmp_path: Path,
+) -> None:
+    with closing(_HeldStore(tmp_path / "runs.sqlite")) as store:
+        writer = RunWriter(_opened(store, "r1"), "r1", encode_batch, interval=3600)
+        writer.put(("token", 1, 0, "queued"))
+        with pytest.warns(ResourceWarning, match="RunWriter of the run 'r1' was dropped"):
+            del writer  # (in the loop: its thread, held in its last batch, writes it)
+        assert not store.ended.is_set()  # (was: the batch and the end written here, the loop's)
+        store.gate.set()
+        await asyncio.to_thread(store.ended.wait, WAIT)
+        assert store.writing == ["miniagents-studio:r1"] * 2  # (its batch, then the end)
+        assert [event.data["piece"] for event in store.events("r1")] == ["queued"]
+        assert (store.run("r1").status, store.run("r1").error) == ("abandoned", ABANDONED)
+
+
+async def test_close_in_a_running_loop_waits_for_no_thread_and_the_run_ends_after_its_last_batch(
+    tmp_path: Path,
+) -> None:
+    with closing(_HeldStore(tmp_path / "runs.sqlite")) as store:
+        with Recorder(store, command=(), flush_interval=3600) as recorder:
+            async with MiniAgents():
+                await echo.inquire()
+        # (was: the loop waited for the held thread, up to 60 s, then ended the run even if
+        # the thread still wrote)
+        assert not store.ended.is_set()
+        assert store.status(recorder.run_id) == "running"  # (its last batch is not written)
+        store.gate.set()
+        assert store.run(recorder.run_id).status == "ok"  # (a read here waits for the thread)
+        assert store.writing == [f"miniagents-studio:{recorder.run_id}"] * 2
+        [node] = RunTree.of(store, recorder.run_id).roots
+        assert node.reply_text == "echoed"
+
+
+async def test_aclose_waits_for_the_runs_end_off_the_loop(tmp_path: Path) -> None:
+    with closing(_HeldStore(tmp_path / "runs.sqlite")) as store:
+        recorder = Recorder(store, command=(), flush_interval=3600).start()
+        async with MiniAgents():
+            await echo.inquire()
+        closing_task = asyncio.create_task(recorder.aclose(KeyError("x")))
+        await asyncio.sleep(0)  # (it runs to its wait, in a thread: the loop goes on)
+        assert not closing_task.done()
+        assert store.status(recorder.run_id) == "running"
+        store.gate.set()
+        await closing_task
+        assert store.status(recorder.run_id) == "failed"  # (said as it returns)
+        assert store.writing == [f"miniagents-studio:{recorder.run_id}"] * 2
+        await recorder.aclose()  # (once)
+        recorder.close()
 
 
 async def test_a_recorder_dropped_in_a_running_loop_returns_at_once_and_its_run_is_abandoned(
     tmp_path: Path,
 ) -> None:
-    @miniagent
-    async def echo(ctx: InteractionContext) -> None:
-        ctx.reply("echoed")
-
     with closing(_HeldStore(tmp_path / "runs.sqlite")) as store:
         recorder = Recorder(store, command=(), flush_interval=3600).start()
         run_id = recorder.run_id
@@ -588,7 +641,7 @@ async def test_a_task_that_outlives_a_closed_recorder_holds_neither_its_writer_n
     recorder = Recorder(store, command=()).start()
     async with MiniAgents():
         await starter.inquire()
-    recorder.close()
+    await recorder.aclose()
     store.close()
     held = weakref.ref(store)
     del recorder, store
