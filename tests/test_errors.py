@@ -139,6 +139,10 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "what a realtime link's own close (or its events generator's) raised, of any type, "
         "raised where the session ends when the session itself ended well"
     ),
+    ("miniagents.ext.realtime._session", "late"): (
+        "what a task of a realtime session failed with as the session ended (not an "
+        "Exception: a framework's refusal to go on, as DBOS's), raised on after its end"
+    ),
     ("miniagents.ext.realtime.web", "WebSocketDisconnect(self._closed_with)"): (
         "Starlette's own: a send to a page the app closed itself (a message it refused) "
         "ends the session as the page's leaving does, the app's close code its code"

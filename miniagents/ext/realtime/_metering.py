@@ -32,12 +32,15 @@ __all__ = ["ReplyMeter"]
 
 
 class _ReplyWatch:
-    """A reply of the model shown to the LLM call observer (tracing), as a call of the model."""
+    """A reply of the model shown to the LLM call observer (tracing), as a call of the model.
 
-    def __init__(self, watch: LLMCallWatch) -> None:
+    Its task is one of ``owner`` (the meter's: the session waits for them as it ends).
+    """
+
+    def __init__(self, watch: LLMCallWatch, owner: set[asyncio.Task[None]]) -> None:
         self.events: asyncio.Queue[LLMEvent | None] = asyncio.Queue()
         self._watch = watch
-        self.task = spawn(self._drive(), "realtime reply trace")
+        spawn(self._drive(), "realtime reply trace", owner)
 
     async def _drive(self) -> None:
         failure: BaseException | None = None
@@ -63,6 +66,10 @@ class ReplyMeter:
         model: The model asked for.
         provider: The API (its ``price_provider`` prices the replies).
         setup: The session's setup (tracing shows its instructions and tools).
+
+    Attributes:
+        traces: The tasks showing its replies to tracing, until each ends (once
+            :meth:`end` has ended its reply): the session waits for them as it ends.
     """
 
     def __init__(
@@ -75,6 +82,7 @@ class ReplyMeter:
         self._charge: CallCharge | None = None
         self._trace: _ReplyWatch | None = None
         self._observed: ObservedSession | None = None
+        self.traces: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         """A reply started (the one under way, if the API never said its end, ends here)."""
@@ -84,7 +92,7 @@ class ReplyMeter:
             self._observed = observed_session(self._provider, self._setup)
         call = LLMCall(self._model, True, self._setup.instructions, (), {}, self._setup.tools)
         watch = watch_llm_call(self._alias, self._observed, call)  # type: ignore[arg-type]
-        self._trace = None if watch is None else _ReplyWatch(watch)
+        self._trace = None if watch is None else _ReplyWatch(watch, self.traces)
 
     def piece(self, text: str) -> None:
         """A piece of the reply's text: charged, and shown to tracing.

@@ -16,7 +16,9 @@ A replay gives the recorded events in order, each once the session has sent what
 sent before it in the recording (so a reply to a tool's output comes after the output);
 each thing the session sends must be one the recording holds (else an
 ``LLMCacheMissError``: the input differs); a truncation's position is the player's and is
-not checked. Replayed replies cost nothing (their tokens are kept). The modes are the
+not checked. A session that failed, or one of whose sends failed or was cut short (the
+drain's close over a tool's output being sent), is not stored: a replay could not give it
+back. Replayed replies cost nothing (their tokens are kept). The modes are the
 cache's: ``read_through`` records a session it has not, ``record`` records every one,
 ``replay`` fails a session it has not with an ``LLMCacheMissError`` naming the nearest.
 """
@@ -282,9 +284,6 @@ def _images(images: Sequence[ImagePart]) -> list[str]:
 
 # -- recording ---------------------------------------------------------------------------------
 
-_UNSENT = ""
-"""The place of a send that failed in a recording's items (left out where it is stored)."""
-
 
 class _Recording:
     """The API's link, its events and the session's sends written down (see the module)."""
@@ -307,17 +306,17 @@ class _Recording:
         self._discarded = False
 
     async def _sent(self, digest: str, send: Awaitable[None]) -> None:
-        """Send (``send``), kept as sent where it began, among the events: unless it failed.
+        """Send (``send``), kept as sent where it began, among the events.
 
-        A send that failed, or was cut short (the drain's close, the session's end), is
-        not the session's: its place is left empty, and the recording stores none.
+        A send that failed, or was cut short (the drain's close over a tool's output, the
+        session's end), makes the session one no replay can give back (its send there is
+        instant, and done): it is not stored.
         """
-        at = len(self._kept)
         self._kept.append(">" + digest)
         try:
             await send
         except BaseException:
-            self._kept[at] = _UNSENT
+            self._discarded = True
             raise
 
     async def asend_audio(self, audio: bytes) -> None:
@@ -366,13 +365,12 @@ class _Recording:
         self._discarded = True
 
     async def _store(self) -> None:
-        """Keep the session once it has closed and its events ended well (not if it failed)."""
+        """Keep the session once it has closed and its events ended well (not if it failed,
+        nor if a send of it did)."""
         if self._closed and self._ended_well and not self._stored and not self._discarded:
             self._stored = True
-            kept = (item for item in self._kept if item != _UNSENT)
-            recorded = RecordedCall(
-                self._key, self._request, (*kept, Finish("session")), time.time()
-            )
+            ended = Finish("session")
+            recorded = RecordedCall(self._key, self._request, (*self._kept, ended), time.time())
             await self._cache.store.aput(recorded)
 
 

@@ -294,22 +294,34 @@ class Session:
             self._closing = True
             for task in self._tasks:
                 task.cancel()
-            closing = await _close_link(link, events)
+            closing = await _close_link(link, events)  # (a cancellation there: returned)
             self._end_pieces()
             for result in list(self._tool_runs.values()):
                 result.cancel()
-            while self._tasks:  # (one failing as it stops may start the close: its too)
-                await asyncio.gather(*self._tasks, return_exceptions=True)
+            while self._tasks or self._meter.traces:  # (one failing as it stops may start
+                try:  # the close: its too; the replies' traces, ended, end)
+                    await asyncio.gather(*self._tasks, *self._meter.traces, return_exceptions=True)
+                except asyncio.CancelledError as cancelled:  # (cancelled again: after them)
+                    closing = closing if isinstance(closing, asyncio.CancelledError) else cancelled
+            if isinstance(closing, asyncio.CancelledError):
+                raise closing
+            late = self._failure if self._failure is not ended else None  # (a task's, as the
+            failed = ended or late  # session ended: a delivery's refusal to go on, DBOS's)
             if closing is not None:
-                if ended is None:
+                if failed is None:
                     raise closing
                 logger.warning(
                     "The realtime link of %s failed to close after the session's own error "
                     "(%r), which the session ends with.",
                     self._alias,
-                    ended,
+                    failed,
                     exc_info=closing,
                 )
+            if late is not None and ended is None:
+                raise late
+            if late is not None and not isinstance(late, Exception):  # (an Exception: one
+                report_lost_error(late, f"A task of the realtime session of {self._alias}")
+                # the session's own error stands for, e.g. the connection's for the API's)
 
     def _spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
         task = spawn(work, f"realtime {what} of {self._alias}", self._tasks)
@@ -855,23 +867,25 @@ class Session:
 
 async def _close_link(
     link: RealtimeLink, events: AsyncIterator[RealtimeEvent] | None
-) -> Exception | None:
+) -> Exception | asyncio.CancelledError | None:
     """Close ``link`` and its events (a generator left mid-way: its finally runs now).
 
     ``events`` is ``None`` when the link failed to give them.
 
     Returns:
-        The first error either close raised (both are done whatever the first does).
+        The first error either close raised, or the cancellation of the session's task
+        (cancelled again as it closes: both closes are done whatever the first does, and
+        the session's end after them, before the cancellation is raised on).
     """
-    failed: Exception | None = None
+    failed: Exception | asyncio.CancelledError | None = None
     closes: list[Callable[[], Awaitable[None]]] = [link.aclose]
     if isinstance(events, AsyncGenerator):
         closes.append(events.aclose)
     for close in closes:
         try:
             await close()
-        except Exception as error:
-            failed = failed or error
+        except (Exception, asyncio.CancelledError) as error:
+            failed = error if isinstance(error, asyncio.CancelledError) else failed or error
     return failed
 
 

@@ -9,15 +9,26 @@ from typing import Any
 import pytest
 
 from miniagents import MiniAgents
+from miniagents.ext.llm.observing import LLMCallWatch, llm_call_observers
+from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMProvider
+from miniagents.ext.realtime import SessionEnd
 from miniagents.ext.realtime.errors import RealtimeConnectionError, RealtimeServerError
 from miniagents.ext.realtime.openai import _OpenAILink
-from miniagents.ext.realtime.provider import RealtimeEvent, ServerFailed
+from miniagents.ext.realtime.provider import (
+    RealtimeEvent,
+    ReplyEnded,
+    ReplyStarted,
+    ServerFailed,
+    TextOut,
+    ToolCalled,
+)
 from miniagents.messages import ImagePart
 from miniagents.promising.lowlevel import running_tasks
-from miniagents.testing import FakeLLMServer
+from miniagents.testing import FakeLLMServer, virtual_time
 from tests.ext.realtime.kit import APIS, Api, ScriptedLink, scripted_agent, streamed
 from tests.ext.web.serving import until
 from tests.fakes.fixtures import WAIT
+from tests.fakes.tracing import Traces, traces  # noqa: F401 (the fixture)
 
 
 async def test_a_session_cancelled_with_the_apis_events_unread_closes_at_once(
@@ -159,3 +170,151 @@ async def test_a_link_whose_events_fail_to_start_is_closed_and_gets_no_input() -
         with pytest.raises(RealtimeServerError, match="cannot be read"):
             await voice.inquire(asked())
         assert link.closed.is_set()
+
+
+class _HandshakeLink(ScriptedLink):
+    """An API whose reply calls a tool (its words still streaming), and whose close waits
+    for the API's answer (a close handshake) that never comes; made in the session's task."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.session = asyncio.current_task()
+        self.closing = asyncio.Event()
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        return None
+
+    async def arespond(self) -> None:
+        return None
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        yield ReplyStarted("r1")
+        yield TextOut("i1", "Let me look that up.")
+        yield ToolCalled("c1", "slow", "{}")
+        await self.closed.wait()
+
+    async def aclose(self) -> None:
+        self.closed.set()
+        self.closing.set()
+        await asyncio.Event().wait()
+
+
+async def test_a_session_cancelled_again_as_its_link_closes_still_ends_all_it_started(
+    traces: Traces,  # noqa: F811
+) -> None:
+    # (was: the second cancellation, raised in the close, skipped the rest of the session's
+    # end: its tool ran on, and the trace of its reply waited for an end that never came,
+    # so the MiniAgents context waited for it forever)
+    started = asyncio.Event()
+    stopped = asyncio.Event()
+
+    async def slow() -> str:
+        """Runs until stopped."""
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stopped.set()
+        return "Never."
+
+    links: list[_HandshakeLink] = []
+
+    def connect() -> _HandshakeLink:
+        links.append(_HandshakeLink())
+        return links[-1]
+
+    async def asked() -> AsyncIterator[str]:
+        yield "Look it up."
+        await asyncio.Event().wait()  # (the input stays open: the page is there)
+
+    voice = scripted_agent(connect, "HANDSHAKE").fork(tools=[slow])
+    async with asyncio.timeout(WAIT):  # (a hang fails here)
+        async with MiniAgents():
+            reply = voice.inquire(asked())
+            await started.wait()
+            (link,) = links
+            assert link.session is not None
+            reply.cancel()  # (as the voice page does when it leaves)
+            await link.closing.wait()
+            left: list[set[str]] = []
+            link.session.add_done_callback(lambda _: left.append(realtime_tasks()))
+            link.session.cancel()  # (again, as the close waits for the API)
+            with pytest.raises(asyncio.CancelledError):
+                await link.session
+            assert left == [set()]  # (none left as the session's task ended: no trace either)
+            assert stopped.is_set()
+        assert not running_tasks()
+    assert len([span for span in traces.spans() if span.name.startswith("chat ")]) == 1
+
+
+class _AnsweringLink(ScriptedLink):
+    """An API that answers the session's text with one reply; made in the session's task."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.session = asyncio.current_task()
+        self.asked = asyncio.Event()
+
+    async def asend_text(self, text: str, images: Sequence[ImagePart] = ()) -> None:
+        return None
+
+    async def arespond(self) -> None:
+        self.asked.set()
+
+    async def events(self) -> AsyncIterator[RealtimeEvent]:
+        await self.asked.wait()
+        yield ReplyStarted("r1")
+        yield TextOut("i1", "Hello.")
+        yield ReplyEnded("r1", "completed")
+        await self.closed.wait()
+
+
+class _SlowToEndWatch:
+    """An LLM call observer whose watch takes a second (of the loop's clock) after the end
+    of a call's events."""
+
+    def llm_call_started(
+        self, agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
+    ) -> LLMCallWatch | None:
+        return self
+
+    async def events(self, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:
+        async for event in events:
+            yield event
+        await asyncio.sleep(1)
+
+    def call_ended(self, error: BaseException | None) -> None:
+        return None
+
+
+async def test_a_session_ends_once_the_traces_of_its_replies_have() -> None:
+    # (was: a reply's trace ran in a task nobody of the session waited for, left running
+    # after the session's end)
+    links: list[_AnsweringLink] = []
+    made = asyncio.Event()
+
+    def connect() -> _AnsweringLink:
+        links.append(_AnsweringLink())
+        made.set()
+        return links[-1]
+
+    llm_call_observers.add(watch := _SlowToEndWatch())
+    try:
+        with virtual_time() as time:
+            async with MiniAgents():
+                reply = scripted_agent(connect, "ANSWERING").inquire("Hi.")
+                await made.wait()
+                (link,) = links
+                assert link.session is not None
+                await asyncio.wait({link.session})
+                assert realtime_tasks() == set()  # (its reply's trace too)
+                assert time.elapsed == 1.0  # (the trace's end waited for)
+                found = await reply
+    finally:
+        llm_call_observers.remove(watch)
+    assert isinstance(found[-1], SessionEnd)
+
+
+def realtime_tasks() -> set[str]:
+    """The names of the realtime sessions' tasks still running."""
+    return {task.get_name() for task in running_tasks() if "realtime" in task.get_name()}

@@ -18,6 +18,7 @@ import pytest
 
 from miniagents import InteractionContext, MessagePromise, MiniAgents, miniagent
 from miniagents.ext.llm.cache import CallCache, MemoryCallStore
+from miniagents.ext.llm.errors import LLMCacheMissError
 from miniagents.ext.llm.messages import (
     AssistantMessage,
     LLMToolCallMessage,
@@ -1083,8 +1084,10 @@ class _RefusingAsCutLink(_ClosingAsSentLink):
     def __init__(self) -> None:
         super().__init__()
         self.refused = False
+        self.sending = asyncio.Event()
 
     async def asend_tool_output(self, call_id: str, name: str, output: str) -> None:
+        self.sending.set()
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
@@ -1104,7 +1107,7 @@ class _RefusingAsCutLink(_ClosingAsSentLink):
             await asyncio.sleep(1)  # (the loop's clock)
 
 
-async def test_a_task_failing_past_exception_as_the_session_ends_leaves_no_task_running() -> None:
+async def test_a_task_failing_past_exception_as_the_session_ends_fails_it_leaving_no_task() -> None:
     # (was: the failure started a close of the link as the session's last wait began, which
     # waited only for the tasks it had: the close ran on after the session, nobody's)
     def fast() -> str:
@@ -1113,29 +1116,68 @@ async def test_a_task_failing_past_exception_as_the_session_ends_leaves_no_task_
 
     link = _RefusingAsCutLink()
     voice = scripted_agent(lambda: link, "REFUSING").fork(tools=[fast], drain_timeout=1)
+    found: list[Message] = []
+
+    async def read() -> None:
+        async for piece in voice.inquire("Do the thing."):
+            found.append(await piece)
+
     with virtual_time() as time:
         async with MiniAgents():
-            found = await voice.inquire("Do the thing.")
+            with pytest.raises(_Refused):  # (was: dropped, the session ended as if well)
+                await read()
         assert link.refused
         assert isinstance(found[-1], SessionEnd)
         assert asyncio.all_tasks() == {asyncio.current_task()}
         assert time.elapsed == 2.0  # (the drain's timeout, then the close it started)
 
 
-async def test_a_send_the_drains_close_cut_short_is_not_recorded_as_sent() -> None:
-    # (was: the recording kept the send as it began, so the output the API never got was
-    # recorded as sent)
+async def test_a_task_failing_past_exception_as_a_cancelled_session_ends_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # (was: dropped without a word: the session ended with its cancellation)
     def fast() -> str:
         """Answers at once."""
         return "Done."
 
-    store = MemoryCallStore()
-    voice = scripted_agent(_ClosingAsSentLink, "CUT").fork(tools=[fast], drain_timeout=1)
+    link = _RefusingAsCutLink()
+    voice = scripted_agent(lambda: link, "REFUSING").fork(tools=[fast])
     with virtual_time():
         async with MiniAgents():
-            with CallCache(store, mode="read_through").active():
-                found = await voice.inquire("Do the thing.")
-    assert isinstance(found[-1], SessionEnd)
-    (recorded,) = await store.acandidates("scripted", "scripted-model", 10)
-    sent = [each for each in recorded.events if isinstance(each, str) and each[:1] == ">"]
-    assert [each.split(":")[0] for each in sent] == [">text", ">respond"], sent
+            reply = voice.inquire("Do the thing.")
+            await link.sending.wait()
+            reply.cancel()
+    assert link.refused
+    (record,) = [each for each in caplog.records if "no consumer" in each.getMessage()]
+    assert "realtime session of REFUSING" in record.getMessage()
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], _Refused)
+    caplog.clear()  # (expected)
+
+
+async def test_a_session_whose_send_the_drains_close_cut_short_is_not_stored() -> None:
+    # (was: the recording kept the session without the cut send, and its replay, where the
+    # send is instant, sent an output the recording did not hold: an LLMCacheMissError)
+    def fast() -> str:
+        """Answers at once."""
+        return "Done."
+
+    links: list[_ClosingAsSentLink] = []
+
+    def connect() -> _ClosingAsSentLink:
+        links.append(_ClosingAsSentLink())
+        return links[-1]
+
+    store = MemoryCallStore()
+    voice = scripted_agent(connect, "CUT").fork(tools=[fast], drain_timeout=1)
+    with virtual_time():
+        async with MiniAgents():
+            for _ in range(2):  # (the second, with nothing stored, is made again: not replayed)
+                with CallCache(store, mode="read_through").active():
+                    found = await voice.inquire("Do the thing.")
+                assert isinstance(found[-1], SessionEnd)
+            replaying = CallCache(store, mode="replay")
+            with replaying.active(), pytest.raises(LLMCacheMissError, match="no recording at all"):
+                await voice.inquire("Do the thing.")
+    assert len(links) == 2
+    assert await store.acandidates("scripted", "scripted-model", 10) == []
