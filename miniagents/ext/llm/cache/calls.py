@@ -211,6 +211,7 @@ class CallCache(RefusedBlocks, error=LLMConfigurationError, sentence=_WITH_ACTIV
         once (installed for the process)."""
         self._counts_lock = threading.Lock()
         self._unwritable_logged = False
+        self._store_checked = False  # (record mode: see _acheck_store)
 
     def __repr__(self) -> str:
         return f"CallCache({self.store!r}, mode={self.mode!r}, namespace={self.namespace!r})"
@@ -268,11 +269,11 @@ class CallCache(RefusedBlocks, error=LLMConfigurationError, sentence=_WITH_ACTIV
     ) -> AsyncIterator[LLMEvent]:
         request, key = call_key(provider, call, options, self.namespace)
         in_flight = (asyncio.get_running_loop(), key)
+        if self.mode == "record" and not self._store_checked:
+            await self._acheck_store(key)
         while True:
-            # read in record mode too: a store that cannot be read (a damaged file) fails the
-            # call before it is made, not once its reply has streamed
-            recorded = await self._fresh(key)
-            if recorded is not None and self.mode != "record":
+            recorded = None if self.mode == "record" else await self._fresh(key)
+            if recorded is not None:
                 self._count("hits")
                 for event in _replayed(recorded.events):
                     yield event
@@ -345,6 +346,16 @@ class CallCache(RefusedBlocks, error=LLMConfigurationError, sentence=_WITH_ACTIV
                 )
             return False
         return True
+
+    async def _acheck_store(self, key: str) -> None:
+        """Fail a recording call before it is made if its store cannot be used (a damaged file).
+
+        Once for the cache, not per call: by the store's ``acheck()`` (a ``SQLiteCallStore``
+        opens its file), or, for a store without one, by reading it under ``key``.
+        """
+        check = getattr(self.store, "acheck", None)
+        await (check() if check is not None else self.store.aget(key))
+        self._store_checked = True
 
     async def _fresh(self, key: str) -> RecordedCall | None:
         recorded = await self.store.aget(key)

@@ -85,7 +85,12 @@ class RecordedCall:
 
 
 class CallStore(Protocol):
-    """Where a call cache keeps its recorded calls."""
+    """Where a call cache keeps its recorded calls.
+
+    A store may also have ``async def acheck() -> None``, which fails if it cannot be used
+    (a ``SQLiteCallStore``'s damaged file): a recording cache calls it once, before its
+    first call is made (a store without it is read once instead).
+    """
 
     async def aget(self, key: str) -> RecordedCall | None:
         """The call recorded under ``key``, if any."""
@@ -282,6 +287,10 @@ class SQLiteCallStore:
             "SELECT key, request, events, recorded_at FROM llm_calls WHERE key = ?", (key,)
         )
         return self._recorded(rows[0]) if rows else None
+
+    async def acheck(self) -> None:
+        """Open the file, if it is not open yet: fail now if it cannot be (damaged, locked)."""
+        await self._run("SELECT 1", ())
 
     async def aput(self, recorded: RecordedCall) -> None:
         """Keep ``recorded`` (in place of one of the same key)."""

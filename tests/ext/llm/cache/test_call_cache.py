@@ -834,6 +834,31 @@ async def test_record_mode_fails_at_a_damaged_file_before_the_call_is_made(
     assert _calls(fake_llm) == 0
 
 
+async def test_record_mode_checks_its_store_once_and_reads_no_recording(
+    fake_llm: FakeLLMServer,  # noqa: F811
+) -> None:
+    # (was: every call read and decoded the recording under its key, only to check the store)
+    store = _Counted()
+    async with MiniAgents():
+        with CallCache(store, mode="record").active():
+            await _openai(fake_llm).inquire("q")
+            await _openai(fake_llm).inquire("q")
+    assert (store.checks, store.reads, _calls(fake_llm)) == (1, 0, 2)
+
+
+class _Counted(MemoryCallStore):
+    """A store that counts its checks and its reads."""
+
+    checks = reads = 0
+
+    async def acheck(self) -> None:
+        self.checks += 1
+
+    async def aget(self, key: str) -> RecordedCall | None:
+        self.reads += 1
+        return await super().aget(key)
+
+
 async def _tokens_before_the_end(reply: Any) -> None:
     async for promise in reply:
         async for _ in promise:
