@@ -651,8 +651,15 @@ class Job:
         return _RunResponse(self, events, headers, slot_held=slot_held)
 
     def start(self, events: AsyncGenerator[list[str] | Ending | Pause, None]) -> None:
-        """Start streaming ``events`` (the job's own, see :func:`_job_events`)."""
-        self.task = spawn(self._produce(events), f"web run {self.current.key}")
+        """Start streaming ``events`` (the job's own, see :func:`_job_events`).
+
+        Its task is its manager's (never the ``MiniAgents`` block current as it starts,
+        whose exit would wait for a job that outlives its request by design: resumed,
+        replayed, or ended by its server's stop or its expiry).
+        """
+        self.task = spawn(
+            self._produce(events), f"web run {self.current.key}", self.manager.job_tasks
+        )
         self.task.add_done_callback(_drop_cancellation)
 
     def new_places(self) -> EventPlaces | None:
@@ -1298,6 +1305,7 @@ class RunManager:
         "approval_flow",
         "context",
         "durable",
+        "job_tasks",
         "protocol",
         "settings",
         "streams",
@@ -1337,6 +1345,7 @@ class RunManager:
         self.durable = DurableJobs.of(agent, protocol.name)  # a durable agent's runs
         self.streams = StreamSlots()  # the event streams sent now (limited by self.settings)
         self.watches: set[asyncio.Task[None]] = set()  # (their servers' stops, of the streams)
+        self.job_tasks: set[asyncio.Task[None]] = set()  # (its jobs' tasks, see Job.start)
         self._runs: dict[tuple[str | None, str], Run] = {}
         self._jobs: set[Job] = set()
         self._keyed: dict[tuple[str | None, str], Job] = {}

@@ -12,11 +12,14 @@ import asyncio
 import itertools
 import json
 import logging
+import signal
 import socket
+import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2 as httpx
 import pytest
@@ -37,6 +40,9 @@ from miniagents.ext.web.serving import listening_socket, server_config
 from miniagents.messages import MessageSequencePromise
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.fakes.fixtures import WAIT
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
 
 AGUI_EVENT: TypeAdapter[Event] = TypeAdapter(Event)
 """Validates an AG-UI event by the protocol's own models."""
@@ -79,22 +85,69 @@ async def served(
             app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5
         )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
 
     async def stopped(stop: asyncio.Event) -> None:
         await stop.wait()
         server.should_exit = True
 
-    stopping = None if stop is None else asyncio.create_task(stopped(stop))
+    async with _serving(server, sock):
+        stopping = None if stop is None else asyncio.create_task(stopped(stop))
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+                yield client
+        finally:
+            if stopping is not None:
+                stopping.cancel()
+
+
+_FOUND: weakref.WeakKeyDictionary[uvicorn.Server, dict[int, Any]] = weakref.WeakKeyDictionary()
+"""The signal handlers each server of :func:`_serving` found as it started."""
+
+
+@asynccontextmanager
+async def _serving(
+    server: uvicorn.Server, listener: socket.socket
+) -> AsyncIterator[asyncio.Task[None]]:
+    """``server`` serving on ``listener`` (the task serving), stopped and ``listener`` closed at
+    the end, which leaves the process the signal handlers it had before.
+
+    uvicorn puts back the handlers each server found as it ends: two servers that end in
+    another order than they started leave the first one's, of a stopped server (which
+    sse-starlette's watch then read as every stream's stop). Here a handler of a stopped
+    server of this helper is replaced by the one that server found, down to a live one.
+    """
+    _FOUND[server] = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    task = asyncio.create_task(server.serve(sockets=[listener]))
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield client
+        yield task
     finally:
-        if stopping is not None:
-            stopping.cancel()
         server.should_exit = True
-        await task
-        sock.close()
+        try:
+            await task
+        finally:
+            listener.close()
+            if threading.current_thread() is threading.main_thread():
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    handler = signal.getsignal(sig)
+                    # (a stopped server's, of this helper: the one it found, down to a live one)
+                    while (
+                        isinstance(its := getattr(handler, "__self__", None), uvicorn.Server)
+                        and its in _FOUND
+                        and its.should_exit
+                    ):
+                        handler = _FOUND[its][sig]
+                    signal.signal(sig, handler)
+
+
+async def aclosed_with(websocket: ClientConnection, code: int, reason: str) -> None:
+    """Check that the server closes ``websocket`` (at its next read) with ``code`` and
+    ``reason``."""
+    from websockets.exceptions import ConnectionClosed
+
+    with pytest.raises(ConnectionClosed) as closed:
+        await asyncio.wait_for(websocket.recv(), WAIT)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (code, reason)
 
 
 @dataclass(frozen=True)
@@ -120,13 +173,8 @@ async def running(config: uvicorn.Config) -> AsyncIterator[Running]:
     """
     server = uvicorn.Server(config)
     listener = listening_socket("127.0.0.1", 0)
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
-    try:
+    async with _serving(server, listener) as serving:
         yield Running(server, serving, listener.getsockname()[1])
-    finally:
-        server.should_exit = True
-        await serving
-        listener.close()
 
 
 @asynccontextmanager

@@ -167,6 +167,32 @@ async def test_a_streams_watch_of_its_servers_stop_is_its_managers_not_a_miniage
         assert not app.state.runs.watches  # (ended by its stream)
 
 
+async def test_a_job_is_its_managers_so_a_miniagents_blocks_exit_does_not_wait_for_it() -> None:
+    # a run started inside a MiniAgents block (an app called in-process), whose exit waits
+    # for every task made in it: the job outlives its request by design (resumed, replayed,
+    # ended by its server's stop or its expiry), so a block's own would hold that exit
+    import httpx2
+
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+    app = agui_app(gated(queue), authentication=NoAuthentication())
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://localhost") as client:
+        async with MiniAgents():
+            made_here = task_owner.get()
+            assert made_here is not None
+            posted = asyncio.create_task(client.post("/", json=run_input()))
+            await until(lambda: app.state.runs.get("r1") is not None)
+            job = app.state.runs.get("r1").job
+            assert job.task is not None
+            assert job.task not in made_here  # (was: the block's own)
+            assert job.task in app.state.runs.job_tasks
+        assert not job.done  # (the block's exit did not wait for it)
+        queue.put_nowait(None)
+        response = await posted
+    assert '"RUN_FINISHED"' in response.text
+    assert not app.state.runs.job_tasks  # (ended)
+
+
 async def test_an_ai_sdk_chat_resumes_mid_answer_at_its_stream_url() -> None:
     queue: asyncio.Queue[str | None] = asyncio.Queue()
     app = ai_sdk_app(
