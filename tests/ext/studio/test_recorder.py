@@ -567,7 +567,10 @@ async def test_close_in_a_running_loop_waits_for_no_thread_and_the_run_ends_afte
         assert not store.ended.is_set()
         assert store.status(recorder.run_id) == "running"  # (its last batch is not written)
         store.gate.set()
-        assert store.run(recorder.run_id).status == "ok"  # (a read here waits for the thread)
+        [listed] = store.runs()  # (a read here waits for the thread: the list too, read at once,
+        # was "running", before the thread wrote the end)
+        assert (listed.id, listed.status) == (recorder.run_id, "ok")
+        assert store.run(recorder.run_id).status == "ok"
         assert store.writing == [f"miniagents-studio:{recorder.run_id}"] * 2
         [node] = RunTree.of(store, recorder.run_id).roots
         assert node.reply_text == "echoed"
@@ -588,20 +591,6 @@ async def test_aclose_waits_for_the_runs_end_off_the_loop(tmp_path: Path) -> Non
         assert store.writing == [f"miniagents-studio:{recorder.run_id}"] * 2
         await recorder.aclose()  # (once)
         recorder.close()
-
-
-async def test_the_list_of_runs_waits_for_a_writer_closing_as_a_read_of_the_run_does(
-    tmp_path: Path,
-) -> None:
-    with closing(_HeldStore(tmp_path / "runs.sqlite")) as store:
-        with Recorder(store, command=(), flush_interval=3600) as recorder:
-            async with MiniAgents():
-                await echo.inquire()
-        assert store.status(recorder.run_id) == "running"  # (its thread is held in its batch)
-        store.gate.set()  # (the list, read at once: was, before the thread wrote the end)
-        [run] = store.runs()
-        # (was: "running", listed before the closing writer's thread wrote the end)
-        assert (run.id, run.status) == (recorder.run_id, "ok")
 
 
 async def test_an_async_with_recorder_ends_through_aclose_its_run_ended_as_the_block_does(
