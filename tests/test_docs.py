@@ -181,20 +181,20 @@ def test_every_snippet_has_a_name_of_its_own() -> None:
     assert len(set(names)) == len(names)
 
 
-@cache
-def _batched(tmp: Path) -> dict[str, Outcome]:
-    """Every block of the pages that reads no console, and every example that needs no process of
-    its own, run in one interpreter (``tests/fakes/batch.py``), each in its own folder."""
+def _batched(tmp: Path, wanted: frozenset[str]) -> dict[str, Outcome]:
+    """The blocks of the pages that read no console, and the examples that need no process of
+    their own, named in ``wanted``, run in one interpreter (``tests/fakes/batch.py``), each in
+    its own folder."""
     programs = [
         Program(name=snippet.name, cwd=str(folder), path=str(_script(folder, snippet)))
         for n, snippet in enumerate(SNIPPETS, start=1)
-        if not snippet.stdin
+        if not snippet.stdin and snippet.name in wanted
         for folder in [_folder(tmp, f"snippet-{n}")]
     ]
     programs += [
         Program(name=path.name, cwd=str(_folder(tmp, path.name)), path=str(path), offline=True)
         for path in EXAMPLES
-        if path.name not in OWN_PROCESS
+        if path.name not in OWN_PROCESS and path.name in wanted
     ]
     with FakeLLMServer() as server:  # the blocks that need a key talk to it
         return run_batch(programs, llm=server)
@@ -213,9 +213,25 @@ def _folder(tmp: Path, name: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def batched(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
-    """The outcomes of the batch (made once per process: the tests share one xdist group)."""
-    return _batched(tmp_path_factory.mktemp("docs"))
+def batched(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Outcome]:
+    """The outcomes of the batch (made once per process: the tests share one xdist group).
+
+    It runs what the session's selected tests read of it only (was: every block and example,
+    ten minutes on a loaded machine, for ``-k studio.md``'s two blocks too).
+    """
+    return _batched(tmp_path_factory.mktemp("docs"), _selected(request.session))
+
+
+def _selected(session: pytest.Session) -> frozenset[str]:
+    """The names of the blocks (``docs/studio.md-1``) and examples (``tools.py``) selected."""
+    names: set[str] = set()
+    for item in session.items:
+        callspec = getattr(item, "callspec", None)  # (a parametrized test's parameters)
+        values = () if callspec is None else callspec.params.values()
+        names.update(value.name for value in values if isinstance(value, Snippet | Path))
+    return frozenset(names)
 
 
 BATCH_TIMEOUT = pytest.mark.timeout(660)

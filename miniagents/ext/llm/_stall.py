@@ -18,6 +18,7 @@ layer around the events::
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable
@@ -194,7 +195,9 @@ class _Watches:
         if self.handle is not None:
             self.handle.cancel()
         self.when = when
-        self.handle = loop.call_at(when, self._check)
+        # (in a context of its own: a cancelled handle stays in the loop's queue until it is
+        # due, and the context of the call that armed it, with its spans' watches, with it)
+        self.handle = loop.call_at(when, self._check, context=contextvars.Context())
 
     def _check(self) -> None:
         self.handle = None

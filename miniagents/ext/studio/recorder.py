@@ -43,7 +43,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any
 
 from miniagents.arguments import check_seconds, refused_argument
 from miniagents.ext.llm.observing import (
@@ -102,6 +102,10 @@ class Recorder:
 
         with Recorder("runs.sqlite", name="nightly"):
             asyncio.run(main())
+
+    In async code, ``async with Recorder(...):`` ends through :meth:`aclose` (the run's end
+    is written as the block ends, without blocking the loop); a plain ``with`` block there
+    ends without waiting for the writer's thread (see :meth:`close`).
 
     Several recorders may record side by side in a process (each into its own run): each
     keeps its own node of each task, so that its runs' parents are its own nodes. A fork's
@@ -295,21 +299,16 @@ class Recorder:
     ) -> None:
         self.close(error)
 
-    if not TYPE_CHECKING:  # (for the message only: typed, `async with` stays an error)
+    async def __aenter__(self) -> Recorder:
+        return self.start()
 
-        async def __aenter__(self) -> NoReturn:
-            """Refuse ``async with``: a recorder is a plain ``with`` block, in async code too.
-
-            Raises:
-                StudioConfigurationError: always, saying how to write the block.
-            """
-            raise StudioConfigurationError(
-                "A Recorder is a plain `with` block, not an `async with` one (it awaits "
-                "nothing): write `with Recorder(...):` (in async code too)."
-            )
-
-        async def __aexit__(self, *exc_info: object) -> None:
-            """Never called: :meth:`__aenter__` refuses ``async with`` (both make the protocol)."""
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose(error)
 
     def flush(self) -> None:
         """Write what was recorded so far now (in this thread)."""

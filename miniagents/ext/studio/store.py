@@ -239,8 +239,11 @@ class RunStore:
     def runs(self, limit: int = 200) -> list[RunInfo]:
         """The latest ``limit`` runs, the latest first (none if the file does not exist).
 
-        A run whose row is damaged is among them, marked (``damaged``).
+        A run whose row is damaged is among them, marked (``damaged``). What this process's
+        open writers in this store's file queue is written first, and those closing are
+        waited for (as :meth:`run` does): a run whose recorder closed is listed ended.
         """
+        self._flush_writers()
         if not self.path.exists():
             return []
         rows = self._query(
@@ -423,8 +426,8 @@ class RunStore:
         self._file.close()
         self._opened = None
 
-    def _flush_writers(self, run_id: str) -> None:
-        """Write what this process's open writers of the run in this store's file queue, now.
+    def _flush_writers(self, run_id: str | None = None) -> None:
+        """Write now what this process's writers in this store's file queue (``None``: all runs').
 
         A writer closed without waiting (in a running loop) is waited for instead: its
         thread writes its last batch and says how the run ended.
@@ -436,7 +439,11 @@ class RunStore:
         with _open_lock:
             writers = list(_open_writers)
         for writer in writers:
-            if writer.run_id == run_id and file is not None and writer.store._opened == file:
+            if (
+                run_id in (None, writer.run_id)
+                and file is not None
+                and writer.store._opened == file
+            ):
                 writer.flush(None)
 
     # -- the file --------------------------------------------------------------------------

@@ -449,6 +449,26 @@ def test_uninstrument_after_a_traced_run_leaves_the_telemetry_to_be_collected(
     assert telemetry() is None  # (nothing holds it once unplugged: no hook, no watch)
 
 
+def test_the_telemetry_is_collectable_right_after_a_traced_run_in_its_loop(
+    traces: Traces,  # noqa: F811
+) -> None:
+    installed = Telemetry.installed
+    assert installed is not None
+    telemetry = weakref.ref(installed)
+    del installed
+
+    async def run() -> None:
+        async with MiniAgents():
+            assert str(await weather.inquire(city="Paris")) == "Sunny."
+        uninstrument()
+        gc.collect()
+        # (was: alive until the model call's stall timer, cancelled, came due 60 s later: its
+        # handle kept the context of the call's task, and in it the spans' watches)
+        assert telemetry() is None
+
+    asyncio.run(run())
+
+
 # -- telemetry never breaks a reply --------------------------------------------------------
 
 

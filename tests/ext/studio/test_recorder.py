@@ -365,22 +365,6 @@ def test_a_store_that_is_not_one_and_a_run_it_lacks_are_clear_errors(tmp_path: P
         Recorder(empty, flush_interval=0)
 
 
-async def test_a_recorder_in_an_async_with_is_refused_saying_it_is_a_plain_with(
-    tmp_path: Path,
-) -> None:
-    """(was: TypeError: 'Recorder' object does not support the asynchronous context manager
-    protocol)."""
-    store = RunStore(tmp_path / "runs.sqlite")
-    with pytest.raises(StudioConfigurationError) as raised:
-        async with Recorder(store, command=()):  # type: ignore[attr-defined]
-            pass
-    assert str(raised.value) == (
-        "A Recorder is a plain `with` block, not an `async with` one (it awaits nothing): "
-        "write `with Recorder(...):` (in async code too)."
-    )
-    assert store.runs() == []  # (nothing was started)
-
-
 def test_a_batch_that_cannot_be_written_is_logged_once_and_the_program_goes_on(
     store: RunStore, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -583,7 +567,10 @@ async def test_close_in_a_running_loop_waits_for_no_thread_and_the_run_ends_afte
         assert not store.ended.is_set()
         assert store.status(recorder.run_id) == "running"  # (its last batch is not written)
         store.gate.set()
-        assert store.run(recorder.run_id).status == "ok"  # (a read here waits for the thread)
+        [listed] = store.runs()  # (a read here waits for the thread: the list too, read at once,
+        # was "running", before the thread wrote the end)
+        assert (listed.id, listed.status) == (recorder.run_id, "ok")
+        assert store.run(recorder.run_id).status == "ok"
         assert store.writing == [f"miniagents-studio:{recorder.run_id}"] * 2
         [node] = RunTree.of(store, recorder.run_id).roots
         assert node.reply_text == "echoed"
@@ -604,6 +591,26 @@ async def test_aclose_waits_for_the_runs_end_off_the_loop(tmp_path: Path) -> Non
         assert store.writing == [f"miniagents-studio:{recorder.run_id}"] * 2
         await recorder.aclose()  # (once)
         recorder.close()
+
+
+async def test_an_async_with_recorder_ends_through_aclose_its_run_ended_as_the_block_does(
+    tmp_path: Path,
+) -> None:
+    """(was: refused, a StudioConfigurationError saying to write a plain `with` block)."""
+    with closing(_HeldStore(tmp_path / "runs.sqlite")) as store:
+        store.gate.set()
+        async with Recorder(store, command=(), flush_interval=3600) as recorder:
+            assert isinstance(recorder, Recorder)
+            async with MiniAgents():
+                await echo.inquire()
+        assert store.status(recorder.run_id) == "ok"  # (the file says it: no wait for a read)
+        with pytest.raises(KeyError):
+            async with Recorder(store, command=(), flush_interval=3600) as failing:
+                raise KeyError("x")
+        assert (store.status(failing.run_id), store.run(failing.run_id).error) == (
+            "failed",
+            "KeyError: 'x'",
+        )
 
 
 async def test_a_recorder_dropped_in_a_running_loop_returns_at_once_and_its_run_is_abandoned(
