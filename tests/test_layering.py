@@ -309,15 +309,6 @@ TESTS_PRIVATE_ALLOWED: dict[tuple[str, str], str] = {
     ("tests/ext/llm/test_first_token.py", "miniagents.ext.dbos._recording"): (
         "the durable recorder is a second recorder of LLM calls that must decline timings"
     ),
-    ("tests/ext/llm/test_gemini_bedrock.py", "miniagents.testing._anthropic_wire"): (
-        "the fake server's thinking signature, which the provider must send back unchanged"
-    ),
-    ("tests/ext/llm/test_llm_providers.py", "miniagents.testing._anthropic_wire"): (
-        "the fake server's thinking signature, which the provider must send back unchanged"
-    ),
-    ("tests/ext/llm/test_max_turn_chars.py", "miniagents.testing._anthropic_wire"): (
-        "the fake server's thinking signature, counted in a turn's characters"
-    ),
     ("tests/ext/realtime/test_operations.py", "miniagents.testing._gemini_live_wire"): (
         "drives the fake Gemini Live wire directly, one operation at a time"
     ),
@@ -335,9 +326,6 @@ TESTS_PRIVATE_ALLOWED: dict[tuple[str, str], str] = {
     ),
     ("tests/ext/web/test_durable_jobs.py", "miniagents.ext.dbos._approvals"): (
         "finds an approval's workflow by its id, to kill the app at that point"
-    ),
-    ("tests/messages/test_reactive_contract.py", "miniagents.testing._record"): (
-        "the testing kit's bound on a wait, shared so that a hang fails alike everywhere"
     ),
 }
 """``(test file, private module)``: where a test uses a private module of a package other than

@@ -57,8 +57,7 @@ from miniagents.ext.llm.fallback import is_provider_failure
 from miniagents.ext.llm.openai import OpenAIMessage, openai_agent
 from miniagents.messages.image import ImagePart
 from miniagents.promising.sentinels import DEFAULT
-from miniagents.testing import FAST_RETRY, FakeLLMServer, ToolCall, manual_time
-from miniagents.testing._anthropic_wire import thinking_signature
+from miniagents.testing import FAST_RETRY, FakeLLMServer, ToolCall, manual_time, thinking_signature
 from tests.ext.llm.wire import response
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
