@@ -24,7 +24,7 @@ from miniagents.ext.llm import LLMToolCallMessage, LLMToolResultMessage, TokenUs
 from miniagents.ext.llm.errors import LLMOutputValidationError
 from miniagents.ext.llm.structured import partial_outputs, structured
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
+from tests.ext.llm.providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
 WAIT = 5.0
