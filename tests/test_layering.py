@@ -309,15 +309,6 @@ TESTS_PRIVATE_ALLOWED: dict[tuple[str, str], str] = {
     ("tests/ext/llm/test_first_token.py", "miniagents.ext.dbos._recording"): (
         "the durable recorder is a second recorder of LLM calls that must decline timings"
     ),
-    ("tests/ext/llm/test_gemini_bedrock.py", "miniagents.testing._anthropic_wire"): (
-        "the fake server's thinking signature, which the provider must send back unchanged"
-    ),
-    ("tests/ext/llm/test_llm_providers.py", "miniagents.testing._anthropic_wire"): (
-        "the fake server's thinking signature, which the provider must send back unchanged"
-    ),
-    ("tests/ext/llm/test_max_turn_chars.py", "miniagents.testing._anthropic_wire"): (
-        "the fake server's thinking signature, counted in a turn's characters"
-    ),
     ("tests/ext/realtime/test_operations.py", "miniagents.testing._gemini_live_wire"): (
         "drives the fake Gemini Live wire directly, one operation at a time"
     ),
@@ -335,9 +326,6 @@ TESTS_PRIVATE_ALLOWED: dict[tuple[str, str], str] = {
     ),
     ("tests/ext/web/test_durable_jobs.py", "miniagents.ext.dbos._approvals"): (
         "finds an approval's workflow by its id, to kill the app at that point"
-    ),
-    ("tests/messages/test_reactive_contract.py", "miniagents.testing._record"): (
-        "the testing kit's bound on a wait, shared so that a hang fails alike everywhere"
     ),
 }
 """``(test file, private module)``: where a test uses a private module of a package other than
@@ -933,3 +921,105 @@ def test_the_streams_checks_see_real_violations(tmp_path: Path) -> None:
         "line 4: Borrower",
         "line 5: Borrower",
     ]
+
+
+TESTS_IMPORTING_TESTS_LEFT: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("tests/benchmarks/a2a_latency.py", "tests.ext.a2a.test_two_services"),
+        ("tests/benchmarks/fuzzer_tally.py", "tests.miniagents.test_topology_fuzzer"),
+        ("tests/benchmarks/web_run_ends.py", "tests.ext.web.test_memory"),
+        ("tests/ext/a2a/test_client_parts.py", "tests.ext.a2a.test_parts_and_states"),
+        ("tests/ext/a2a/test_error_texts.py", "tests.ext.a2a.test_push"),
+        ("tests/ext/a2a/test_list_tasks.py", "tests.ext.a2a.test_bad_input"),
+        ("tests/ext/a2a/test_list_tasks.py", "tests.ext.a2a.test_memory"),
+        ("tests/ext/a2a/test_memory.py", "tests.ext.a2a.test_bad_input"),
+        ("tests/ext/a2a/test_memory.py", "tests.ext.web.test_live_run_bounds"),
+        ("tests/ext/a2a/test_push.py", "tests.ext.a2a.test_bad_input"),
+        ("tests/ext/a2a/test_push.py", "tests.ext.a2a.test_parts_and_states"),
+        ("tests/ext/console/test_chat_cli.py", "tests.ext.console.test_console"),
+        ("tests/ext/console/test_chat_cli.py", "tests.test_install"),
+        ("tests/ext/dbos/test_approvals.py", "tests.ext.dbos.test_durable_kills"),
+        ("tests/ext/dbos/test_database_errors.py", "tests.ext.dbos.test_durable_faults"),
+        ("tests/ext/dbos/test_durable_faults.py", "tests.ext.dbos.test_durable_kills"),
+        ("tests/ext/dbos/test_durable_structured.py", "tests.ext.dbos.test_durable_kills"),
+        ("tests/ext/dbos/test_sqlite_shim.py", "tests.ext.dbos.test_approvals"),
+        ("tests/ext/history/test_history_torn.py", "tests.ext.history.test_history"),
+        ("tests/ext/llm/cache/test_call_cache.py", "tests.ext.llm.test_gemini_bedrock"),
+        ("tests/ext/llm/test_images.py", "tests.messages.test_image"),
+        ("tests/ext/llm/test_max_turn_chars.py", "tests.ext.llm.test_gemini_bedrock"),
+        ("tests/ext/llm/test_responses_api.py", "tests.messages.test_image"),
+        ("tests/ext/otel/test_provider_names.py", "tests.ext.llm.test_gemini_bedrock"),
+        ("tests/ext/tools/test_tool_loop_history.py", "tests.ext.history.test_history"),
+        ("tests/ext/web/test_runs.py", "tests.ext.web.test_approvals"),
+        ("tests/fakes/typecheck.py", "tests.test_docs"),
+        ("tests/miniagents/test_eager_tasks.py", "tests.miniagents.test_abandon"),
+        ("tests/miniagents/test_eager_tasks.py", "tests.miniagents.test_memory"),
+        ("tests/miniagents/test_eager_tasks.py", "tests.miniagents.test_persist"),
+        ("tests/miniagents/test_eager_tasks.py", "tests.operators.test_operators"),
+        ("tests/miniagents/test_eager_tasks.py", "tests.promising.test_backpressure"),
+        ("tests/testing/test_llm_server_responses.py", "tests.testing.test_llm_server"),
+        ("tests/typing/test_readme_types.py", "tests.test_docs"),
+        ("tests/typing/test_testing_types.py", "tests.typing.test_llm_types"),
+    }
+)
+"""``(file, test module)``: the imports of a test module (``test_*``) by another file of the tests
+that are still to be moved into a helper module (not named ``test_*``); the list only shrinks."""
+
+
+def imported_test_modules(path: Path) -> set[str]:
+    """The test modules (``tests....test_*``) that a file of the tests imports, or names in it."""
+    package = list(path.relative_to(TESTS.parent).with_suffix("").parts[:-1])
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            names = [module] + [f"{module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "tests" and any(
+                part.startswith("test_")
+                and TESTS.joinpath(*parts[1 : index + 1]).with_suffix(".py").is_file()
+                for index, part in enumerate(parts)
+                if index
+            ):
+                found.add(
+                    next(
+                        ".".join(parts[: index + 1])
+                        for index, part in enumerate(parts)
+                        if index and part.startswith("test_")
+                    )
+                )
+    return found
+
+
+def test_no_file_of_the_tests_imports_a_test_module() -> None:
+    # A test module imported by another runs its module-level code, and pytest's collection
+    # twice over; what tests share lives in helper modules (conftest.py, fakes, not test_*).
+    found = {
+        (path.relative_to(TESTS.parent).as_posix(), module)
+        for path in sorted(TESTS.rglob("*.py"))
+        for module in imported_test_modules(path)
+        if module != ".".join(path.relative_to(TESTS.parent).with_suffix("").parts)
+    }
+    unlisted = sorted(found - TESTS_IMPORTING_TESTS_LEFT)
+    assert not unlisted, (
+        f"These files of the tests import a test module: {unlisted}. Move what they share "
+        "into a helper module (one not named test_*) and import it from there."
+    )
+    stale = sorted(TESTS_IMPORTING_TESTS_LEFT - found)
+    assert not stale, (
+        f"Remove these from TESTS_IMPORTING_TESTS_LEFT: the files no longer import them: {stale}"
+    )
+
+
+def test_the_test_module_check_sees_a_real_import() -> None:
+    assert imported_test_modules(TESTS / "ext" / "llm" / "conftest.py") == set()
+    assert imported_test_modules(TESTS / "miniagents" / "test_eager_tasks.py") >= {
+        "tests.miniagents.test_abandon",
+        "tests.operators.test_operators",
+    }

@@ -20,6 +20,10 @@ audio (server VAD: a tone is speech, quiet ends the turn) and answers, and
 ``server.realtime_sessions`` holds what each session got and did (:class:`LiveRecord`);
 :func:`tone` makes audio that the fake hears as speech.
 
+:func:`thinking_signature` is the signature the fake gives an Anthropic ``thinking`` block
+(a provider must send it back unchanged), and :data:`HANG_GUARD` the kit's bound on a wait,
+in seconds: a guard against a hang that a test's own waits can share.
+
 The batch APIs are spoken too (OpenAI's files and batches, Anthropic's Message Batches,
 Gemini's Batch API):
 ``server.batches`` (:class:`FakeBatches`) runs each batch's requests through the same
@@ -59,6 +63,7 @@ needs), ``chat_history_contract``, ``llm_provider_contract`` (with the private
 models.
 """
 
+from miniagents.testing._anthropic_wire import thinking_signature as thinking_signature
 from miniagents.testing._batches import BatchRequest as BatchRequest
 from miniagents.testing._batches import FakeBatch as FakeBatch
 from miniagents.testing._batches import FakeBatches as FakeBatches
@@ -68,6 +73,7 @@ from miniagents.testing._live import LiveRecord as LiveRecord
 from miniagents.testing._live import LiveUsage as LiveUsage
 from miniagents.testing._live import SpokenReply as SpokenReply
 from miniagents.testing._live import tone as tone
+from miniagents.testing._record import HANG_GUARD as HANG_GUARD
 from miniagents.testing._record import Outcome as Outcome
 from miniagents.testing._record import RecordedRequest as RecordedRequest
 from miniagents.testing._script import FAST_RETRY as FAST_RETRY
@@ -103,6 +109,7 @@ __all__ = [
     "CONTRACT_TOKENS",
     "CONTRACT_WORDS",
     "FAST_RETRY",
+    "HANG_GUARD",
     "BatchRequest",
     "ChatHistoryContract",
     "ContractNote",
@@ -135,6 +142,7 @@ __all__ = [
     "manual_time",
     "run_with_virtual_time",
     "scripted_agent",
+    "thinking_signature",
     "tone",
     "virtual_time",
 ]

@@ -20,7 +20,7 @@ from miniagents.evals.judge import JUDGE_INSTRUCTIONS
 from miniagents.ext.llm import LLMCall
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.testing import FakeLLMServer
-from tests.ext.llm.test_llm_providers import LLM, SDKClient, client, llm, server  # noqa: F401
+from tests.ext.llm.providers import LLM, SDKClient, client, llm, server  # noqa: F401
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
 RUBRIC = "The answer names the capital of the country asked about."

@@ -22,7 +22,7 @@ from miniagents.evals.html import report_html
 from miniagents.ext.llm import TokenUsage
 from miniagents.ext.llm.pricing import cost_usd
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.ext.llm.test_llm_providers import LLM, SDKClient, client, llm, server  # noqa: F401
+from tests.ext.llm.providers import LLM, SDKClient, client, llm, server  # noqa: F401
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
 MODELS = {"openai": "gpt-4o-mini", "responses": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}

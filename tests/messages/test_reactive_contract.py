@@ -34,8 +34,7 @@ from miniagents import (
 from miniagents.messages.errors import MessageTypeError
 from miniagents.promising.errors import StreamArgumentError
 from miniagents.promising.limits import StreamLimits, stream_limits
-from miniagents.testing import VirtualClock
-from miniagents.testing._record import HANG_GUARD
+from miniagents.testing import HANG_GUARD, VirtualClock
 
 T = TypeVar("T")
 

@@ -20,8 +20,13 @@ import openai
 import pytest
 from google import genai
 
-from miniagents.testing import AWS_TEST_CREDENTIALS, FakeLLMServer, FakeLLMServerError, ToolCall
-from miniagents.testing._anthropic_wire import thinking_signature
+from miniagents.testing import (
+    AWS_TEST_CREDENTIALS,
+    FakeLLMServer,
+    FakeLLMServerError,
+    ToolCall,
+    thinking_signature,
+)
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
 ADD = ToolCall("add", {"a": 1, "b": 2}, id="call_add")

@@ -17,8 +17,7 @@ import httpx2
 import openai
 import pytest
 
-from miniagents.testing import FakeLLMServer, FakeLLMServerError, ToolCall
-from miniagents.testing._anthropic_wire import thinking_signature
+from miniagents.testing import FakeLLMServer, FakeLLMServerError, ToolCall, thinking_signature
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
 WEATHER = ToolCall("get_weather", {"city": "Paris"}, pieces=3)

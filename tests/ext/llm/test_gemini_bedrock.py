@@ -51,7 +51,7 @@ from miniagents.ext.llm.errors import (
 from miniagents.ext.llm.gemini import GeminiMessage, GeminiOptions, gemini_agent
 from miniagents.ext.llm.pricing import cost_usd
 from miniagents.testing import AWS_TEST_CREDENTIALS, FakeLLMServer, ToolCall
-from miniagents.testing._anthropic_wire import thinking_signature as signature
+from miniagents.testing import thinking_signature as signature
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 from tests.fakes.tracing import Traces, traces  # noqa: F401
 

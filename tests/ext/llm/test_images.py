@@ -32,7 +32,7 @@ from miniagents.ext.llm.prompt import prompt_of
 from miniagents.messages import MessageTuple
 from miniagents.testing import FakeLLMServer
 from miniagents.utils import adialog_loop
-from tests.ext.llm.test_llm_providers import LLM, SDKClient, client, llm, server  # noqa: F401
+from tests.ext.llm.providers import LLM, SDKClient, client, llm, server  # noqa: F401
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 from tests.messages.test_image import GIF, PNG, PNG64, URL
 

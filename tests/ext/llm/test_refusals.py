@@ -14,7 +14,7 @@ from miniagents.errors import LLMError, LLMRefusalError
 from miniagents.ext.llm.offline import Refuse, offline_agent, one_per_call
 from miniagents.ext.llm.structured import structured
 from miniagents.testing import FakeLLMServer
-from tests.ext.llm.test_llm_providers import LLM, SDKClient
+from tests.ext.llm.providers import LLM, SDKClient
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
 REFUSAL = ["I can't ", "help with ", "that."]

@@ -45,7 +45,7 @@ from miniagents.ext.llm.offline import OfflineOptions, OfflineProvider
 from miniagents.ext.llm.openai import OpenAIMessage, OpenAIOptions, OpenAIProvider, openai_agent
 from miniagents.messages import MessageType
 from miniagents.testing import FakeLLMServer
-from tests.ext.llm.test_llm_providers import RESPONSES, tokens_then_error
+from tests.ext.llm.providers import RESPONSES, tokens_then_error
 from tests.ext.llm.wire import response
 from tests.ext.tools.loop_support import add
 from tests.fakes.fixtures import fake_llm  # noqa: F401

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
@@ -24,26 +23,9 @@ from miniagents.ext.llm import LLMToolCallMessage, LLMToolResultMessage, TokenUs
 from miniagents.ext.llm.errors import LLMOutputValidationError
 from miniagents.ext.llm.structured import partial_outputs, structured
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
-from tests.fakes.fixtures import fake_llm  # noqa: F401
+from tests.ext.llm.providers import LLM, SDKClient
 
 WAIT = 5.0
-
-
-@pytest.fixture(params=[OPENAI, ANTHROPIC, RESPONSES], ids=["openai", "anthropic", "responses"])
-def llm(request: pytest.FixtureRequest) -> LLM:
-    return request.param  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def server(fake_llm: FakeLLMServer) -> FakeLLMServer:  # noqa: F811
-    return fake_llm
-
-
-@pytest.fixture
-async def client(llm: LLM, server: FakeLLMServer) -> AsyncIterator[SDKClient]:
-    async with llm.client(server) as made:
-        yield made
 
 
 class Weather(Message):

@@ -15,7 +15,7 @@ from miniagents.errors import LLMResponseError, MiniAgentsError
 from miniagents.ext.llm.offline import CallTool, offline_agent
 from miniagents.ext.llm.structured import structured
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.ext.llm.test_llm_providers import LLM, SDKClient
+from tests.ext.llm.providers import LLM, SDKClient
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 
 

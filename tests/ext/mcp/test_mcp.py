@@ -41,7 +41,7 @@ from miniagents.ext.tools import (
 from miniagents.ext.tools.running import error_part
 from miniagents.testing.virtual_time import virtual_time
 from tests.ext.mcp.served import divide
-from tests.ext.mcp.server import server as test_server
+from tests.ext.mcp.server import server as in_process_server
 from tests.subprocesses import python_env
 
 T = TypeVar("T")
@@ -651,7 +651,7 @@ async def test_a_session_opens_once_at_a_time_and_again_after_it_closed() -> Non
 async def test_a_hung_tool_is_an_error_result_after_the_default_read_timeout() -> None:
     """A server whose tool never answers does not hold the call forever: by default the
     session waits 300 seconds (of a virtual clock, so the test takes no time)."""
-    async with MCPSession(test_server) as session, MiniAgents():
+    async with MCPSession(in_process_server) as session, MiniAgents():
         with virtual_time() as clock:
             [result] = await asyncio.wait_for(
                 ToolSet(session).run_all([call("hang", me="default")]), 3600
@@ -780,7 +780,7 @@ async def test_a_result_past_max_result_chars_is_cut_with_a_note_to_the_model() 
 
 
 async def test_max_result_chars_counts_every_block_of_a_result() -> None:
-    session = MCPSession(test_server, max_result_chars=25)
+    session = MCPSession(in_process_server, max_result_chars=25)
     async with session, MiniAgents():
         cut, whole = await results(
             ToolSet(session), call("big", "c1", chars=10, blocks=3), call("big", "c2", chars=8)

@@ -30,7 +30,7 @@ from miniagents.ext.llm.errors import LLMAuthenticationError, LLMRateLimitError
 from miniagents.ext.llm.recording import record_llm_calls
 from miniagents.ext.otel import instrument
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.ext.llm.test_llm_providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
+from tests.ext.llm.providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
 from tests.fakes.tracing import Traces, parent_of, traces  # noqa: F401
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 

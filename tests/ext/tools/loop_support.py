@@ -6,7 +6,7 @@ from typing import Any
 
 from miniagents import MessageSequencePromise
 from miniagents.testing import RecordedRequest
-from tests.ext.llm.test_llm_providers import LLM, SDKClient
+from tests.ext.llm.providers import LLM, SDKClient
 
 
 def add(a: int, b: int) -> int:

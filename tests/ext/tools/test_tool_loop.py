@@ -28,7 +28,7 @@ from miniagents.ext.llm.errors import LLMConfigurationError, LLMResponseError
 from miniagents.ext.mcp import MCPSession
 from miniagents.ext.tools import FunctionTool, ToolDefinitionError, as_tool
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.ext.llm.test_llm_providers import LLM, SDKClient
+from tests.ext.llm.providers import LLM, SDKClient
 from tests.ext.mcp.server import server as mcp_server
 from tests.ext.tools.loop_support import (
     add,
