@@ -68,13 +68,21 @@ from miniagents.ext.a2a._rpc import (
     NOTIFIED,
     JSONRPCRefusals,
     RPCId,
-    _RPCError,
+    error_answer,
     error_response,
     framer,
     result,
 )
 from miniagents.ext.a2a._webhooks import Poster, Webhook, webhook_of
-from miniagents.ext.a2a._wire import CANCELED, COMPLETED, FINAL_STATES, PAUSED_STATES, WORKING, Code
+from miniagents.ext.a2a._wire import (
+    CANCELED,
+    COMPLETED,
+    FINAL_STATES,
+    PAUSED_STATES,
+    WORKING,
+    Code,
+    _RPCError,
+)
 from miniagents.ext.a2a.errors import A2AConfigurationError
 from miniagents.ext.a2a.push import A2APushNotifications
 from miniagents.ext.tools.approval import ToolApprovalRequest
@@ -650,7 +658,7 @@ class _A2ATasks:
             if call.notified:
                 _logger.debug("A notification of %s failed: %s", method, error.message)
                 return Response(status_code=NOTIFIED)
-            return error.response(rpc_id)
+            return error_answer(error, rpc_id)
         return Response(status_code=NOTIFIED) if call.notified else response
 
     def _check_version(self, request: Request) -> None:
