@@ -10,14 +10,6 @@ messages (:mod:`miniagents.ext.a2a.messages`: files, data, questions to the call
 without it raises a ``MissingExtraError`` that says ``pip install "miniagents[a2a]"``
 (``a2a_app``, imported at its first use, also needs the web extra's Starlette: a client
 loads neither it nor the web layer).
-
-Why not the a2a-sdk's own server layer (its JSON-RPC dispatcher, request handler and task
-store): the package uses the SDK's types, error reasons and client, but that layer would
-keep a second copy of each task, beside the run manager's owners, limits, approvals, pauses
-and forgetting, and re-encode each logged event for each follower (thousands of times the
-cost of framing it here: ``tests/benchmarks/a2a_framing.py``), with no event ids to resume
-a stream by, no bound on the body it reads, and notifications answered (docs/a2a.md, "Why
-its own JSON-RPC layer").
 """
 
 from __future__ import annotations
