@@ -76,6 +76,7 @@ right for the extensions)::
     ├── A2AError                                  an A2A hop failed (ext.a2a.errors)
     │   ├── A2AConfigurationError (also ArgumentError)  a2a_app or a2a_agent given unusable options
     │   ├── A2ACardError (also ValueError)          a remote's card cannot be fetched or used
+    │   │   └── A2ACardOriginError                    its interface is where headers do not go
     │   ├── A2AConnectionError (also ConnectionError)  unreachable, or a stream broke for good
     │   ├── A2AHTTPError                            the remote answered an HTTP error (401, 503)
     │   ├── A2AProtocolError                        the remote's answers break the protocol
@@ -207,7 +208,7 @@ _REEXPORTS = Reexports(
             "RayPipelineRerunError RayWorkerDiedError RemoteError RemoteTraceback"
         ),
         "miniagents.ext.a2a.errors": (
-            "A2ACardError A2AConfigurationError A2AConnectionError A2AError "
+            "A2ACardError A2ACardOriginError A2AConfigurationError A2AConnectionError A2AError "
             "A2AHTTPError A2AInputRequiredError A2AInvalidRequestError "
             "A2AProtocolError A2ARemoteError A2AReplyTooLargeError "
             "A2ATaskCanceledError A2ATaskFailedError A2ATaskNotFoundError A2ATaskRejectedError "

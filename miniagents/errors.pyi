@@ -9,6 +9,7 @@ from miniagents.evals.errors import EvalThresholdError as EvalThresholdError
 from miniagents.evals.errors import EvaluatorDefinitionError as EvaluatorDefinitionError
 from miniagents.evals.errors import EvaluatorTimeoutError as EvaluatorTimeoutError
 from miniagents.ext.a2a.errors import A2ACardError as A2ACardError
+from miniagents.ext.a2a.errors import A2ACardOriginError as A2ACardOriginError
 from miniagents.ext.a2a.errors import A2AConfigurationError as A2AConfigurationError
 from miniagents.ext.a2a.errors import A2AConnectionError as A2AConnectionError
 from miniagents.ext.a2a.errors import A2AError as A2AError
@@ -138,10 +139,10 @@ from miniagents.utils.errors import ChainDefinitionError as ChainDefinitionError
 __all__ = [
     "CaseTimeoutError", "DatasetError", "EvalArgumentError", "EvalReportError", "EvalsError",
     "EvalThresholdError", "EvaluatorDefinitionError", "EvaluatorTimeoutError",
-    "A2ACardError", "A2AConfigurationError", "A2AConnectionError", "A2AError", "A2AHTTPError",
-    "A2AInputRequiredError", "A2AInvalidRequestError", "A2AProtocolError", "A2ARemoteError",
-    "A2AReplyTooLargeError", "A2ATaskCanceledError", "A2ATaskFailedError", "A2ATaskNotFoundError",
-    "A2ATaskRejectedError", "A2AUnsupportedOperationError",
+    "A2ACardError", "A2ACardOriginError", "A2AConfigurationError", "A2AConnectionError", "A2AError",
+    "A2AHTTPError", "A2AInputRequiredError", "A2AInvalidRequestError", "A2AProtocolError",
+    "A2ARemoteError", "A2AReplyTooLargeError", "A2ATaskCanceledError", "A2ATaskFailedError",
+    "A2ATaskNotFoundError", "A2ATaskRejectedError", "A2AUnsupportedOperationError",
     "DurableApprovalError", "DurableConfigurationError", "DurableDatabaseError", "DurableDataError",
     "DurableError", "DurableFailedCallError", "DurableRecordError", "DurableRunCancelledError",
     "DurableRunStoppedError", "DurableVersionError",

@@ -25,6 +25,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "miniagents"
 FACADES: dict[str, str] = {
     "miniagents": "__version__: str",
     "miniagents.errors": "",
+    "miniagents.ext.a2a": "",
     "miniagents.ext.dbos": "",
     "miniagents.ext.history": "",
 }

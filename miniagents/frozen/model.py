@@ -28,7 +28,7 @@ from miniagents.frozen._field_types import mutable_part, one_shot, unsure_fields
 from miniagents.frozen._hash_key import TOO_DEEP_FIX, hash_key_of
 from miniagents.frozen.errors import FrozenFieldError, FrozenInstanceError, HashKeyError
 
-__all__ = ["Frozen", "FrozenDict", "freeze"]
+__all__ = ["Frozen", "FrozenDict", "freeze", "plain"]
 
 
 class FrozenDict(dict[Any, Any]):
@@ -121,6 +121,15 @@ def freeze(value: object) -> object:
         return frozenset(freeze(item) for item in value)
     if isinstance(value, MutableSequence):  # a list subclass, a deque, ...
         return tuple(freeze(item) for item in value)
+    return value
+
+
+def plain(value: object) -> object:
+    """A frozen value as plain JSON-able containers (dicts and lists): ``freeze`` undone."""
+    if isinstance(value, Mapping):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
     return value
 
 

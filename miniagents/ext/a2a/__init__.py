@@ -7,51 +7,46 @@ run manager, identity and ownership. :func:`a2a_agent` is a remote A2A agent as 
 agent, in a pipeline or on Ray. Both sides speak every part type and task state in typed
 messages (:mod:`miniagents.ext.a2a.messages`: files, data, questions to the caller;
 ``A2ATaskRejectedError``). Both use the official ``a2a-sdk``; importing this package
-without it (or without the web extra's Starlette and sse-starlette) raises a
-``MissingExtraError`` that says ``pip install "miniagents[a2a]"``.
-
-Why not the a2a-sdk's own server layer (its JSON-RPC dispatcher, request handler and task
-store): the package uses the SDK's types, error reasons and client, but that layer would
-keep a second copy of each task, beside the run manager's owners, limits, approvals, pauses
-and forgetting, and re-encode each logged event for each follower (thousands of times the
-cost of framing it here: ``tests/benchmarks/a2a_framing.py``), with no event ids to resume
-a stream by, no bound on the body it reads, and notifications answered (docs/a2a.md, "Why
-its own JSON-RPC layer").
+without it raises a ``MissingExtraError`` that says ``pip install "miniagents[a2a]"``
+(``a2a_app``, imported at its first use, also needs the web extra's Starlette: a client
+loads neither it nor the web layer).
 """
 
-from miniagents.ext.errors import MissingExtraError
+from __future__ import annotations
 
-MissingExtraError.unless_importable(
-    ["a2a.types", "starlette", "sse_starlette", "ag_ui"],
-    "miniagents.ext.a2a needs {module} (the official a2a-sdk, and the web extra's "
-    "Starlette, sse-starlette and ag-ui-protocol). Install them with: "
+from miniagents.ext.errors import MissingExtraError
+from miniagents.reexports import Reexports
+
+MissingExtraError.unless_importable(  # (a2a_app's Starlette: checked by miniagents.ext.web)
+    ["a2a.types"],
+    "miniagents.ext.a2a needs {module} (the official a2a-sdk). Install it with: "
     'pip install "miniagents[a2a]"',
 )
 
-from miniagents.ext.a2a.client import a2a_agent as a2a_agent  # noqa: E402
-from miniagents.ext.a2a.client import afetch_agent_card as afetch_agent_card  # noqa: E402
-from miniagents.ext.a2a.errors import A2ATaskRejectedError as A2ATaskRejectedError  # noqa: E402
-from miniagents.ext.a2a.messages import A2AAuthRequest as A2AAuthRequest  # noqa: E402
-from miniagents.ext.a2a.messages import A2AData as A2AData  # noqa: E402
-from miniagents.ext.a2a.messages import A2AFile as A2AFile  # noqa: E402
-from miniagents.ext.a2a.messages import A2AInputRequest as A2AInputRequest  # noqa: E402
-from miniagents.ext.a2a.messages import A2AMessage as A2AMessage  # noqa: E402
-from miniagents.ext.a2a.messages import A2AReply as A2AReply  # noqa: E402
-from miniagents.ext.a2a.push import A2APushNotifications as A2APushNotifications  # noqa: E402
-from miniagents.ext.a2a.server import A2ASkill as A2ASkill  # noqa: E402
-from miniagents.ext.a2a.server import a2a_app as a2a_app  # noqa: E402
+_REEXPORTS = Reexports(
+    __name__,
+    {
+        "miniagents.ext.a2a.client": "a2a_agent afetch_agent_card",
+        "miniagents.ext.a2a.errors": "A2ATaskRejectedError",
+        "miniagents.ext.a2a.messages": (
+            "A2AAuthRequest A2AData A2AFile A2AInputRequest A2AMessage A2AReply"
+        ),
+        "miniagents.ext.a2a.push": "A2APushNotifications",
+        "miniagents.ext.a2a.server": "A2ASkill a2a_app",
+    },
+    eager=[
+        "miniagents.ext.a2a.client",
+        "miniagents.ext.a2a.errors",
+        "miniagents.ext.a2a.messages",
+        "miniagents.ext.a2a.push",
+    ],
+)
+"""The package's names by module; the server's (``a2a_app``, ``A2ASkill``) are imported at
+their first use, so that a client (``a2a_agent``, e.g. unpickled on a Ray worker) loads
+neither the web layer nor its server; type checkers read ``__init__.pyi``, made of this
+table."""
+globals().update(_REEXPORTS.imported())
 
-__all__ = [
-    "A2AAuthRequest",
-    "A2AData",
-    "A2AFile",
-    "A2AInputRequest",
-    "A2AMessage",
-    "A2APushNotifications",
-    "A2AReply",
-    "A2ASkill",
-    "A2ATaskRejectedError",
-    "a2a_agent",
-    "a2a_app",
-    "afetch_agent_card",
-]
+__all__ = _REEXPORTS.names
+__getattr__ = _REEXPORTS.attribute
+__dir__ = _REEXPORTS.dir

@@ -19,11 +19,10 @@ from a2a.types import Part
 from google.protobuf.json_format import MessageToDict
 from pydantic import ValidationError
 
-from miniagents.ext.a2a._rpc import _RPCError
-from miniagents.ext.a2a._wire import Code
+from miniagents.ext.a2a._wire import Code, _RPCError
 from miniagents.ext.a2a.messages import A2AData, A2AFile, JSONValue
 from miniagents.ext.llm.messages import UserMessage
-from miniagents.ext.web.lowlevel import plain
+from miniagents.frozen.model import plain
 from miniagents.messages.image import IMAGE_MEDIA_TYPES, ImagePart
 from miniagents.messages.message import Message
 

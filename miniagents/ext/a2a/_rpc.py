@@ -28,8 +28,7 @@ from a2a.utils.errors import A2A_ERROR_REASONS, JSON_RPC_ERROR_CODE_MAP
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from miniagents.ext.a2a._wire import Code
-from miniagents.ext.a2a.errors import A2AError
+from miniagents.ext.a2a._wire import Code, _RPCError
 from miniagents.ext.web.lowlevel import json_text
 
 __all__ = [
@@ -37,6 +36,7 @@ __all__ = [
     "NOTIFIED",
     "JSONRPCRefusals",
     "RPCId",
+    "error_answer",
     "error_response",
     "framer",
     "reason_of",
@@ -67,41 +67,15 @@ def reason_of(code: int) -> str:
     return _REASONS.get(code, "UNKNOWN")
 
 
-class _RPCError(A2AError):
-    """A JSON-RPC error to answer (raised by a method's handler, never out of the app).
-
-    Args:
-        code: Its JSON-RPC code (:class:`~miniagents.ext.a2a._wire.Code`).
-        message: What was wrong, and how to do it right.
-        metadata: More of what was wrong, for its ``ErrorInfo`` (string values).
-        violations: The params' fields that break a rule, each with why (a
-            ``google.rpc.BadRequest``).
-    """
-
-    def __init__(
-        self,
-        code: int,
-        message: str,
-        *,
-        metadata: Mapping[str, str] | None = None,
-        violations: Sequence[tuple[str, str]] = (),
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.metadata = dict(metadata or {})
-        self.violations = tuple(violations)
-
-    def response(self, rpc_id: RPCId, status: int = 200) -> JSONResponse:
-        """This error as the answer to the request ``rpc_id``."""
-        return error_response(
-            rpc_id,
-            self.code,
-            self.message,
-            metadata=self.metadata,
-            violations=self.violations,
-            status=status,
-        )
+def error_answer(error: _RPCError, rpc_id: RPCId) -> JSONResponse:
+    """``error`` as the answer to the request ``rpc_id``."""
+    return error_response(
+        rpc_id,
+        error.code,
+        error.message,
+        metadata=error.metadata,
+        violations=error.violations,
+    )
 
 
 def error_response(

@@ -31,9 +31,10 @@ client reads it back (other servers say none of it, and their replies are texts)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final
 
+from miniagents.ext.a2a.errors import A2AError
 from miniagents.ext.llm.messages import TokenUsage
 
 __all__ = [
@@ -160,3 +161,29 @@ def ours(metadata: object) -> Mapping[str, object]:
         if isinstance(found, Mapping):
             return found
     return {}
+
+
+class _RPCError(A2AError):
+    """A JSON-RPC error to answer (raised by a method's handler, never out of the app).
+
+    Args:
+        code: Its JSON-RPC code (:class:`~miniagents.ext.a2a._wire.Code`).
+        message: What was wrong, and how to do it right.
+        metadata: More of what was wrong, for its ``ErrorInfo`` (string values).
+        violations: The params' fields that break a rule, each with why (a
+            ``google.rpc.BadRequest``).
+    """
+
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        violations: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.metadata = dict(metadata or {})
+        self.violations = tuple(violations)

@@ -77,6 +77,7 @@ from a2a.types import Message as A2AWireMessage
 from a2a.utils.errors import JSON_RPC_ERROR_CODE_MAP
 from a2a.utils.errors import A2AError as SDKError
 from google.protobuf.json_format import ParseDict, ParseError
+from google.protobuf.unknown_fields import UnknownFieldSet
 
 from miniagents.arguments import check_count, check_flag, check_seconds
 from miniagents.ext.a2a._parts import parts_of
@@ -85,6 +86,7 @@ from miniagents.ext.a2a._values import ValueCounter
 from miniagents.ext.a2a._wire import Code
 from miniagents.ext.a2a.errors import (
     A2ACardError,
+    A2ACardOriginError,
     A2AConfigurationError,
     A2AConnectionError,
     A2AError,
@@ -188,7 +190,9 @@ async def afetch_agent_card(
     """The agent card of the A2A agent at ``url`` (its ``/.well-known/agent-card.json``).
 
     ``a2a_agent(await afetch_agent_card(url))`` takes the card's name and description as
-    the agent's alias and description (what a model reads of it as a tool). The card is
+    the agent's alias and description (what a model reads of it as a tool), and keeps its
+    ``headers`` to ``url``'s origin as ``a2a_agent(url)`` does: the card records where it
+    was fetched from (in its binary form, which pickles with it; never in its JSON). The card is
     read within ``max_event_bytes`` bytes, counted as they come, and ``max_event_values``
     JSON values, counted before the SDK parses it (``a2a_agent(url)`` reads it within the
     larger of its own bounds and 1,000,000 bytes, 100,000 values).
@@ -229,11 +233,42 @@ async def afetch_agent_card(
         return await _afetched(client, url, deadline)
 
 
+_FETCHED_FROM = 536_870_911
+"""The field number (the highest protobuf has; no field of A2A's cards) under which a fetched
+card records the URL it was fetched from: an unknown field, so it stays in the card's binary
+form (copies and pickles keep it) and out of its JSON."""
+
+
+def _varint(number: int) -> bytes:
+    """``number`` as protobuf's wire format writes it (seven bits a byte, low bits first)."""
+    written = bytearray()
+    while number > 0x7F:
+        written.append(number & 0x7F | 0x80)
+        number >>= 7
+    written.append(number)
+    return bytes(written)
+
+
+def _fetched_from(card: AgentCard) -> str | None:
+    """The URL that ``card`` was fetched from (see ``_FETCHED_FROM``), if it was fetched."""
+    fields = UnknownFieldSet(card)
+    for field in (fields[index] for index in range(len(fields))):
+        if field.field_number == _FETCHED_FROM and isinstance(field.data, bytes):
+            return field.data.decode()
+    return None
+
+
 async def _afetched(client: httpx.AsyncClient, url: str, deadline: float) -> AgentCard:
-    """The card of the agent at ``url``, read whole within ``deadline`` seconds."""
+    """The card of the agent at ``url``, read whole within ``deadline`` seconds.
+
+    It records ``url`` (see ``_FETCHED_FROM``), as a length-delimited field (wire type 2).
+    """
     try:
         async with asyncio.timeout(deadline if deadline < math.inf else None):
-            return await A2ACardResolver(client, url).get_agent_card()
+            card = await A2ACardResolver(client, url).get_agent_card()
+            home = url.encode()
+            card.MergeFromString(_varint(_FETCHED_FROM << 3 | 2) + _varint(len(home)) + home)
+            return card
     except TimeoutError as error:
         raise A2AConnectionError(
             f"The agent card of the A2A agent at {url} was not read whole within "
@@ -362,9 +397,12 @@ def a2a_agent(
             interface that the card fetched from ``target`` names on another origin
             (scheme, host and port) than ``target``'s. ``False`` (the default): such a
             request is refused before it is sent, failing the interaction with
-            ``A2ACardError``, so that a card cannot send your credentials to a host of its
-            choosing; set it for a remote you trust to serve them elsewhere. (A card given
-            as ``target`` is called with ``headers`` wherever it says: you chose it.)
+            ``A2ACardOriginError`` (an ``A2ACardError``; the card is not fetched again for
+            it), so that a card cannot send your credentials to a host of its choosing; set
+            it for a remote you trust to serve them elsewhere. A card of
+            :func:`afetch_agent_card` is kept to the origin it was fetched from the same
+            way; a card made otherwise is called with ``headers`` wherever it says: you
+            chose it.
 
     Raises:
         A2AConfigurationError: if ``timeout``, ``card_timeout``, ``reconnects``,
@@ -421,6 +459,7 @@ class _Remote:
         "card_timeout",
         "headers",
         "headers_to_other_origins",
+        "home",
         "limits",
         "questions",
         "reconnects",
@@ -472,6 +511,8 @@ class _Remote:
         else:
             self.url = None
             self.card = target
+        # (where its headers go, when it is given to a URL's origin: see a2a_agent)
+        self.home = target if isinstance(target, str) else _fetched_from(target)
         self.headers = headers
         fix = "It says whether headers go to a card's interface on another origin."
         self.headers_to_other_origins = check_flag(
@@ -576,8 +617,9 @@ async def _ask(remote: _Remote, ctx: InteractionContext, /, message: str | None 
         card = await remote.acard(http)
         try:
             await _aexchanged(remote, ctx, http, card, parts)
-        except _STALE_CARD:
-            remote.forget_card(card)
+        except _STALE_CARD as error:
+            if not isinstance(error, A2ACardOriginError):  # (the caller's rule: not stale)
+                remote.forget_card(card)
             raise
 
 
@@ -607,22 +649,23 @@ async def _aexchanged(
 def _origin_guards(
     remote: _Remote, card: AgentCard
 ) -> list[Callable[[httpx.Request], Awaitable[None]]]:
-    """The request hooks that keep the caller's headers on the origin of the card's URL.
+    """The request hooks that keep the caller's headers on the origin the card came from.
 
-    (The card, fetched from ``remote.url``, names the URL of the interface called: without
+    (The card, fetched from ``remote.home``, names the URL of the interface called: without
     them, a card could send the caller's credentials to a host of its choosing. See
     ``a2a_agent``'s ``headers_to_other_origins``.)
     """
-    if remote.url is None or not remote.headers or remote.headers_to_other_origins:
+    home = remote.home
+    if home is None or not remote.headers or remote.headers_to_other_origins:
         return []
-    origin = _origin(httpx.URL(remote.url))
+    origin = _origin(httpx.URL(home))
 
     async def guard(request: httpx.Request) -> None:
         url = request.url
         if _origin(url) != origin:
-            raise A2ACardError(
+            raise A2ACardOriginError(
                 f"The card of the A2A agent {quoted_words(card.name, _NAME_CHARS)}, fetched "
-                f"from {remote.url}, names an interface at {url.scheme}://"
+                f"from {home}, names an interface at {url.scheme}://"
                 f"{url.netloc.decode()}, another origin: the headers given to a2a_agent() "
                 "(credentials, say) are not sent there. If you trust that origin with them, "
                 "pass a2a_agent(..., headers_to_other_origins=True)."

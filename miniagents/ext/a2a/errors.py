@@ -17,6 +17,7 @@ from miniagents.root_error import ArgumentError
 
 __all__ = [
     "A2ACardError",
+    "A2ACardOriginError",
     "A2AConfigurationError",
     "A2AConnectionError",
     "A2AError",
@@ -47,6 +48,14 @@ class A2AConfigurationError(A2AError, ArgumentError):
 
 class A2ACardError(A2AError, ValueError):
     """A remote agent's card could not be fetched, or names no JSON-RPC interface to call."""
+
+
+class A2ACardOriginError(A2ACardError):
+    """A fetched card names an interface on another origin, where the caller's headers do not go.
+
+    The caller's own rule (``a2a_agent``'s ``headers_to_other_origins``), not a stale card:
+    the card is not fetched again for it.
+    """
 
 
 class A2AConnectionError(A2AError, ConnectionError):

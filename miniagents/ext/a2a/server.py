@@ -6,6 +6,14 @@ own error codes. A task is a job of the web layer's run manager
 (:mod:`miniagents.ext.web.lowlevel`): its runs, their owners, limits, approvals and pauses
 are the manager's, who asks and what a browser may do is the door's, and how its reply
 becomes events is :mod:`miniagents.ext.a2a._encoding`'s.
+
+Why not the a2a-sdk's own server layer (its JSON-RPC dispatcher, request handler and task
+store): the package uses the SDK's types, error reasons and client, but that layer would
+keep a second copy of each task, beside the run manager's owners, limits, approvals, pauses
+and forgetting, and re-encode each logged event for each follower (thousands of times the
+cost of framing it here: ``tests/benchmarks/a2a_framing.py``), with no event ids to resume
+a stream by, no bound on the body it reads, and notifications answered (docs/a2a.md, "Why
+its own JSON-RPC layer").
 """
 
 from __future__ import annotations
@@ -68,13 +76,21 @@ from miniagents.ext.a2a._rpc import (
     NOTIFIED,
     JSONRPCRefusals,
     RPCId,
-    _RPCError,
+    error_answer,
     error_response,
     framer,
     result,
 )
 from miniagents.ext.a2a._webhooks import Poster, Webhook, webhook_of
-from miniagents.ext.a2a._wire import CANCELED, COMPLETED, FINAL_STATES, PAUSED_STATES, WORKING, Code
+from miniagents.ext.a2a._wire import (
+    CANCELED,
+    COMPLETED,
+    FINAL_STATES,
+    PAUSED_STATES,
+    WORKING,
+    Code,
+    _RPCError,
+)
 from miniagents.ext.a2a.errors import A2AConfigurationError
 from miniagents.ext.a2a.push import A2APushNotifications
 from miniagents.ext.tools.approval import ToolApprovalRequest
@@ -650,7 +666,7 @@ class _A2ATasks:
             if call.notified:
                 _logger.debug("A notification of %s failed: %s", method, error.message)
                 return Response(status_code=NOTIFIED)
-            return error.response(rpc_id)
+            return error_answer(error, rpc_id)
         return Response(status_code=NOTIFIED) if call.notified else response
 
     def _check_version(self, request: Request) -> None:

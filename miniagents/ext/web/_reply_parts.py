@@ -27,6 +27,7 @@ from miniagents.ext.input_requests import InputRequest
 from miniagents.ext.told_errors import ToldResult
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
+from miniagents.frozen.model import plain
 from miniagents.messages.message import Message
 from miniagents.messages.message_promise import MessagePromise
 from miniagents.messages.sequence import MessageSequencePromise
@@ -357,15 +358,6 @@ async def _call_parts(
         yield CallEnd(message.call_id, message.tool_name, arguments, message.text or "")
     else:  # pragma: no cover - a promise of ToolCallMessage resolves to one
         yield CallEnd(call_id, tool_name, {}, str(message))
-
-
-def plain(value: object) -> object:
-    """A frozen value as plain JSON-able containers (dicts and lists)."""
-    if isinstance(value, Mapping):
-        return {str(key): plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(item) for item in value]
-    return value
 
 
 async def _result_parts(

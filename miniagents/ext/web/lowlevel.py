@@ -91,7 +91,6 @@ from miniagents.ext.web._reply_parts import ResultStart as ResultStart
 from miniagents.ext.web._reply_parts import TextDelta as TextDelta
 from miniagents.ext.web._reply_parts import TextEnd as TextEnd
 from miniagents.ext.web._reply_parts import TextStart as TextStart
-from miniagents.ext.web._reply_parts import plain as plain
 from miniagents.ext.web._runs import ApprovalDecision as ApprovalDecision
 from miniagents.ext.web._runs import Job as Job
 from miniagents.ext.web._runs import NoRoom as NoRoom
@@ -105,6 +104,7 @@ from miniagents.ext.web.settings import DEFAULT_MAX_LIVE_RUNS as DEFAULT_MAX_LIV
 from miniagents.ext.web.settings import (
     DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL as DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL,
 )
+from miniagents.frozen.model import plain as plain
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",

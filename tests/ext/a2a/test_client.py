@@ -15,6 +15,8 @@ import asyncio
 import json
 import pickle
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -807,3 +809,21 @@ async def test_one_answer_over_max_event_bytes_fails_as_it_is_read() -> None:
 def test_a_reply_limit_that_is_not_a_positive_int_is_refused(limit: str, value: object) -> None:
     with pytest.raises(A2AConfigurationError, match=f"{limit} to be a whole number of at least 1"):
         a2a_agent("http://127.0.0.1:1", **{limit: value})  # type: ignore[arg-type]
+
+
+def test_a_client_loads_neither_the_server_nor_the_web_layer() -> None:
+    # (was: the facade imported a2a_app, and the parts their `plain` from ext.web: a Ray
+    # worker unpickling an a2a_agent loaded the web layer, ag-ui, sse-starlette, uvicorn;
+    # starlette itself comes with the a2a-sdk's own utils, its datastructures only)
+    script = (
+        "import pickle, sys\n"
+        "import miniagents.ext.a2a as a2a\n"
+        "pickle.loads(pickle.dumps(a2a.a2a_agent('http://127.0.0.1:1/', alias='REMOTE')))\n"
+        "heavy = ('miniagents.ext.web', 'miniagents.ext.a2a.server', 'starlette.responses',\n"
+        "         'sse_starlette', 'ag_ui', 'uvicorn')\n"
+        "print(sorted(name for name in heavy if name in sys.modules))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert run.stdout.strip() == "[]", run.stderr

@@ -43,6 +43,7 @@ from miniagents.ext.a2a.client import (
 )
 from miniagents.ext.a2a.errors import (
     A2ACardError,
+    A2ACardOriginError,
     A2AConfigurationError,
     A2AConnectionError,
     A2AError,
@@ -1352,11 +1353,18 @@ async def test_an_event_of_the_task_in_another_context_is_refused_and_the_task_c
     assert cancelled == ["t1"]
 
 
-def card_elsewhere(elsewhere: list[str]) -> Callable[[str], ASGIApp]:
-    """A remote whose card (not streaming) names ``elsewhere[0]``'s URL as its interface."""
+def card_elsewhere(
+    elsewhere: list[str], fetches: list[str] | None = None
+) -> Callable[[str], ASGIApp]:
+    """A remote whose card (not streaming) names ``elsewhere[0]``'s URL as its interface.
+
+    Each fetch of its card is counted in ``fetches``, if given.
+    """
 
     def make(_: str) -> ASGIApp:
         async def card(_: Request) -> Response:
+            if fetches is not None:
+                fetches.append("card")
             return Response(json.dumps(MessageToDict(sdk_card(elsewhere[0], streaming=False))))
 
         return Starlette(routes=[Route("/.well-known/agent-card.json", card)])
@@ -1411,6 +1419,34 @@ async def test_headers_go_to_a_cards_interface_on_another_origin_only_when_allow
             assert [str(reply) for reply in without] == ["Done."]  # (no headers to keep)
     authorizations = [headers.get("authorization") for headers in heard]
     assert authorizations == (["Bearer s3cr3t", None] if trusted else [None])
+
+
+async def test_a_fetched_cards_headers_stay_on_its_origin_and_a_refusal_does_not_refetch() -> None:
+    # (was: a2a_agent(await afetch_agent_card(url), headers=...) sent the headers wherever
+    # the card said; and a2a_agent(url)'s refusal, an A2ACardError, fetched the card again
+    # at each interaction, as if it were stale)
+    heard: list[dict[str, str]] = []
+    elsewhere: list[str] = []
+    fetches: list[str] = []
+    credentials = {"Authorization": "Bearer s3cr3t"}
+    async with (
+        serving(heard_remote(heard)) as other,
+        serving(card_elsewhere(elsewhere, fetches)) as url,
+    ):
+        elsewhere.append(other)
+        fetched = await asyncio.wait_for(afetch_agent_card(url), SAFETY)
+        assert "536870911" not in json.dumps(MessageToDict(fetched))  # (not in its JSON)
+        by_card = a2a_agent(fetched, headers=credentials)
+        by_url = a2a_agent(url, headers=credentials)
+        async with MiniAgents():
+            for agent in (by_card, pickle.loads(pickle.dumps(by_card)), by_url, by_url):
+                with pytest.raises(A2ACardOriginError, match=f"fetched from {url}, names"):
+                    await asyncio.wait_for(agent.inquire("Hi"), SAFETY)
+            made = a2a_agent(sdk_card(other, streaming=False), headers=credentials)
+            replies = await asyncio.wait_for(made.inquire("Hi"), SAFETY)  # (you chose it)
+            assert [str(reply) for reply in replies] == ["Done."]
+    assert fetches == ["card", "card"]  # (afetch_agent_card's, by_url's first: no more)
+    assert [headers.get("authorization") for headers in heard] == ["Bearer s3cr3t"]
 
 
 def test_headers_to_other_origins_is_true_or_false() -> None:
