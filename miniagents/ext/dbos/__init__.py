@@ -29,8 +29,7 @@ _REEXPORTS = Reexports(
         "miniagents.ext.dbos.errors": (
             "DurableApprovalError DurableConfigurationError DurableDatabaseError DurableDataError "
             "DurableError "
-            "DurableFailedCallError DurableRecordError DurableRunCancelledError "
-            "DurableRunStoppedError DurableVersionError"
+            "DurableFailedCallError DurableRecordError DurableRunStoppedError DurableVersionError"
         ),
         "miniagents.ext.dbos.llm_records": "SQLCallStore SQLRunJournal",
         "miniagents.ext.dbos.runs": (

@@ -50,7 +50,6 @@ __all__ = [
     "DurableRun",
     "InteractionNumbers",
     "LLMRecorder",
-    "StepFunction",
     "ToolRecorder",
     "current_run",
     "run_path",
