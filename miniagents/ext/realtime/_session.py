@@ -301,6 +301,8 @@ class Session:
             while self._tasks or self._meter.traces:  # (one failing as it stops may start
                 try:  # the close: its too; the replies' traces, ended, end)
                     await asyncio.gather(*self._tasks, *self._meter.traces, return_exceptions=True)
+                    await asyncio.sleep(0)  # (those ended leave the sets in a turn of the loop:
+                    # from Python 3.12 on, a gather of ended tasks returns without one)
                 except asyncio.CancelledError as cancelled:  # (cancelled again: after them)
                     closing = closing if isinstance(closing, asyncio.CancelledError) else cancelled
             if isinstance(closing, asyncio.CancelledError):
