@@ -40,13 +40,19 @@ async generator, pulled in a task) are its own: its exit after an error cancels 
 _cancel_messages: weakref.WeakKeyDictionary[asyncio.Task[Any], str] = weakref.WeakKeyDictionary()
 """The message of the first cancel of each task cancelled by :func:`cancel_task` with one."""
 
-_NO_CONTEXT = contextvars.Context()  # done callbacks need none: this spares a copy per task
-
 
 class _Owning(threading.local):
-    """The owner this thread gives the tasks :func:`spawn` starts without one (see start_owned)."""
+    """What :func:`spawn` gives the tasks it starts in this thread.
+
+    An owner to those started without one (see start_owned); an empty context to their done
+    callbacks, which need none (it spares a copy per task): one per thread, since only one
+    thread at a time may enter a context.
+    """
 
     owner: set[asyncio.Task[None]] | None = None
+
+    def __init__(self) -> None:
+        self.no_context = contextvars.Context()
 
 
 _owning = _Owning()
@@ -84,7 +90,7 @@ def spawn(
     _tasks[task] = owner
     if owner is not None:
         owner.add(task)
-    task.add_done_callback(_forget, context=_NO_CONTEXT)
+    task.add_done_callback(_forget, context=_owning.no_context)
     return task
 
 

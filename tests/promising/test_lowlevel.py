@@ -8,6 +8,7 @@ extension settings); and ``MiniAgents`` showing users only what they use.
 from __future__ import annotations
 
 import asyncio
+import threading
 import warnings
 from collections.abc import AsyncIterator, Coroutine, Generator
 from dataclasses import dataclass
@@ -416,6 +417,44 @@ async def test_a_task_cancelled_before_its_first_step_leaves_its_owner_all_the_s
     assert not ran
     assert not owner
     assert task not in running_tasks()
+
+
+_WAIT = 10.0  # (seconds: a bound on a wait for another thread, reached only by a defect)
+
+
+def test_loops_in_two_threads_forget_their_tasks_at_the_same_moment() -> None:
+    # (was: spawn gave every done callback one shared empty context, which one thread at a
+    # time may enter: a thread forgetting a task while another did failed, its task left in
+    # its owner for good, and the context waiting for it spun)
+    inside = threading.Event()
+    other_done = threading.Event()
+
+    class HeldOwner(set[asyncio.Task[None]]):
+        def discard(self, task: object) -> None:  # held in the done callback
+            inside.set()
+            other_done.wait(_WAIT)
+            super().discard(task)
+
+    async def nothing() -> None:
+        pass
+
+    async def forget(owner: set[asyncio.Task[None]]) -> None:
+        await spawn(nothing(), "nothing", owner)
+        for _ in range(3):  # (the done callback runs a turn after the task's end)
+            await asyncio.sleep(0)
+
+    held = HeldOwner()
+    thread = threading.Thread(target=asyncio.run, args=(forget(held),))
+    thread.start()
+    try:
+        assert inside.wait(_WAIT)  # that thread is in its done callback, and stays there
+        owner: set[asyncio.Task[None]] = set()
+        asyncio.run(forget(owner))  # this one forgets its task meanwhile
+        assert not owner
+    finally:
+        other_done.set()
+        thread.join(_WAIT)
+    assert not held
 
 
 # -- extension settings ---------------------------------------------------------------------
