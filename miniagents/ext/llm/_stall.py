@@ -171,12 +171,13 @@ class _Watches:
     timer's handle, and that only while a watch runs.
     """
 
-    __slots__ = ("__weakref__", "handle", "watches", "when")
+    __slots__ = ("__weakref__", "empty", "handle", "watches", "when")
 
     def __init__(self) -> None:
         self.watches: dict[StallWatch, None] = {}  # in the order they started
         self.handle: asyncio.TimerHandle | None = None
         self.when = inf  # when the timer fires (inf: no timer)
+        self.empty = contextvars.Context()  # the timer's (its loop's thread alone enters it)
 
     def add(self, watch: StallWatch, loop: asyncio.AbstractEventLoop) -> None:
         self.watches[watch] = None
@@ -197,7 +198,7 @@ class _Watches:
         self.when = when
         # (in a context of its own: a cancelled handle stays in the loop's queue until it is
         # due, and the context of the call that armed it, with its spans' watches, with it)
-        self.handle = loop.call_at(when, self._check, context=contextvars.Context())
+        self.handle = loop.call_at(when, self._check, context=self.empty)
 
     def _check(self) -> None:
         self.handle = None
