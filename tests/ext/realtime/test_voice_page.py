@@ -69,20 +69,32 @@ ARTIFACTS = Path(__file__).resolve().parents[3] / ".artifacts"
 
 
 PING_SECONDS = 0.25
-"""The keepalive pings' interval, and their timeout, of a server that tests them (uvicorn's
-are 20 s each)."""
+"""The keepalive pings' interval of a server that tests them (uvicorn's is 20 s)."""
+
+
+class Pongs:
+    """The pongs that a server of :func:`served` reads, and how long it waits for the next.
+
+    ``read``: one item for each pong the server read. ``timeout``: the seconds the server
+    waits for the answer to each ping it sends from now, then closes the connection (1011);
+    by default an hour, so that a page that is there never misses it, however slow the
+    machine (a window of :data:`PING_SECONDS` closed a loaded machine's page that answered
+    late); a test that makes its page vanish sets it short (the next ping's).
+    """
+
+    def __init__(self) -> None:
+        self.read: asyncio.Queue[None] = asyncio.Queue()
+        self.timeout = 3600.0
 
 
 @asynccontextmanager
-async def served(
-    app: ASGIApp, port: int = 0, *, pongs: asyncio.Queue[None] | None = None
-) -> AsyncIterator[str]:
+async def served(app: ASGIApp, port: int = 0, *, pongs: Pongs | None = None) -> AsyncIterator[str]:
     """``app`` under uvicorn on ``port`` of 127.0.0.1, else a free one (WebSockets on websockets'
     sans-I/O).
 
     ``pongs``: the app is served by :func:`web.voice_server`, which pings each WebSocket
-    every :data:`PING_SECONDS` and closes one that does not answer within as long (1011);
-    each answer it reads is put in ``pongs``.
+    every :data:`PING_SECONDS` after the last answer, and closes one that does not answer
+    within ``pongs.timeout`` (1011); each answer it reads is put in ``pongs.read``.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (a port served before)
@@ -102,7 +114,7 @@ async def served(
         assert isinstance(app, Starlette)
         server = web.voice_server(app, log_level="warning")
         server.config.ws = _counted_pongs(pongs)
-        server.config.ws_ping_interval = server.config.ws_ping_timeout = PING_SECONDS
+        server.config.ws_ping_interval = PING_SECONDS
         server.config.timeout_graceful_shutdown = 5
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
@@ -113,28 +125,36 @@ async def served(
         sock.close()
 
 
-def _counted_pongs(pongs: asyncio.Queue[None]) -> type[asyncio.Protocol]:
+def _counted_pongs(pongs: Pongs) -> type[asyncio.Protocol]:
     """uvicorn's WebSocket protocol that ``server_config`` serves with (:data:`SERVED_WS`,
-    websockets' sans-I/O), each pong it reads put in ``pongs``."""
+    websockets' sans-I/O), each pong it reads put in ``pongs.read``, each ping it sends
+    waiting ``pongs.timeout`` for its answer."""
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
     from websockets.frames import Frame
 
     class Counted(WebSocketsSansIOProtocol):
+        def send_keepalive_ping(self) -> None:
+            self.ping_timeout = pongs.timeout
+            super().send_keepalive_ping()
+
         def handle_pong(self, event: Frame) -> None:
             super().handle_pong(event)
-            pongs.put_nowait(None)
+            pongs.read.put_nowait(None)
 
     return Counted
 
 
-async def pinged(pongs: asyncio.Queue[None], count: int) -> None:
-    """``count`` more pongs read by the server (each a ping's interval after the last).
+async def pinged(pongs: Pongs, count: int) -> None:
+    """``count`` more pongs read by the server from now (each a ping's interval after the
+    last; those read before are let go).
 
     A connection the server closed answers no more pings: a ``TimeoutError`` after 30 s.
     """
+    while not pongs.read.empty():
+        pongs.read.get_nowait()
     async with asyncio.timeout(30):
         for _ in range(count):
-            await pongs.get()
+            await pongs.read.get()
 
 
 def write_question(path: Path, rate: int = 48000, *, loud: bool = True) -> None:
@@ -220,7 +240,7 @@ async def browsed(
     *extra: str,
     granted: bool = True,
     scripts: Sequence[str] = (),
-    pongs: asyncio.Queue[None] | None = None,
+    pongs: Pongs | None = None,
 ) -> AsyncIterator[tuple[str, Page]]:
     """``app`` served, and a page of Chromium (see :func:`launch`): its URL, and the page.
 
@@ -1073,7 +1093,7 @@ async def test_a_page_that_sends_past_held_is_read_no_further_and_closed_saying_
 
 async def test_a_held_page_is_read_on_so_it_answers_the_servers_pings_and_stays() -> None:
     link = _HeldLink()
-    pongs: asyncio.Queue[None] = asyncio.Queue()
+    pongs = Pongs()
     frames = [bytes([index % 256, 0]) * 2048 for index in range(60)]  # (past the read-ahead)
     async with (
         served(held_voice(link), pongs=pongs) as base_url,
@@ -1084,8 +1104,8 @@ async def test_a_held_page_is_read_on_so_it_answers_the_servers_pings_and_stays(
             for frame in frames:
                 await socket.send(frame)
             assert (await socket.recv()) == '{"type": "held"}'
-            # held for 4 pings: past the server's ping interval and timeout (was: its pongs
-            # unread, closed 1011, "keepalive ping timeout", after 0.5 s)
+            # held for 4 pings, each answer read by the server (was: its pongs unread, so
+            # closed 1011, "keepalive ping timeout", once a ping's timeout passed)
             await pinged(pongs, 4)
             link.let_in.set()
             assert (await socket.recv()) == '{"type": "reading"}'
@@ -1104,7 +1124,7 @@ async def test_a_page_that_vanished_is_noticed_by_the_servers_pings_in_every_sta
     link = _HeldLink()
     fake_llm.speak(["One, ", "two, ", "three."], pause_after=1)  # (held: the reply goes on)
     app = voice_app(APIS[0].voice(fake_llm), authentication=NoAuthentication())
-    pongs: asyncio.Queue[None] = asyncio.Queue()
+    pongs = Pongs()
     async with (
         served(app if state == "speaking" else held_voice(link), pongs=pongs) as base_url,
         httpx.AsyncClient(base_url=base_url) as client,
@@ -1120,6 +1140,7 @@ async def test_a_page_that_vanished_is_noticed_by_the_servers_pings_in_every_sta
                 while '"transcript"' not in str(await socket.recv()):
                     pass  # (the reply has begun)
             await pinged(pongs, 1)  # (the page answers while it is there)
+            pongs.timeout = PING_SECONDS  # (for the next ping, sent once this step has run)
             # the page vanishes: it reads nothing more, so answers no ping, and sends no close
             assert isinstance(socket.transport, asyncio.ReadTransport)
             socket.transport.pause_reading()
@@ -2134,14 +2155,14 @@ async def test_a_held_page_keeps_what_it_would_send_and_stays_past_the_servers_p
     from playwright.async_api import expect
 
     link = _HeldTextLink()  # (it takes no text until the test lets it)
-    pongs: asyncio.Queue[None] = asyncio.Queue()
+    pongs = Pongs()
     texts = [f"Line {index}." for index in range(120)]  # (past the read-ahead)
     kept = [f"Kept {index}." for index in range(5)]
     async with browsed(held_voice(link), pongs=pongs) as (base_url, page):
         await page.goto(base_url)
         status = await typed_until_held(page, texts)
-        # held for 4 pings: past the server's ping interval and timeout (was: its pongs
-        # unread, closed 1011, "keepalive ping timeout")
+        # held for 4 pings, each answer read by the server (was: its pongs unread, so
+        # closed 1011, "keepalive ping timeout", once a ping's timeout passed)
         await pinged(pongs, 4)
         waiting = await page.evaluate("window.voice.waiting")  # (kept since it was told held)
         for text in kept:  # (kept by the page while held, not sent)
