@@ -440,11 +440,18 @@ class DurableJobs:
         )
 
     @staticmethod
-    def stopped_there(error: Exception) -> bool:
-        """Whether ``error`` is a replay's, where the run's record stops (it was cancelled)."""
-        from miniagents.ext.dbos import DurableError
+    def cancelled_there(error: Exception, found: FoundRun | None) -> bool:
+        """Whether ``error`` ends the run as cancelled: its live run's (cancelled meanwhile:
+        its reply's error, or that of a stream its agent fed, chained to it), or the replay's
+        of ``found`` where its record stops (it was cancelled)."""
+        from miniagents.ext.dbos import DurableError, DurableRunCancelledError
 
-        return type(error) is DurableError
+        if found is not None and found.cancelled and type(error) is DurableError:
+            return True
+        cause: BaseException | None = error
+        while cause is not None and not isinstance(cause, DurableRunCancelledError):
+            cause = cause.__cause__
+        return cause is not None
 
     @asynccontextmanager
     async def recovering(

@@ -1026,8 +1026,8 @@ async def _job_events(
     except Exception as error:  # the agent's failure ends the run with it
         if at_yield:  # (an error of the close, not the agent's failure)
             raise
-        if found is not None and found.cancelled and DurableJobs.stopped_there(error):
-            yield Ending(encoder.cancelled())  # given up on: it ends as it ended then
+        if DurableJobs.cancelled_there(error, found):  # (replayed: it ends as it ended then)
+            yield Ending(encoder.cancelled())
             return
         yield Ending(await _afailed(job, error))
         return
