@@ -57,7 +57,7 @@ from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
-from miniagents.promising.lowlevel import spawn
+from miniagents.promising.lowlevel import core_of, spawn
 
 if TYPE_CHECKING:
     from miniagents.ext.dbos import DurableRunInfo
@@ -440,18 +440,18 @@ class DurableJobs:
         )
 
     @staticmethod
-    def cancelled_there(error: Exception, found: FoundRun | None) -> bool:
-        """Whether ``error`` ends the run as cancelled: its live run's (cancelled meanwhile:
-        its reply's error, or that of a stream its agent fed, chained to it), or the replay's
-        of ``found`` where its record stops (it was cancelled)."""
+    def cancelled_there(
+        error: Exception, found: FoundRun | None, reply: MessageSequencePromise | None
+    ) -> bool:
+        """Whether ``error`` ends the run as cancelled: the replay's of ``found`` where its
+        record stops (it was cancelled), or any error of a live run cancelled meanwhile,
+        whose ``reply`` ended with a ``DurableRunCancelledError`` (the streams its agent fed
+        end after it: cancelled as it stops, their errors tell no more than that)."""
         from miniagents.ext.dbos import DurableError, DurableRunCancelledError
 
         if found is not None and found.cancelled and type(error) is DurableError:
             return True
-        cause: BaseException | None = error
-        while cause is not None and not isinstance(cause, DurableRunCancelledError):
-            cause = cause.__cause__
-        return cause is not None
+        return reply is not None and isinstance(core_of(reply).error, DurableRunCancelledError)
 
     @asynccontextmanager
     async def recovering(
