@@ -97,6 +97,7 @@ right for the extensions)::
     │   ├── DurableVersionError (also RuntimeError)  started by other code (app version)
     │   ├── DurableFailedCallError (also RuntimeError)  a model call's error that cannot be recorded
     │   ├── DurableRunStoppedError (also StreamCancelledError)  stopped here before its end
+    │   ├── DurableRunCancelledError (also StreamCancelledError)  cancelled before its end
     │   └── DurableApprovalError (also LookupError)  a decision for a call that does not wait
     ├── StudioError                               recorded runs and forks (ext.studio.errors)
     │   ├── StudioStoreError (also OSError)         the store of runs cannot be opened or written
@@ -216,7 +217,7 @@ _REEXPORTS = Reexports(
         "miniagents.ext.dbos.errors": (
             "DurableApprovalError DurableConfigurationError DurableDatabaseError "
             "DurableDataError DurableError DurableFailedCallError DurableRecordError "
-            "DurableRunStoppedError DurableVersionError"
+            "DurableRunCancelledError DurableRunStoppedError DurableVersionError"
         ),
         "miniagents.ext.studio.errors": (
             "StudioConfigurationError StudioDamagedRunError StudioError StudioForkError "

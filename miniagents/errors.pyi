@@ -31,6 +31,7 @@ from miniagents.ext.dbos.errors import DurableDataError as DurableDataError
 from miniagents.ext.dbos.errors import DurableError as DurableError
 from miniagents.ext.dbos.errors import DurableFailedCallError as DurableFailedCallError
 from miniagents.ext.dbos.errors import DurableRecordError as DurableRecordError
+from miniagents.ext.dbos.errors import DurableRunCancelledError as DurableRunCancelledError
 from miniagents.ext.dbos.errors import DurableRunStoppedError as DurableRunStoppedError
 from miniagents.ext.dbos.errors import DurableVersionError as DurableVersionError
 from miniagents.ext.errors import FileOutputError as FileOutputError
@@ -143,8 +144,8 @@ __all__ = [
     "A2ARemoteError", "A2AReplyTooLargeError", "A2ATaskCanceledError", "A2ATaskFailedError",
     "A2ATaskNotFoundError", "A2ATaskRejectedError", "A2AUnsupportedOperationError",
     "DurableApprovalError", "DurableConfigurationError", "DurableDatabaseError", "DurableDataError",
-    "DurableError", "DurableFailedCallError", "DurableRecordError", "DurableRunStoppedError",
-    "DurableVersionError",
+    "DurableError", "DurableFailedCallError", "DurableRecordError", "DurableRunCancelledError",
+    "DurableRunStoppedError", "DurableVersionError",
     "FileOutputError", "InputEndedError", "InputRequestError", "MissingExtraError",
     "WebChatPageError", "WebConfigurationError", "WebRunTooLargeError", "WebServerStoppedError",
     "ChatHistoryError", "ChatHistoryOptionError", "MalformedChatHistoryError",

@@ -169,6 +169,16 @@ ALLOWED_RAISES: dict[tuple[str, str], str] = {
         "a durable run whose reader gave up: DBOS leaves a cancelled workflow unrecorded, to "
         "run again when asked again (a StreamCancelledError would be recorded as its end)"
     ),
+    ("miniagents.ext.dbos._engine", "asyncio.CancelledError(CancelReason(str(cancelled)))"): (
+        "a step of a durable run that DBOS cancelled: its agent is cancelled (not failed, which "
+        "its code could catch), the streams it fed ending with the DurableRunCancelledError's "
+        "sentence, chained to it"
+    ),
+    ("miniagents.ext.dbos._engine", "cancel"): (
+        "DBOS's own stop of a cancelled durable run (a BaseException), raised on by the run's "
+        "body so that DBOS ends the workflow cancelled; its readers got a "
+        "DurableRunCancelledError"
+    ),
     ("miniagents.ext.dbos._engine", "failure"): (
         "the one-line DurableDatabaseError that database_failure made of a failure of the "
         "database of runs (typed DurableDatabaseError | None: raised when it is one)"

@@ -29,7 +29,8 @@ _REEXPORTS = Reexports(
         "miniagents.ext.dbos.errors": (
             "DurableApprovalError DurableConfigurationError DurableDatabaseError DurableDataError "
             "DurableError "
-            "DurableFailedCallError DurableRecordError DurableRunStoppedError DurableVersionError"
+            "DurableFailedCallError DurableRecordError DurableRunCancelledError "
+            "DurableRunStoppedError DurableVersionError"
         ),
         "miniagents.ext.dbos.llm_records": "SQLCallStore SQLRunJournal",
         "miniagents.ext.dbos.runs": (

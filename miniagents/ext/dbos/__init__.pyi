@@ -16,6 +16,7 @@ from miniagents.ext.dbos.errors import DurableDataError as DurableDataError
 from miniagents.ext.dbos.errors import DurableError as DurableError
 from miniagents.ext.dbos.errors import DurableFailedCallError as DurableFailedCallError
 from miniagents.ext.dbos.errors import DurableRecordError as DurableRecordError
+from miniagents.ext.dbos.errors import DurableRunCancelledError as DurableRunCancelledError
 from miniagents.ext.dbos.errors import DurableRunStoppedError as DurableRunStoppedError
 from miniagents.ext.dbos.errors import DurableVersionError as DurableVersionError
 from miniagents.ext.dbos.history import ChatHistorySQL as ChatHistorySQL
@@ -39,8 +40,8 @@ __all__ = [
     "DurableApprovals", "PendingApproval", "aapprove", "adeny", "apending_approvals",
     "DEFAULT_DATABASE_URL", "durable", "use_database", "workflow_id",
     "DurableApprovalError", "DurableConfigurationError", "DurableDatabaseError", "DurableDataError",
-    "DurableError", "DurableFailedCallError", "DurableRecordError", "DurableRunStoppedError",
-    "DurableVersionError",
+    "DurableError", "DurableFailedCallError", "DurableRecordError", "DurableRunCancelledError",
+    "DurableRunStoppedError", "DurableVersionError",
     "ChatHistorySQL",
     "SQLCallStore", "SQLRunJournal",
     "APPROVALS_OPEN_SECONDS", "DurableRunInfo", "aapprovals_open", "acancel_run", "acancelled_runs",

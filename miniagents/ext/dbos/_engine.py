@@ -59,6 +59,7 @@ from miniagents.ext.dbos._recording import (
     DurableRun,
     InteractionNumbers,
     LLMRecorder,
+    StepFunction,
     ToolRecorder,
     current_run,
     run_path,
@@ -76,6 +77,7 @@ from miniagents.ext.dbos.errors import (
     DurableDatabaseError,
     DurableError,
     DurableRecordError,
+    DurableRunCancelledError,
     DurableRunStoppedError,
     DurableVersionError,
 )
@@ -89,7 +91,7 @@ from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents, current_context
 from miniagents.miniagents.lowlevel import at_exit, prepare_interactions, start_task
 from miniagents.promising.errors import StreamCancelledError
-from miniagents.promising.lowlevel import core_of
+from miniagents.promising.lowlevel import CancelReason, core_of
 
 if TYPE_CHECKING:
     import sqlalchemy
@@ -1296,7 +1298,8 @@ async def _interaction_workflow(
     step_context = contextvars.copy_context()
     recorded = await _replayed_steps(workflow_id, step)
     undecided = _Undecided(engine, workflow_id)  # the approvals started here that wait
-    run = DurableRun(workflow_id, step_context, step, recorded, approvals=undecided.adecided)
+    told = functools.partial(_cancel_told, engine, workflow_id, step)
+    run = DurableRun(workflow_id, step_context, told, recorded, approvals=undecided.adecided)
     if current_context() is not None:  # started by its caller: it runs in its context
         work = contextvars.copy_context()
     else:  # started by DBOS (recovered at launch, or resumed for a caller)
@@ -1327,15 +1330,16 @@ async def _interaction_workflow(
     try:
         try:
             messages = await reply
-        except StreamCancelledError:
-            raise
-        except Exception:
+        except BaseException as error:
+            cancel = error.__cause__ if isinstance(error, DurableRunCancelledError) else error
+            if cancel is not None and _cancelled_by_dbos(cancel):  # cancelled (acancel_run,
+                # an operator): it is over, and DBOS stops it on its own error
+                await withdraw(engine.url, undecided.started)  # (else recovered at starts)
+                raise cancel from None
+            if isinstance(error, StreamCancelledError) or not isinstance(error, Exception):
+                raise
             engine.returned.add(workflow_id)  # (DBOS records its error once this returns)
             await withdraw(engine.url, undecided.started)  # the run ended: nobody decides
-            raise
-        except BaseException as error:
-            if _cancelled_by_dbos(error):  # cancelled (acancel_run, an operator): it is over
-                await withdraw(engine.url, undecided.started)  # (else recovered at starts)
             raise
         engine.returned.add(workflow_id)  # (DBOS records its reply once this returns)
         await withdraw(engine.url, undecided.started)
@@ -1449,8 +1453,9 @@ def _nothing() -> None:
     """Forget nothing (a run whose context's exit was never to be told)."""
 
 
-def _stop_reply(reply: MessageSequencePromise, error: DurableRunStoppedError) -> None:
-    """End the reply of a stopped run with ``error`` for its readers, and stop its agent.
+def _stop_reply(reply: MessageSequencePromise, error: DurableError) -> None:
+    """End the reply of a stopped (or cancelled) run with ``error`` for its readers, and stop
+    its agent.
 
     The reply ends first (its readers get ``error``, not a plain cancellation), then its
     producer is given up on as when every reader leaves: the agent's task is cancelled,
@@ -1463,6 +1468,36 @@ def _stop_reply(reply: MessageSequencePromise, error: DurableRunStoppedError) ->
     core.fail(error)
     if give_up is not None:
         give_up()
+
+
+async def _cancel_told(engine: Engine, workflow_id: str, step: StepFunction, key: str) -> object:
+    """The step ``key`` of the run ``workflow_id``; if DBOS stops it, cancelled, the run's
+    reply ends for its readers with a :class:`DurableRunCancelledError` saying so, and its
+    agent is cancelled, as at :meth:`Engine.stop` (DBOS's own error, that one's cause, is
+    raised on by the run's body, so that DBOS stops the run).
+    """
+    try:
+        return await step(key)
+    except BaseException as error:
+        published = engine.running.get(workflow_id)
+        if (
+            _cancelled_by_dbos(error)
+            and published is not None
+            and published.done()
+            and not published.cancelled()
+            and published.exception() is None
+        ):
+            cancelled = DurableRunCancelledError(
+                f"The durable run {workflow_id!r} was cancelled (acancel_run, or DBOS's own "
+                "cancel) before it ended, so it has no reply and is not run on: its record "
+                "stays, and replay() replays it up to where it stopped. Start a new run under "
+                "another workflow id to do its work again."
+            )
+            cancelled.__cause__ = error  # (raised on by the run's body: DBOS stops it)
+            _stop_reply(published.result(), cancelled)  # its agent stops, as at a stop
+            # (not the agent's error: the streams it fed end with the sentence, chained to it)
+            raise asyncio.CancelledError(CancelReason(str(cancelled))) from cancelled
+        raise
 
 
 def _cancelled_by_dbos(error: BaseException) -> bool:

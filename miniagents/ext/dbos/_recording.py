@@ -50,6 +50,7 @@ __all__ = [
     "DurableRun",
     "InteractionNumbers",
     "LLMRecorder",
+    "StepFunction",
     "ToolRecorder",
     "current_run",
     "run_path",

@@ -16,6 +16,7 @@ __all__ = [
     "DurableError",
     "DurableFailedCallError",
     "DurableRecordError",
+    "DurableRunCancelledError",
     "DurableRunStoppedError",
     "DurableVersionError",
 ]
@@ -70,6 +71,16 @@ class DurableRunStoppedError(DurableError, StreamCancelledError):
     for a decision, or it was stopped on purpose. It stays pending in the database of
     durable runs: the next launch recovers it, or asking for it again under its workflow id
     runs it on here.
+    """
+
+
+class DurableRunCancelledError(DurableError, StreamCancelledError):
+    """A durable run was cancelled (``acancel_run``, DBOS's own cancel) before it ended.
+
+    A ``StreamCancelledError`` too: its reply ends cut short for its readers, as a
+    cancelled stream's does (DBOS's own stop of the run is its ``__cause__``). The run is
+    over: its record stays, and ``replay`` replays it up to where it stopped; a new run
+    under another workflow id does its work again.
     """
 
 

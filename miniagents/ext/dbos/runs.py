@@ -193,9 +193,10 @@ async def acancel_run(agent: MiniAgent[..., Message], workflow_id: str) -> None:
     its record stays, and :func:`replay` replays it up to where it stopped. The calls that
     waited for a decision in it no longer wait: their approvals end withdrawn, as at the
     end of a run (a decision sent later is refused, and the process that runs the run, if
-    one does, stops it at its next step). An id that names no run changes nothing, nor does
-    a run whose agent has returned in this process (its reply has ended: the run has ended,
-    and DBOS is writing its record). A run whose agent has returned in another process, and
+    one does, stops it at its next step: the readers of its reply there get a
+    ``DurableRunCancelledError``). An id that names no run changes nothing, nor does a run
+    whose agent has returned in this process (its reply has ended: the run has ended, and
+    DBOS is writing its record). A run whose agent has returned in another process, and
     whose record is not written yet, is cancelled (DBOS then writes no record over the
     cancel): cancel from the process that runs the run to be sure to leave an ended run alone.
 

@@ -137,6 +137,11 @@ class ToolApprovalRequest(Message):
         """Whether the call waits for this request's decision."""
         return self._decision is not None and not self._decision.done()
 
+    @property
+    def withdrawn(self) -> bool:
+        """Whether the call stopped waiting undecided (it was cancelled, and did not run)."""
+        return self._decision is not None and self._decision.cancelled()
+
     def approve(
         self, arguments: Mapping[str, object] | None = None, *, by: str | None = None
     ) -> None:
@@ -254,7 +259,7 @@ class ToolApprovalRequest(Message):
                 "pending: it was not made for a call that waits here (e.g. it was read back "
                 "from a history). Decide the request the reply carried."
             )
-        if self._decision.cancelled():
+        if self.withdrawn:
             return (
                 f"The call {self.call_id!r} of {self.tool_name} no longer waits for a "
                 "decision: it was cancelled (e.g. its reply was given up on) and did not run."

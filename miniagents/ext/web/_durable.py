@@ -57,7 +57,7 @@ from miniagents.messages.message import Message
 from miniagents.messages.sequence import MessageSequencePromise
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.miniagents.context import MiniAgents
-from miniagents.promising.lowlevel import spawn
+from miniagents.promising.lowlevel import core_of, spawn
 
 if TYPE_CHECKING:
     from miniagents.ext.dbos import DurableRunInfo
@@ -440,11 +440,18 @@ class DurableJobs:
         )
 
     @staticmethod
-    def stopped_there(error: Exception) -> bool:
-        """Whether ``error`` is a replay's, where the run's record stops (it was cancelled)."""
-        from miniagents.ext.dbos import DurableError
+    def cancelled_there(
+        error: Exception, found: FoundRun | None, reply: MessageSequencePromise | None
+    ) -> bool:
+        """Whether ``error`` ends the run as cancelled: the replay's of ``found`` where its
+        record stops (it was cancelled), or any error of a live run cancelled meanwhile,
+        whose ``reply`` ended with a ``DurableRunCancelledError`` (the streams its agent fed
+        end after it: cancelled as it stops, their errors tell no more than that)."""
+        from miniagents.ext.dbos import DurableError, DurableRunCancelledError
 
-        return type(error) is DurableError
+        if found is not None and found.cancelled and type(error) is DurableError:
+            return True
+        return reply is not None and isinstance(core_of(reply).error, DurableRunCancelledError)
 
     @asynccontextmanager
     async def recovering(

@@ -623,6 +623,16 @@ class Job:
         """The request of the call ``call_id``, if the job's reply asked for its approval."""
         return self.approvals.get(self.pause_key, call_id)
 
+    @property
+    def withdrawn(self) -> bool:
+        """Whether its run ended while it was paused: no call it paused at waits any more,
+        and one of them was withdrawn undecided (its agent was stopped: its durable run was
+        cancelled by a new run of its thread on another server, say)."""
+        asked = self.waiting(self.last_pause.waiting) if self.last_pause is not None else []
+        return any(request.withdrawn for request in asked) and not any(
+            request.pending for request in asked
+        )
+
     async def aapprovals_open(self) -> None:
         """A durable job's run waits on the calls it asks for: once their approvals are in
         its database (a new run of its thread on another server sees it wait, and replaces
@@ -986,6 +996,7 @@ async def _job_events(
     # (set while it waits at a yield: closed there, what the close raises, in the reply or
     # the agent, is raised on, as no event can be yielded any more)
     at_yield = False
+    made: MessageSequencePromise[Message] | None = None
     try:
         async with manager.context():
             protocol = manager.protocol
@@ -1026,8 +1037,8 @@ async def _job_events(
     except Exception as error:  # the agent's failure ends the run with it
         if at_yield:  # (an error of the close, not the agent's failure)
             raise
-        if found is not None and found.cancelled and DurableJobs.stopped_there(error):
-            yield Ending(encoder.cancelled())  # given up on: it ends as it ended then
+        if job.workflow_id is not None and DurableJobs.cancelled_there(error, found, made):
+            yield Ending(encoder.cancelled())  # (as its replay ends, after a restart)
             return
         yield Ending(await _afailed(job, error))
         return
@@ -1652,12 +1663,15 @@ class RunManager:
         the job's ``asked`` (or gives the refusal); ``which``: the paused jobs it may be (a
         thread's run whose interrupts the resume answers). ``named`` and ``gone`` are
         :meth:`aresume_run`'s. The answer is the new run's stream, or, when its principal
-        has no room for one more stream, the refusal (nothing decided).
+        has no room for one more stream, the refusal (nothing decided). A job whose run
+        ended while it was paused (:attr:`Job.withdrawn`) is resumed with no decision: its
+        stream is the run's end (cancelled, for a durable run cancelled meanwhile).
         """
         job = await self.apaused_here(owner, pause_key, find, which)
         if job is None or isinstance(job, Response):
             return missing() if job is None else job
-        decisions = decide(job.asked)
+        # (was: the withdrawn calls of a run ended meanwhile were refused with a 409)
+        decisions = () if job.withdrawn else decide(job.asked)
         if isinstance(decisions, Response):
             return decisions
         # (the slot is taken before anything is decided, and handed to the run's stream: was,

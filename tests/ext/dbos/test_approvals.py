@@ -138,7 +138,7 @@ def test_an_approval_sent_while_the_process_is_down_resumes_the_recovered_run(
 
 
 def test_a_run_cancelled_by_dbos_while_its_process_is_down_leaves_no_approval_waiting(
-    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str
 ) -> None:
     # (was: its approval, recovered at every launch, waited there forever: nothing decides
     # a call of a cancelled run). At the next launch it ends withdrawn, at once
@@ -146,9 +146,8 @@ def test_a_run_cancelled_by_dbos_while_its_process_is_down_leaves_no_approval_wa
 
     from miniagents.ext.dbos._engine import aengine_for
 
-    _script(fake_llm)
-    waiting = Child(fake_llm, tmp_path, database_url)
-    waiting.read_until("APPROVAL r1 True")
+    waiting = _offline(tmp_path, database_url)
+    waiting.read_until(f"APPROVAL {OFFLINE_CALL} True")
     [approval] = _listed(database_url, "run-1")
     waiting.kill()  # stopped while the call waits
     client = new_client(database_url)
@@ -531,32 +530,31 @@ def test_of_two_decisions_at_the_same_instant_one_wins_and_the_other_is_refused(
 # -- bad decisions ------------------------------------------------------------------------------
 
 
-def test_a_decision_for_a_run_or_call_that_does_not_wait_is_refused(
-    fake_llm: FakeLLMServer, tmp_path: Path
-) -> None:
+def test_a_decision_for_a_run_or_call_that_does_not_wait_is_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'runs.sqlite'}"
-    _script(fake_llm)
-    waiting = Child(fake_llm, tmp_path, url)
-    waiting.read_until("APPROVAL r1 True")
+    waiting = _offline(tmp_path, url)
+    waiting.read_until(f"APPROVAL {OFFLINE_CALL} True")
     _listed(url, "run-1")
     waiting.kill()
 
     with pytest.raises(DurableApprovalError, match="no durable run 'run-9'") as caught:
-        asyncio.run(aapprove("run-9", "r1", database_url=url))
+        asyncio.run(aapprove("run-9", OFFLINE_CALL, database_url=url))
     assert isinstance(caught.value, (MiniAgentsError, LookupError))
     with pytest.raises(DurableApprovalError, match="has no call 'r2' that waits"):
         asyncio.run(adeny("run-1", "r2", database_url=url))
     with pytest.raises(DurableRecordError, match="mapping of names"):
-        asyncio.run(aapprove("run-1", "r1", arguments=["a.txt"], database_url=url))  # type: ignore[arg-type]
+        asyncio.run(aapprove("run-1", OFFLINE_CALL, arguments=["a.txt"], database_url=url))  # type: ignore[arg-type]
     with pytest.raises(DurableRecordError, match="cannot be pickled"):
-        asyncio.run(aapprove("run-1", "r1", arguments={"name": lambda: 1}, database_url=url))
+        asyncio.run(
+            aapprove("run-1", OFFLINE_CALL, arguments={"name": lambda: 1}, database_url=url)
+        )
     with pytest.raises(DurableRecordError, match="non-empty str"):
-        asyncio.run(aapprove("", "r1", database_url=url))
+        asyncio.run(aapprove("", OFFLINE_CALL, database_url=url))
     assert len(asyncio.run(apending_approvals(database_url=url))) == 1  # none of those decided
 
-    asyncio.run(adeny("run-1", "r1", database_url=url))
+    asyncio.run(adeny("run-1", OFFLINE_CALL, database_url=url))
     with pytest.raises(DurableApprovalError, match="was denied already"):
-        asyncio.run(aapprove("run-1", "r1", database_url=url))
+        asyncio.run(aapprove("run-1", OFFLINE_CALL, database_url=url))
 
     missing = f"sqlite:///{tmp_path / 'other.sqlite'}"
     with pytest.raises(DurableDatabaseError, match="no such file") as missed:

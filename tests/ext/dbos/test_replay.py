@@ -27,13 +27,14 @@ from miniagents import (
     MiniAgents,
     miniagent,
 )
-from miniagents.errors import ArgumentError
+from miniagents.errors import ArgumentError, StreamCancelledError
 from miniagents.ext.dbos import (
     DurableApprovalError,
     DurableConfigurationError,
     DurableDatabaseError,
     DurableError,
     DurableRecordError,
+    DurableRunCancelledError,
     DurableRunStoppedError,
     DurableVersionError,
     aapprovals_open,
@@ -651,9 +652,13 @@ async def test_a_run_cancelled_while_a_call_waits_for_approval_leaves_no_approva
             await acancel_run(agent, "cancelled-1")
         else:  # (an operator: the process that runs the run withdraws its approvals)
             await DBOS.cancel_workflow_async("cancelled-1")
-        with pytest.raises(BaseException, match="cancelled") as stopped:  # DBOS's own stop
-            await reply
-        assert type(stopped.value).__module__.startswith("dbos")
+        with pytest.raises(
+            DurableRunCancelledError, match="'cancelled-1' was cancelled"
+        ) as stopped:
+            await reply  # (was: DBOS's own DBOSWorkflowCancelledError, raw)
+        assert isinstance(stopped.value, StreamCancelledError)  # (a cancellation, as such)
+        assert "Start a new run under another workflow id" in str(stopped.value)  # (the fix)
+        assert type(stopped.value.__cause__).__module__.startswith("dbos")  # (DBOS's stop)
     assert await _ended_approval("cancelled-1") == {"id": ANY, "by": "run", "withdrawn": True}
     assert await apending_approvals(database_url=database) == []
     with pytest.raises(DurableApprovalError, match=r"has ended \(CANCELLED\)"):
@@ -678,8 +683,8 @@ async def test_a_runs_approvals_are_told_apart_from_those_of_a_run_whose_id_diff
         await acancel_run(answering, "CASE-1")
         assert len(await apending_approvals("case-1", database_url=database)) == 1  # still
         await acancel_run(agent, "case-1")
-        with pytest.raises(BaseException, match="cancelled"):  # DBOS's own stop
-            await reply
+        with pytest.raises(DurableRunCancelledError, match="'case-1' was cancelled"):
+            await reply  # (was: DBOS's own DBOSWorkflowCancelledError, raw)
 
 
 async def test_a_requests_approval_is_open_on_its_own_not_when_another_call_of_its_id_is(

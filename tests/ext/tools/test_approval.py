@@ -209,10 +209,11 @@ async def test_a_request_whose_reply_was_cancelled_is_no_longer_pending() -> Non
     async with MiniAgents():
         reply = llm.inquire("Delete a.txt")
         _before, request = await read_until_request(reply)
-        assert [request.pending] == [True]  # (not narrowed by mypy: it changes below)
-        reply.cancel()
+        assert [request.pending, request.withdrawn] == [True, False]  # (not narrowed by
+        reply.cancel()  # mypy: it changes below)
     # the context has waited for the agent's tasks, the tool's among them, to end
     assert not request.pending  # nobody is to be asked any more
+    assert request.withdrawn  # (undecided: told apart from a decided call)
     with pytest.raises(ToolApprovalError, match="no longer waits for a decision"):
         request.approve()
     assert deleted == []
@@ -226,12 +227,14 @@ async def test_a_request_is_decided_once_and_a_rebuilt_one_is_not_pending() -> N
         assert request is not None
         result = tools.run(call, approval=request)
         request.approve()
+        assert not request.withdrawn  # (decided)
         with pytest.raises(ToolApprovalError, match="'c1' of delete_file was approved already"):
             request.deny()
         assert (await result).text == "Deleted a"
         rebuilt = ToolApprovalRequest.model_validate(request.model_dump())
         assert rebuilt == request
         assert not rebuilt.pending
+        assert not rebuilt.withdrawn
         with pytest.raises(ToolApprovalError, match="is not pending"):
             rebuilt.approve()
 

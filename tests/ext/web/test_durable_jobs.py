@@ -21,13 +21,17 @@ from miniagents.ext.dbos import durable, workflow_id
 from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, approval_id
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
-from miniagents.ext.web import NoAuthentication, WebSettings, agui_app
+from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
 from miniagents.ext.web._durable import DurableJobs
+from miniagents.ext.web._runs import RunManager
 from tests.ext.web.serving import (
     SSEReader,
     agui_input,
+    answered_chat,
+    chat_request,
     event_types,
     get_events,
+    post_events,
     served,
     until,
 )
@@ -418,3 +422,57 @@ async def test_a_pause_is_told_once_its_approval_is_in_the_database(
     assert [(pending.workflow_id, pending.call_id) for pending in listed] == [
         ('ag-ui:["r1", "t1"]', "offline_call_1")
     ]
+
+
+@pytest.mark.parametrize("protocol", ["ag-ui", "ai-sdk"])
+async def test_a_resume_of_a_run_cancelled_while_it_was_paused_streams_its_cancelled_end(
+    tmp_path: Path, destroyed: None, protocol: str
+) -> None:
+    """A durable run paused here for an approval is cancelled meanwhile (``acancel_run``: a
+    new run of its thread on another server, an operator), which stops its agent here and
+    withdraws the call; the late resume of the pause gets the run's end, cancelled, and
+    the call does not run. (Was: the call, withdrawn, refused the resume with a 409
+    ``not_pending``; then, resumed, the run ended with the error of the tool's result, a
+    plain ``StreamCancelledError``, told as a failure.)"""
+    from miniagents.ext.dbos import acancel_run
+
+    database = f"sqlite:///{tmp_path / 'r.db'}"
+    tool = FunctionTool(_remove, requires_approval=True)
+    script = one_per_call(CallTool("_remove", {"name": "a.txt"}), "Done.")
+    alias = f"CANCELLED_PAUSED_{protocol.replace('-', '_').upper()}"
+    agent = durable(
+        offline_agent.fork(alias=alias, tools=[tool], reply=script, token_delay=0),
+        database_url=database,
+    )
+    app_of = agui_app if protocol == "ag-ui" else ai_sdk_app
+    app = app_of(agent, authentication=NoAuthentication())
+    async with served(app) as client:
+        first = agui_input("r1", thread="t1") if protocol == "ag-ui" else chat_request("c1")
+        _, paused = await post_events(client, first)
+        manager: RunManager = app.state.runs
+        job = manager.paused("t1" if protocol == "ag-ui" else "c1")
+        assert job is not None
+        assert job.workflow_id is not None
+        [asked] = job.waiting()
+        await acancel_run(agent, job.workflow_id)
+        await until(lambda: asked.withdrawn)  # (its agent stopped here: the call waits no more)
+        if protocol == "ag-ui":
+            entry = {"interruptId": asked.call_id, "status": "resolved"}
+            resume = agui_input(
+                "r2", thread="t1", resume=[{**entry, "payload": {"approved": True}}]
+            )
+        else:
+            resume = answered_chat(paused, {"approved": True}, text="Hi")
+        response, ended = await post_events(client, resume)
+    assert response.status_code == 200  # (was: 409, not_pending)
+    last = next(event.json for event in reversed(ended) if event.data != "[DONE]")
+    if protocol == "ag-ui":
+        assert last == {
+            "type": "RUN_FINISHED",
+            "threadId": "t1",
+            "runId": "r2",
+            "outcome": {"type": "cancelled"},
+        }, ended
+    else:
+        assert last["type"] == "abort", ended  # (AI SDK's cancelled end)
+    assert "removed a.txt" not in "".join(event.data for event in ended)  # (did not run)
