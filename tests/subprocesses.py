@@ -8,6 +8,8 @@ They start with SIGINT at its default action, as from a terminal (Ctrl+C raises
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +18,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
+from urllib.parse import unquote, urlsplit
 
 from miniagents.testing import FakeLLMServer
 
@@ -130,4 +133,17 @@ def default_sigint_in_children() -> Iterator[None]:
 
 
 def _do_nothing(signum: int, frame: FrameType | None) -> None:
+    return None
+
+
+def installed_checkout() -> Path | None:
+    """The folder ``miniagents`` was installed from with pip, if it was installed from one.
+
+    (Build leftovers such as a ``miniagents.egg-info`` folder in the clone are skipped.)
+    """
+    for distribution in importlib.metadata.distributions(name="miniagents"):
+        direct_url = distribution.read_text("direct_url.json")
+        if direct_url is not None:
+            url = urlsplit(json.loads(direct_url).get("url", ""))
+            return Path(unquote(url.path)).resolve() if url.scheme == "file" else None
     return None

@@ -11,8 +11,6 @@ the clone; ``.ci/run`` also does the whole install (editable, then a copy) with 
 
 from __future__ import annotations
 
-import importlib.metadata
-import json
 import os
 import re
 import shutil
@@ -21,25 +19,13 @@ import sys
 import tomllib
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from tests.subprocesses import installed_checkout
+
 ROOT = Path(__file__).resolve().parent.parent
 USER_PROGRAM = ROOT / "tests" / "user_program.py"
-
-
-def installed_checkout() -> Path | None:
-    """The folder ``miniagents`` was installed from with pip, if it was installed from one.
-
-    (Build leftovers such as a ``miniagents.egg-info`` folder in the clone are skipped.)
-    """
-    for distribution in importlib.metadata.distributions(name="miniagents"):
-        direct_url = distribution.read_text("direct_url.json")
-        if direct_url is not None:
-            url = urlsplit(json.loads(direct_url).get("url", ""))
-            return Path(unquote(url.path)).resolve() if url.scheme == "file" else None
-    return None
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import pickle
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,7 @@ import pytest
 from miniagents.errors import FrozenInstanceError, ImagePartError, MessageTypeError
 from miniagents.ext.llm.messages import UserMessage
 from miniagents.messages import ImagePart, Message
-
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x80"  # a PNG's signature; not UTF-8
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF"
-GIF = b"GIF89a\x01\x00\x01\x00"
-WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 "
-PNG64 = base64.b64encode(PNG).decode()
-URL = "https://example.com/cat.png"
-
+from tests.messages.images import GIF, JPEG, PNG, PNG64, URL, WEBP
 
 # -- ImagePart -----------------------------------------------------------------------------
 

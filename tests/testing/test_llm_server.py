@@ -42,6 +42,7 @@ from miniagents.testing import (
     virtual_time,
 )
 from tests.fakes.fixtures import THREAD_WAIT, WAIT, fake_llm  # noqa: F401
+from tests.testing.raw_json import post_json
 
 USER = "hi there you"
 
@@ -786,22 +787,6 @@ async def test_not_streamed_faults(fake_llm: FakeLLMServer) -> None:  # noqa: F8
 
 
 # -- the server itself ---------------------------------------------------------------------
-
-
-def post_json(server: FakeLLMServer, path: str, payload: object) -> tuple[int, Any]:
-    """POST ``payload`` as JSON to the server; its status and JSON reply."""
-    request = urllib.request.Request(
-        server.base_url + path,
-        data=json.dumps(payload).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return int(response.status), json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read())
 
 
 def test_unknown_path_and_invalid_request(fake_llm: FakeLLMServer) -> None:  # noqa: F811

@@ -18,7 +18,7 @@ import pytest
 from miniagents.messages import ImagePart
 from miniagents.testing import FAST_RETRY, FakeLLMServer, ToolCall
 from tests.fakes.fixtures import fake_llm  # noqa: F401
-from tests.testing.test_llm_server import post_json
+from tests.testing.raw_json import post_json
 
 USER = "hi there you"
 

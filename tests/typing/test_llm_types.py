@@ -6,25 +6,22 @@ inferred types, and each line that must be rejected carries a precise
 ``# type: ignore[code]``, so a line that stops failing fails mypy too.
 :func:`test_llm_types_pass_mypy` runs mypy on this file.
 
-An LLM agent's parameters are the fields of its options class, all keyword-only with a
-default: ``DefaultNamedArg(type, 'name')`` in the extended callable syntax of
-``mypy_extensions``. A parameter typed ``Any`` (even inside ``Mapping[str, Any]``) would
-make mypy see the whole agent as ``MiniAgent[Any]``: these aliases would then not match.
+The exact types of the agents are the aliases of ``tests/typing/llm_agents.py``. A
+parameter typed ``Any`` (even inside ``Mapping[str, Any]``) would make mypy see the whole
+agent as ``MiniAgent[Any]``: these aliases would then not match.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Literal, TypeAlias, assert_type
+from collections.abc import Mapping
+from typing import assert_type
 
 import anthropic
 import openai
-from mypy_extensions import DefaultNamedArg
 
 from miniagents import Message, MessagePromise, MessageSequencePromise, MiniAgent, MiniAgents
 from miniagents.ext.llm import (
     AssistantMessage,
-    Budget,
     LLMMessage,
     LLMReply,
     LLMToolApprovalRequest,
@@ -32,113 +29,17 @@ from miniagents.ext.llm import (
     LLMToolResultMessage,
     TokenUsage,
 )
-from miniagents.ext.llm.anthropic import AnthropicAgent as AnthropicAgentClass
 from miniagents.ext.llm.anthropic import anthropic_agent, create_anthropic_agent
 from miniagents.ext.llm.from_env import llm_agent_from_env
-from miniagents.ext.llm.offline import OfflineAgent as OfflineAgentClass
 from miniagents.ext.llm.offline import (
     OfflineMessage,
-    Script,
-    ToolRule,
     create_offline_agent,
     offline_agent,
 )
-from miniagents.ext.llm.openai import OpenAIAgent as OpenAIAgentClass
 from miniagents.ext.llm.openai import OpenAIMessage, create_openai_agent, openai_agent
-from miniagents.ext.tools import ToolLike
-from miniagents.promising.sentinels import DEFAULT, Sentinel
+from miniagents.promising.sentinels import DEFAULT
 from tests.fakes.typecheck import assert_passes_mypy
-
-OpenAIAgent: TypeAlias = """OpenAIAgentClass[[
-    DefaultNamedArg(str | None, 'model'),
-    DefaultNamedArg(bool | None, 'stream'),
-    DefaultNamedArg(str | None, 'system'),
-    DefaultNamedArg(float | Literal[Sentinel.DEFAULT] | None, 'stall_timeout'),
-    DefaultNamedArg(Mapping[str, object] | None, 'extra_options'),
-    DefaultNamedArg(Sequence[ToolLike] | None, 'tools'),
-    DefaultNamedArg(int, 'max_tool_rounds'),
-    DefaultNamedArg(int, 'max_tool_calls'),
-    DefaultNamedArg(type[Message] | None, 'output_type'),
-    DefaultNamedArg(int, 'output_retries'),
-    DefaultNamedArg(Budget | None, 'budget'),
-    DefaultNamedArg(openai.AsyncOpenAI | None, 'async_client'),
-    DefaultNamedArg(Literal['chat_completions', 'responses'], 'api'),
-    DefaultNamedArg(int | None, 'max_tokens'),
-    DefaultNamedArg(int | None, 'max_completion_tokens'),
-    DefaultNamedArg(float | None, 'temperature'),
-    DefaultNamedArg(float | None, 'top_p'),
-    DefaultNamedArg(str | Sequence[str] | None, 'stop'),
-    DefaultNamedArg(int | None, 'seed'),
-    DefaultNamedArg(float | None, 'presence_penalty'),
-    DefaultNamedArg(float | None, 'frequency_penalty'),
-    DefaultNamedArg(Mapping[str, int] | None, 'logit_bias'),
-    DefaultNamedArg(str | None, 'reasoning_effort'),
-    DefaultNamedArg(int | None, 'max_retries'),
-    DefaultNamedArg(float | None, 'timeout'),
-]]"""
-"""The type of ``openai_agent`` (of its class): every parameter by name, with its type."""
-
-AnthropicAgent: TypeAlias = """AnthropicAgentClass[[
-    DefaultNamedArg(str | None, 'model'),
-    DefaultNamedArg(bool | None, 'stream'),
-    DefaultNamedArg(str | None, 'system'),
-    DefaultNamedArg(float | Literal[Sentinel.DEFAULT] | None, 'stall_timeout'),
-    DefaultNamedArg(Mapping[str, object] | None, 'extra_options'),
-    DefaultNamedArg(Sequence[ToolLike] | None, 'tools'),
-    DefaultNamedArg(int, 'max_tool_rounds'),
-    DefaultNamedArg(int, 'max_tool_calls'),
-    DefaultNamedArg(type[Message] | None, 'output_type'),
-    DefaultNamedArg(int, 'output_retries'),
-    DefaultNamedArg(Budget | None, 'budget'),
-    DefaultNamedArg(
-        anthropic.AsyncAnthropic
-        | anthropic.AsyncAnthropicBedrock
-        | anthropic.AsyncAnthropicVertex
-        | None,
-        'async_client',
-    ),
-    DefaultNamedArg(int, 'max_tokens'),
-    DefaultNamedArg(float | None, 'temperature'),
-    DefaultNamedArg(float | None, 'top_p'),
-    DefaultNamedArg(int | None, 'top_k'),
-    DefaultNamedArg(Sequence[str] | None, 'stop_sequences'),
-    DefaultNamedArg(int | None, 'max_retries'),
-    DefaultNamedArg(float | None, 'timeout'),
-]]"""
-"""The type of ``anthropic_agent``."""
-
-OfflineAgent: TypeAlias = """OfflineAgentClass[[
-    DefaultNamedArg(str | None, 'model'),
-    DefaultNamedArg(bool | None, 'stream'),
-    DefaultNamedArg(str | None, 'system'),
-    DefaultNamedArg(float | Literal[Sentinel.DEFAULT] | None, 'stall_timeout'),
-    DefaultNamedArg(Mapping[str, object] | None, 'extra_options'),
-    DefaultNamedArg(Sequence[ToolLike] | None, 'tools'),
-    DefaultNamedArg(int, 'max_tool_rounds'),
-    DefaultNamedArg(int, 'max_tool_calls'),
-    DefaultNamedArg(type[Message] | None, 'output_type'),
-    DefaultNamedArg(int, 'output_retries'),
-    DefaultNamedArg(Budget | None, 'budget'),
-    DefaultNamedArg(Script | None, 'reply'),
-    DefaultNamedArg(float, 'token_delay'),
-    DefaultNamedArg(int | None, 'max_tokens'),
-    DefaultNamedArg(float | None, 'temperature'),
-    DefaultNamedArg(Sequence[ToolRule] | None, 'tool_rules'),
-]]"""
-"""The type of ``offline_agent``."""
-
-# Referenced so that the names used only inside the string aliases above stay imported.
-_USED_IN_ALIASES = (
-    DefaultNamedArg,
-    Mapping,
-    Sequence,
-    Literal,
-    Sentinel,
-    Script,
-    ToolRule,
-    ToolLike,
-    Message,
-)
+from tests.typing.llm_agents import AnthropicAgent, OfflineAgent, OpenAIAgent
 
 
 def check_agent_types() -> None:

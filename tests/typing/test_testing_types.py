@@ -25,7 +25,7 @@ from miniagents.testing import (
 )
 from miniagents.testing.virtual_time import EXECUTOR_SECONDS
 from tests.fakes.typecheck import assert_passes_mypy
-from tests.typing.test_llm_types import OfflineAgent
+from tests.typing.llm_agents import OfflineAgent
 
 
 def add(a: int, b: int) -> int:

@@ -5,7 +5,9 @@
 - :func:`sdk_client` is the official ``a2a-sdk`` client of an A2A app, as its card says;
 - :func:`call` and :func:`stream_results` send one JSON-RPC request by hand (``httpx2``), for
   what the official client will not send (bad input) and to read the raw events;
-- :func:`user_message` and :func:`decision` are the messages a client sends.
+- :func:`user_message` and :func:`decision` are the messages a client sends;
+- :func:`error_of` and :func:`violations` read a JSON-RPC error's details, :func:`get_task`
+  a task as ``GetTask`` answers it.
 """
 
 from __future__ import annotations
@@ -149,3 +151,51 @@ async def stream_results(
         assert response.headers["content-type"].startswith("text/event-stream"), response
         events = await SSEReader(response).rest()
     return [json.loads(event.data) for event in events]
+
+
+REASONS = {
+    -32700: "JSON_PARSE",
+    -32600: "INVALID_REQUEST",
+    -32601: "METHOD_NOT_FOUND",
+    -32602: "INVALID_PARAMS",
+    -32001: "TASK_NOT_FOUND",
+    -32002: "TASK_NOT_CANCELABLE",
+    -32003: "PUSH_NOTIFICATION_NOT_SUPPORTED",
+    -32004: "UNSUPPORTED_OPERATION",
+    -32005: "CONTENT_TYPE_NOT_SUPPORTED",
+    -32007: "EXTENDED_AGENT_CARD_NOT_CONFIGURED",
+    -32009: "VERSION_NOT_SUPPORTED",
+    -32000: "RESOURCE_EXHAUSTED",
+}
+"""The ``ErrorInfo.reason`` of each code (A2A's names, as the a2a-sdk's table has them)."""
+
+
+def error_of(response: httpx2.Response, status: int = 200) -> dict[str, Any]:
+    """The JSON-RPC error of ``response``, its details checked (spec §9.5)."""
+    assert response.status_code == status, response.text  # (JSON-RPC errors are answers)
+    body: dict[str, Any] = response.json()
+    assert body["jsonrpc"] == "2.0"
+    assert "result" not in body
+    error: dict[str, Any] = body["error"]
+    info, *more = error["data"]
+    assert info["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"
+    assert (info["reason"], info["domain"]) == (REASONS[error["code"]], "a2a-protocol.org")
+    assert all(isinstance(value, str) for value in info["metadata"].values())
+    assert all(detail["@type"] == "type.googleapis.com/google.rpc.BadRequest" for detail in more)
+    return error
+
+
+def violations(error: dict[str, Any]) -> list[str]:
+    """The fields a ``google.rpc.BadRequest`` of ``error`` names."""
+    return [
+        violation["field"]
+        for detail in error["data"][1:]
+        for violation in detail["fieldViolations"]
+    ]
+
+
+async def get_task(client: httpx2.AsyncClient, task_id: str) -> dict[str, Any]:
+    answer = (await call(client, rpc("GetTask", {"id": task_id}))).json()
+    assert "result" in answer, answer
+    result: dict[str, Any] = answer["result"]
+    return result

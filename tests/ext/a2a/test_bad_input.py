@@ -37,13 +37,11 @@ from miniagents.ext.input_requests import request_input
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from miniagents.ext.web.lowlevel import Job, follow_from_now
 from miniagents.ext.web.settings import DEFAULT_MAX_BODY_VALUES
-from tests.ext.a2a.rpc import call, rpc, send_params
+from tests.ext.a2a.kit import ALICE, BOB
+from tests.ext.a2a.rpc import call, error_of, rpc, send_params, violations
 from tests.ext.web.serving import SSEReader, gated, served, until
 from tests.fakes.asgi24 import Asgi24
 from tests.fakes.fixtures import WAIT
-
-ALICE, BOB = "alice-secret-token", "bob-secret-token"
-"""The bearer tokens of the tests' two principals."""
 
 ran: list[str] = []
 
@@ -71,47 +69,6 @@ def app() -> Starlette:
 async def web(app: Starlette) -> AsyncIterator[httpx2.AsyncClient]:
     async with served(app) as client:
         yield client
-
-
-REASONS = {
-    -32700: "JSON_PARSE",
-    -32600: "INVALID_REQUEST",
-    -32601: "METHOD_NOT_FOUND",
-    -32602: "INVALID_PARAMS",
-    -32001: "TASK_NOT_FOUND",
-    -32002: "TASK_NOT_CANCELABLE",
-    -32003: "PUSH_NOTIFICATION_NOT_SUPPORTED",
-    -32004: "UNSUPPORTED_OPERATION",
-    -32005: "CONTENT_TYPE_NOT_SUPPORTED",
-    -32007: "EXTENDED_AGENT_CARD_NOT_CONFIGURED",
-    -32009: "VERSION_NOT_SUPPORTED",
-    -32000: "RESOURCE_EXHAUSTED",
-}
-"""The ``ErrorInfo.reason`` of each code (A2A's names, as the a2a-sdk's table has them)."""
-
-
-def error_of(response: httpx2.Response, status: int = 200) -> dict[str, Any]:
-    """The JSON-RPC error of ``response``, its details checked (spec §9.5)."""
-    assert response.status_code == status, response.text  # (JSON-RPC errors are answers)
-    body: dict[str, Any] = response.json()
-    assert body["jsonrpc"] == "2.0"
-    assert "result" not in body
-    error: dict[str, Any] = body["error"]
-    info, *more = error["data"]
-    assert info["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"
-    assert (info["reason"], info["domain"]) == (REASONS[error["code"]], "a2a-protocol.org")
-    assert all(isinstance(value, str) for value in info["metadata"].values())
-    assert all(detail["@type"] == "type.googleapis.com/google.rpc.BadRequest" for detail in more)
-    return error
-
-
-def violations(error: dict[str, Any]) -> list[str]:
-    """The fields a ``google.rpc.BadRequest`` of ``error`` names."""
-    return [
-        violation["field"]
-        for detail in error["data"][1:]
-        for violation in detail["fieldViolations"]
-    ]
 
 
 def _with_data(data: bytes) -> bytes:

@@ -37,9 +37,9 @@ from miniagents.ext.a2a import (
 from miniagents.ext.input_requests import AuthRequest, request_input
 from miniagents.ext.web import NoAuthentication
 from miniagents.messages.image import ImagePart
+from tests.ext.a2a.kit import PNG, greeter, reporter
 from tests.ext.a2a.rpc import serving
 from tests.ext.a2a.sdk_server import PlayedExecutor, sdk_app, text
-from tests.ext.a2a.test_parts_and_states import PNG, greeter, reporter
 from tests.ext.web.serving import until
 
 

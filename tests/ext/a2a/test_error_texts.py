@@ -22,8 +22,8 @@ from miniagents import InteractionContext, miniagent
 from miniagents.ext.a2a import a2a_app
 from miniagents.ext.errors import InputRequestError
 from miniagents.ext.web import NoAuthentication, WebSettings
+from tests.ext.a2a.kit import Receiver, pushing, receiving
 from tests.ext.a2a.rpc import call, rpc, send_params, stream_results
-from tests.ext.a2a.test_push import Receiver, pushing, receiving
 from tests.ext.web.serving import served, until
 
 SECRET = "https://api.example.com/v1/chat?key=sk-live-0123456789"

@@ -26,9 +26,8 @@ from miniagents.ext.a2a.server import DEFAULT_PAGE_SIZE
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.web import NoAuthentication
 from miniagents.ext.web.lowlevel import Job
-from tests.ext.a2a.rpc import call, rpc, send_params
-from tests.ext.a2a.test_bad_input import error_of, violations
-from tests.ext.a2a.test_memory import approving, get_task
+from tests.ext.a2a.kit import approving
+from tests.ext.a2a.rpc import call, error_of, get_task, rpc, send_params, violations
 from tests.ext.web.serving import SSEReader, served
 
 

@@ -23,14 +23,13 @@ from miniagents import InteractionContext, Message, MiniAgent, miniagent
 from miniagents.ext.a2a import a2a_app
 from miniagents.ext.a2a._encoding import A2AEncoder
 from miniagents.ext.input_requests import request_input
-from miniagents.ext.llm.offline import CallTool, offline_agent
-from miniagents.ext.llm.offline_script import call_count
-from miniagents.ext.tools import FunctionTool
+from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from miniagents.ext.web.lowlevel import Run
 from miniagents.ext.web.settings import DEFAULT_MAX_ENDED_RUN_BYTES
-from tests.ext.a2a.rpc import call, rpc, send_params, stream_results
-from tests.ext.a2a.test_bad_input import ALICE, BOB
+from tests.ext.a2a.kit import ALICE, BOB, approving
+from tests.ext.a2a.rpc import call, get_task, rpc, send_params, stream_results
+from tests.ext.web.long_reply import BOUND, PEAK_BYTES, TOKEN, TOKENS, Sent, writer
 from tests.ext.web.serving import (  # noqa: F401
     delete_file,
     deleted,
@@ -38,18 +37,6 @@ from tests.ext.web.serving import (  # noqa: F401
     served,
     until,
 )
-from tests.ext.web.test_live_run_bounds import BOUND, PEAK_BYTES, TOKEN, TOKENS, Sent, writer
-
-ASK = CallTool("delete_file", {"path": "notes.md"})
-
-
-def approving() -> MiniAgent[..., Message]:
-    """An agent whose every task calls ``delete_file``, which waits for approval, then ends."""
-    return offline_agent.fork(
-        tools=[FunctionTool(delete_file, requires_approval=True)],
-        reply=lambda call: "Done." if call_count(call.messages) else ASK,
-        token_delay=0,
-    )
 
 
 def runs_of(task_id: str) -> list[Run]:
@@ -75,13 +62,6 @@ async def approved_task(client: httpx2.AsyncClient) -> str:
     done = (await call(client, rpc("SendMessage", sent))).json()["result"]["task"]
     assert done["status"]["state"] == "TASK_STATE_COMPLETED"
     return str(task["id"])
-
-
-async def get_task(client: httpx2.AsyncClient, task_id: str) -> dict[str, Any]:
-    answer = (await call(client, rpc("GetTask", {"id": task_id}))).json()
-    assert "result" in answer, answer
-    result: dict[str, Any] = answer["result"]
-    return result
 
 
 async def test_an_ended_tasks_runs_are_let_go_of_while_get_task_still_answers_it_whole() -> None:

@@ -28,10 +28,11 @@ from google.protobuf.json_format import MessageToDict
 
 import miniagents
 from miniagents import InteractionContext, Message, miniagent
-from miniagents.ext.a2a import A2AData, A2AFile, A2ATaskRejectedError, a2a_app
+from miniagents.ext.a2a import A2AFile, A2ATaskRejectedError, a2a_app
 from miniagents.ext.input_requests import AuthRequest, request_input
 from miniagents.ext.web import NoAuthentication, WebSettings
 from miniagents.messages.image import ImagePart
+from tests.ext.a2a.kit import PNG, greeter, reporter
 from tests.ext.a2a.rpc import (
     all_of,
     call,
@@ -44,27 +45,12 @@ from tests.ext.a2a.rpc import (
 )
 from tests.ext.web.serving import served
 
-PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
-)
-"""A 1x1 PNG image."""
-
 COMPLETED = TaskState.TASK_STATE_COMPLETED
 INPUT_REQUIRED = TaskState.TASK_STATE_INPUT_REQUIRED
 
 
 def parts_json(parts: Any) -> list[dict[str, Any]]:
     return [MessageToDict(part) for part in parts]
-
-
-@miniagent
-async def reporter(ctx: InteractionContext) -> None:
-    """Replies with a text, a file, a file by URL, data, and a text with an image."""
-    ctx.reply("Here is the report.")
-    ctx.reply(A2AFile(data=b"tck", filename="output.txt", media_type="text/plain"))
-    ctx.reply(A2AFile(url="https://example.com/r.pdf", filename="r.pdf", text="The PDF."))
-    ctx.reply(A2AData(data={"key": "value", "count": 42}))
-    ctx.reply(Message(text="A chart:", images=[ImagePart(data=PNG)]))
 
 
 async def test_files_data_and_images_are_their_own_parts_each_message_an_artifact() -> None:
@@ -149,15 +135,6 @@ async def test_a_failed_task_reports_its_errors_message_and_class_only() -> None
     said = json.dumps([events, got])
     for leaked in ("Traceback", "no-such-file", 'File \\"', str(Path(miniagents.__file__).parent)):
         assert leaked not in said, leaked
-
-
-@miniagent
-async def greeter(ctx: InteractionContext) -> None:
-    """Asks for a name, then greets."""
-    question = request_input("What is your name?")
-    ctx.reply(question)
-    name = await question.aanswer()
-    ctx.reply(f"Hello, {name}!")
 
 
 async def test_a_question_pauses_the_task_and_the_next_message_is_its_answer() -> None:

@@ -16,7 +16,6 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,47 +32,11 @@ from miniagents.ext.a2a.errors import A2AConfigurationError
 from miniagents.ext.a2a.push import SIGNATURE_HEADER, signature_valid
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from miniagents.testing import virtual_time
-from tests.ext.a2a.rpc import call, rpc, send_params, serving
-from tests.ext.a2a.test_bad_input import ALICE, BOB, error_of, violations
-from tests.ext.a2a.test_parts_and_states import greeter
+from tests.ext.a2a.kit import ALICE, BOB, Receiver, greeter, pushing, receiving
+from tests.ext.a2a.rpc import call, error_of, rpc, send_params, serving, violations
 from tests.ext.web.serving import served, until
 
 SECRET = "push-secret"
-
-
-@dataclass
-class Receiver:
-    """A webhook receiver: what it was posted, and what it answers (200 unless told)."""
-
-    url: str = ""
-    posts: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    answers: list[Response] = field(default_factory=list)
-    hold: asyncio.Event | None = None  # (if set: each post is answered once it is set)
-
-    def states(self) -> list[str]:
-        return [json.loads(body)["statusUpdate"]["status"]["state"] for _, body in self.posts]
-
-
-@asynccontextmanager
-async def receiving() -> AsyncIterator[Receiver]:
-    receiver = Receiver()
-
-    async def hook(request: Request) -> Response:
-        receiver.posts.append((dict(request.headers), await request.body()))
-        if receiver.hold is not None:
-            await receiver.hold.wait()
-        return receiver.answers.pop(0) if receiver.answers else Response(status_code=200)
-
-    def make(url: str) -> Starlette:
-        receiver.url = url
-        return Starlette(routes=[Route("/hooks/{name}", hook, methods=["POST"])])
-
-    async with serving(make):
-        yield receiver
-
-
-def pushing(receiver: Receiver, **options: Any) -> A2APushNotifications:
-    return A2APushNotifications(allowed_urls=[f"{receiver.url}hooks/"], **options)
 
 
 def greeting(receiver: Receiver, **options: Any) -> Starlette:

@@ -33,10 +33,14 @@ from miniagents.ext.web import WebSettings
 from miniagents.ext.web.serving import HEADERS_SECONDS, MAX_CONNECTIONS
 from miniagents.ext.web.settings import LOCAL_HOSTS
 from miniagents.testing import FakeLLMServer
-from tests.ext.console.test_console import WAIT, read_until, run_with_stdin_closed
+from tests.ext.console.terminal import WAIT, read_until, run_with_stdin_closed
 from tests.ext.web.serving import configs_run
-from tests.subprocesses import default_sigint_in_children, python_env, run_python
-from tests.test_install import installed_checkout
+from tests.subprocesses import (
+    default_sigint_in_children,
+    installed_checkout,
+    python_env,
+    run_python,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 GETTING_STARTED = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")

@@ -55,12 +55,10 @@ from miniagents.testing import FakeLLMServer
 from miniagents.utils import achain_loop, adialog_loop
 from miniagents.utils import loops as loops_module
 from miniagents.utils.loops import ChainStep
+from tests.ext.console.terminal import WAIT, read_until, run_with_stdin_closed
 from tests.subprocesses import default_sigint_in_children, python_env, run_python
 
 ROOT = Path(__file__).resolve().parents[3]
-
-WAIT = 30.0
-"""Seconds to wait for what a child process should show soon (the CI machine is slow)."""
 
 OFFLINE = '(offline model "offline", 1 message(s) in the prompt) You said: '
 """The start of the offline model's default reply to a one-message prompt."""
@@ -179,19 +177,6 @@ def test_input_and_the_console_agents_read_each_line_once_in_turn(tmp_path: Path
         "USER: exit\n"
         "Then: after the dialog\n"  # and the dialog left the line after exit to input()
     )
-
-
-def run_with_stdin_closed(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``python *args`` in ``cwd`` with its stdin closed (so ``sys.stdin`` is None)."""
-    with default_sigint_in_children():
-        return subprocess.run(
-            ["sh", "-c", 'exec "$@" 0<&-', "sh", sys.executable, *args],
-            cwd=cwd,
-            env=python_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
 
 
 @pytest.mark.parametrize("how", ["closed at the start", "closed by the program"])
@@ -438,19 +423,6 @@ async def main() -> None:
 
 asyncio.run(main())
 """
-
-
-def read_until(fd: int, output: bytearray, text: bytes, timeout: float = WAIT) -> None:
-    """Read ``fd`` into ``output`` until ``text`` is in it; fail at the deadline or EOF."""
-    deadline = time.monotonic() + timeout
-    while text not in output:
-        left = deadline - time.monotonic()
-        assert left > 0, f"{text!r} not shown in {timeout} s; shown: {bytes(output)!r}"
-        readable, _, _ = select.select([fd], [], [], left)
-        if readable:
-            chunk = os.read(fd, 65536)
-            assert chunk, f"the output ended before {text!r}; shown: {bytes(output)!r}"
-            output += chunk
 
 
 @pytest.mark.parametrize("mode", ["dialog", "output"])

@@ -27,7 +27,7 @@ from miniagents.ext.history import (
 )
 from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUsage, UserMessage
-from tests.ext.history.test_history import TRICKY_TEXTS
+from tests.ext.history.histories import TRICKY_TEXTS
 from tests.history_calls import every_call
 
 LOGGER = "miniagents.ext.history.markdown"

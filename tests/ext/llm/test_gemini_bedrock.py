@@ -15,13 +15,12 @@ import contextlib
 import json
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
-from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, miniagent
+from miniagents import InteractionContext, Message, MiniAgents, miniagent
 from miniagents.ext.llm import (
     AssistantMessage,
     Budget,
@@ -48,10 +47,11 @@ from miniagents.ext.llm.errors import (
     LLMServerError,
     LLMTimeoutError,
 )
-from miniagents.ext.llm.gemini import GeminiMessage, GeminiOptions, gemini_agent
+from miniagents.ext.llm.gemini import GeminiOptions, gemini_agent
 from miniagents.ext.llm.pricing import cost_usd
 from miniagents.testing import AWS_TEST_CREDENTIALS, FakeLLMServer, ToolCall
 from miniagents.testing import thinking_signature as signature
+from tests.ext.llm.natives import BEDROCK, GEMINI, Native
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 from tests.fakes.tracing import Traces, traces  # noqa: F401
 
@@ -59,53 +59,6 @@ PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
     b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N"
     b"\x00\x00\x00\x00IEND\xaeB`\x82"
-)
-
-
-@dataclass(frozen=True)
-class Native:
-    """One provider under test: its agent, the words of its API, its environment."""
-
-    name: str
-    agent: MiniAgent[..., Any]
-    message_class: type[AssistantMessage]
-    model: str
-    stop: str  # the finish reason of a normal end
-    price_provider: str
-
-    def environment(self, server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Point the SDK's client, made from the environment, at ``server``."""
-        if self.name == "gemini":
-            monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", server.gemini_base_url)
-            monkeypatch.setenv("GEMINI_API_KEY", "test")
-            monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
-            monkeypatch.delenv("GOOGLE_GENAI_USE_VERTEXAI", raising=False)
-        else:
-            monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", server.bedrock_base_url)
-            monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_TEST_CREDENTIALS["aws_access_key_id"])
-            monkeypatch.setenv(
-                "AWS_SECRET_ACCESS_KEY", AWS_TEST_CREDENTIALS["aws_secret_access_key"]
-            )
-            monkeypatch.setenv("AWS_REGION", AWS_TEST_CREDENTIALS["region_name"])
-            for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_BEARER_TOKEN_BEDROCK"):
-                monkeypatch.delenv(name, raising=False)
-            monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-            monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-
-    def ask(self, messages: Any, **arguments: Any) -> Any:
-        if self.name == "bedrock":
-            arguments.setdefault("max_retries", 0)
-        return self.agent.inquire(messages, model=self.model, **arguments)
-
-
-GEMINI = Native("gemini", gemini_agent, GeminiMessage, "gemini-2.5-flash", "STOP", "google")
-BEDROCK = Native(
-    "bedrock",
-    bedrock_agent,
-    BedrockMessage,
-    "anthropic.claude-3-5-haiku-20241022-v1:0",
-    "end_turn",
-    "aws",
 )
 
 

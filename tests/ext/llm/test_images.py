@@ -34,7 +34,7 @@ from miniagents.testing import FakeLLMServer
 from miniagents.utils import adialog_loop
 from tests.ext.llm.providers import LLM, SDKClient, client, llm, server  # noqa: F401
 from tests.fakes.fixtures import fake_llm  # noqa: F401
-from tests.messages.test_image import GIF, PNG, PNG64, URL
+from tests.messages.images import GIF, PNG, PNG64, URL
 
 
 def test_the_prompt_keeps_the_images_of_user_messages_only() -> None:

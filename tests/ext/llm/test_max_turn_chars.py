@@ -27,8 +27,8 @@ from miniagents.ext.llm._openai_options import OpenAIOptions
 from miniagents.ext.llm.prompt import PromptText
 from miniagents.ext.llm.provider import LLMCall
 from miniagents.testing import FakeLLMServer, ToolCall, run_with_virtual_time, thinking_signature
+from tests.ext.llm.natives import BEDROCK, GEMINI
 from tests.ext.llm.providers import ANTHROPIC, LLM, OPENAI, RESPONSES, SDKClient
-from tests.ext.llm.test_gemini_bedrock import BEDROCK, GEMINI
 from tests.ext.llm.wire import chat_events, events_reply, sse
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 

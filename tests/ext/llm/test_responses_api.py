@@ -49,7 +49,7 @@ from tests.ext.llm.providers import RESPONSES, tokens_then_error
 from tests.ext.llm.wire import response
 from tests.ext.tools.loop_support import add
 from tests.fakes.fixtures import fake_llm  # noqa: F401
-from tests.messages.test_image import URL
+from tests.messages.images import URL
 
 MODEL = "gpt-test"
 

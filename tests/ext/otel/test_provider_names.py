@@ -18,7 +18,7 @@ from miniagents import MiniAgent, MiniAgents
 from miniagents.ext.llm.compatible import SERVERS, ServerName, compatible_agent
 from miniagents.ext.llm.gemini import gemini_agent
 from miniagents.testing import FakeLLMServer
-from tests.ext.llm.test_gemini_bedrock import BEDROCK, GEMINI
+from tests.ext.llm.natives import BEDROCK, GEMINI
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 from tests.fakes.tracing import Traces, traces  # noqa: F401
 

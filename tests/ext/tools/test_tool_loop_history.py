@@ -25,7 +25,7 @@ from miniagents.ext.llm import (
 from miniagents.ext.llm.openai import OpenAIMessage
 from miniagents.testing import FakeLLMServer, ToolCall
 from miniagents.utils import adialog_loop
-from tests.ext.history.test_history import scripted_user
+from tests.ext.history.histories import scripted_user
 from tests.ext.llm.providers import LLM, SDKClient
 from tests.ext.tools.loop_support import (
     add,

@@ -28,11 +28,12 @@ from starlette.applications import Starlette
 from starlette.types import Message as ASGIMessage
 from starlette.types import Receive, Scope, Send
 
-from miniagents import InteractionContext, Message, MessagePromise, MiniAgent, miniagent
+from miniagents import Message, MiniAgent
 from miniagents.ext.llm.offline import CallTool
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
 from miniagents.ext.web._runs import RunManager
 from miniagents.ext.web.web_chat import web_chat_app
+from tests.ext.web.long_reply import BOUND, PEAK_BYTES, TOKEN, TOKENS, Sent, writer
 from tests.ext.web.serving import (
     SSEEvent,
     agui_input,
@@ -46,46 +47,10 @@ from tests.ext.web.serving import (
 )
 from tests.fakes.fixtures import WAIT
 
-TOKEN = "x" * 10_000
-TOKENS = 500
-"""The reply: 500 tokens of 10 KB (5 MB), far past the bound."""
-BOUND = 100_000
-PEAK_BYTES = 4_000_000
-"""What the process may allocate at most while a cut run streams (it was over 15 MB: the
-reply's 5 MB three times over, in its log, its text and its client's events). Below the
-reply's 5 MB, so that even one whole copy of it fails; about 2.5 MB on a quiet machine,
-and up to 3.3 MB seen on a loaded one (the agent runs further ahead of the cut there)."""
 HELD_BYTES = 80_000
 """What a run forgotten as it ended may leave allocated (caches' noise, under 30 KB; its
 reply's events and text were over 200 KB, cut, or 10 MB, whole)."""
 PAGE = Path(__file__).parents[3] / "examples" / "web_chat" / "index.html"
-
-
-@dataclass
-class Sent:
-    """How many tokens the agent wrote, and whether its writing was stopped (or ended)."""
-
-    tokens: int = 0
-    stopped: bool = False
-
-
-def writer(sent: Sent) -> MiniAgent[..., Message]:
-    """An agent whose reply is ``TOKENS`` tokens of ``TOKEN``, counted in ``sent``."""
-
-    async def tokens() -> AsyncIterator[str]:
-        try:
-            for _ in range(TOKENS):
-                sent.tokens += 1
-                yield TOKEN
-                await asyncio.sleep(0)  # (a model's stream waits for its next token)
-        finally:
-            sent.stopped = True
-
-    @miniagent
-    async def long_writer(ctx: InteractionContext) -> None:
-        ctx.reply(MessagePromise.from_async_iterable(tokens()))
-
-    return long_writer
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from miniagents.ext.llm.usage import Budget, charged_to, usage_totals
 from miniagents.messages.image import ImagePart
 from miniagents.miniagents import MiniAgent
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.ext.llm.test_gemini_bedrock import BEDROCK, GEMINI, Native
+from tests.ext.llm.natives import BEDROCK, GEMINI, Native
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 from tests.fakes.tracing import Traces, traces  # noqa: F401
 from tests.subprocesses import outputs_by_hash_seed
