@@ -4,6 +4,7 @@ prints what its page says."""
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import importlib.util
 import inspect
 import io
@@ -188,7 +189,7 @@ def _batched(tmp: Path, wanted: frozenset[str]) -> dict[str, Outcome]:
     programs = [
         Program(name=snippet.name, cwd=str(folder), path=str(_script(folder, snippet)))
         for n, snippet in enumerate(SNIPPETS, start=1)
-        if not snippet.stdin and snippet.name in wanted
+        if not snippet.stdin and snippet.name not in OWN_PROCESS and snippet.name in wanted
         for folder in [_folder(tmp, f"snippet-{n}")]
     ]
     programs += [
@@ -197,7 +198,29 @@ def _batched(tmp: Path, wanted: frozenset[str]) -> dict[str, Outcome]:
         if path.name not in OWN_PROCESS and path.name in wanted
     ]
     with FakeLLMServer() as server:  # the blocks that need a key talk to it
-        return run_batch(programs, llm=server)
+        return run_batch(programs, llm=server, env=_pytest_with_the_pages_plugins())
+
+
+PAGES_PYTEST_PLUGINS = frozenset({"asyncio"})
+"""The pytest plugins that the pages' test files use (``docs/testing.md``: pytest-asyncio)."""
+
+
+def _pytest_with_the_pages_plugins() -> dict[str, str]:
+    """An environment where ``pytest`` loads only the plugins the pages' test files use.
+
+    ``docs/testing.md``'s blocks run their own file with ``python -m pytest`` in a process of
+    its own, as a reader runs it. Each of those runs started with every plugin installed
+    here, hypothesis's among them (2 s of imports): 4.3 s against 0.75 s for a test that
+    does nothing, and a minute or more under CI's load, for each of the four blocks. They
+    are blocked (``-p no:NAME``), so a block's file passes with pytest and the plugins it
+    names alone, as in a reader's project.
+    """
+    others = sorted(
+        entry.name
+        for entry in importlib.metadata.entry_points(group="pytest11")
+        if entry.name not in PAGES_PYTEST_PLUGINS
+    )
+    return {"PYTEST_ADDOPTS": " ".join(f"-p no:{name}" for name in others)}
 
 
 def _script(folder: Path, snippet: Snippet) -> Path:
@@ -235,22 +258,27 @@ def _selected(session: pytest.Session) -> frozenset[str]:
 
 
 BATCH_TIMEOUT = pytest.mark.timeout(660)
-"""The first test to need the batch runs it (up to 600 s, its own limit, on a loaded machine)."""
+"""The first test to need the batch runs it (up to 600 s, its own limit, on a loaded machine);
+a program that starts Ray runs on its own, as long (:data:`RAY_SECONDS`), without the batch."""
 
 
 @BATCH_TIMEOUT
 @pytest.mark.parametrize("snippet", SNIPPETS, ids=[snippet.name for snippet in SNIPPETS])
 def test_a_snippet_runs_and_prints_what_its_page_says(
-    snippet: Snippet, tmp_path: Path, fake_llm: FakeLLMServer, batched: dict[str, Outcome]
+    snippet: Snippet, tmp_path: Path, fake_llm: FakeLLMServer, request: pytest.FixtureRequest
 ) -> None:
-    if snippet.stdin:  # it reads the console (file descriptor 0): a process of its own
+    if snippet.stdin or snippet.name in OWN_PROCESS:  # (reading the console is a reason)
         script = tmp_path / "snippet.py"
         script.write_text(snippet.code, encoding="utf-8")
         result: Outcome | subprocess.CompletedProcess[str] = run_python(
-            [str(script)], cwd=tmp_path, llm=fake_llm, stdin=snippet.stdin
+            [str(script)],
+            cwd=tmp_path,
+            llm=fake_llm,
+            stdin=snippet.stdin,
+            timeout=own_process_seconds(snippet.name),
         )
     else:
-        result = batched[snippet.name]
+        result = request.getfixturevalue("batched")[snippet.name]
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     if snippet.expected is not None:
@@ -347,22 +375,54 @@ def test_every_example_is_listed_with_what_it_prints() -> None:
     assert sorted(EXAMPLE_OUTPUT) == sorted(path.name for path in EXAMPLES)
 
 
+STARTS_RAY = "it starts and stops a Ray cluster of its own"
+
 OWN_PROCESS = {
     **dict.fromkeys(EXAMPLE_INPUT, "it reads the console (file descriptor 0)"),
-    "ray_pipeline.py": "it starts and stops a Ray cluster of its own",
+    "ray_pipeline.py": STARTS_RAY,
+    "docs/ray.md-1": STARTS_RAY,  # (18 s of the batch on a quiet machine, 72 s under CI's load)
 }
-"""The examples that run in a process of their own, with the reason."""
+"""The examples and blocks (besides those reading the console) that run in a process of
+their own, with the reason."""
+
+RAY_SECONDS = 600
+"""The bound of a program that starts a Ray cluster (a safety net, as the batch's 600 s is).
+
+Where its time goes (``examples/ray_pipeline.py``, on 2 cores at a load of 5): importing Ray
+2 s, ``ray.init`` 11-13 s (the cluster's processes), the first item 1.5 s (a worker's cold
+start), the 300 documents 6.5-8 s, ``ray.shutdown`` 1.6 s: 31 s. Ray's start is most of it,
+and it slows down as the cores are shared: ``docs/ray.md-1`` took 18 s alone and 89 s on a
+core shared with one busy process, and the example outlasted 120 s on CI's Python 3.13 run
+beside the other tests."""
+
+
+def own_process_seconds(name: str) -> float:
+    """The bound of the example or block ``name`` run in a process of its own."""
+    return RAY_SECONDS if OWN_PROCESS.get(name) == STARTS_RAY else 120
+
+
+def test_every_block_and_example_that_starts_ray_runs_in_a_process_of_its_own() -> None:
+    # (was: docs/ray.md-1 started its cluster inside the batch, 72 s of it under CI's load)
+    programs = {snippet.name: snippet.code for snippet in SNIPPETS}
+    programs |= {path.name: path.read_text(encoding="utf-8") for path in EXAMPLES}
+    starting = sorted(name for name, code in programs.items() if "ray.init(" in code)
+    assert starting == sorted(name for name, why in OWN_PROCESS.items() if why == STARTS_RAY)
 
 
 @BATCH_TIMEOUT
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
-def test_an_example_runs_offline(path: Path, tmp_path: Path, batched: dict[str, Outcome]) -> None:
+def test_an_example_runs_offline(
+    path: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     if path.name in OWN_PROCESS:
         result: Outcome | subprocess.CompletedProcess[str] = run_python(
-            [str(path)], cwd=tmp_path, stdin=EXAMPLE_INPUT.get(path.name, "")
+            [str(path)],
+            cwd=tmp_path,
+            stdin=EXAMPLE_INPUT.get(path.name, ""),
+            timeout=own_process_seconds(path.name),
         )
     else:
-        result = batched[path.name]
+        result = request.getfixturevalue("batched")[path.name]
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     for expected in EXAMPLE_OUTPUT[path.name]:

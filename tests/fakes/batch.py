@@ -8,7 +8,9 @@ runs every program of a batch in turn, each as ``python program.py`` would: its 
 does; ``SystemExit`` gives its code). Between two programs the runner puts back what a
 program may change of the interpreter: the working directory, the environment, the
 ``miniagents`` logger's level and handlers, the root logger's handlers, the deadlock
-watch's interval, and the modules the program imported from its own folder.
+watch's interval, and the modules the program imported from its own folder. It writes how
+long each program took on its standard error as it goes: a batch that runs out of time says
+which programs took it, and which one it was running.
 
 It is not a sandbox: a program that changes the interpreter in another way (a monkeypatch
 of a library, a thread left running) may change what the programs after it see. The
@@ -20,7 +22,9 @@ programs here are the repository's own documentation; one that needs a process o
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -54,17 +58,34 @@ class Outcome:
 
 
 def run_batch(
-    programs: list[Program], *, llm: FakeLLMServer | None = None, timeout: float = 600
+    programs: list[Program],
+    *,
+    llm: FakeLLMServer | None = None,
+    timeout: float = 600,
+    env: Mapping[str, str] | None = None,
 ) -> dict[str, Outcome]:
-    """Run ``programs`` in one new interpreter, in order; each one's outcome by its name."""
+    """Run ``programs`` in one new interpreter, in order; each one's outcome by its name.
+
+    ``env`` holds variables added to the interpreter's environment (see ``run_python``).
+    """
     spec = ROOT / "build" / "batch"
     spec.mkdir(parents=True, exist_ok=True)
     request = spec / f"programs-{id(programs):x}.json"
     request.write_text(json.dumps([asdict(program) for program in programs]), encoding="utf-8")
     try:
         result = run_python(
-            [str(Path(__file__).resolve()), str(request)], cwd=ROOT, llm=llm, timeout=timeout
+            [str(Path(__file__).resolve()), str(request)],
+            cwd=ROOT,
+            llm=llm,
+            timeout=timeout,
+            env=env,
         )
+    except subprocess.TimeoutExpired as expired:
+        took = expired.stderr.decode() if isinstance(expired.stderr, bytes) else expired.stderr
+        raise AssertionError(
+            f"the batch runner did not end within {timeout:g} s; what each program took, "
+            f"in order (the one after the last ran out of time):\n{took or ''}"
+        ) from None
     finally:
         request.unlink(missing_ok=True)
     if result.returncode != 0:
@@ -83,6 +104,7 @@ def _run_all(request: Path) -> None:  # pragma: no cover - runs in the child
     import logging
     import os
     import runpy
+    import time
     import traceback
 
     from miniagents.promising.lowlevel import set_deadlock_check_interval
@@ -105,6 +127,7 @@ def _run_all(request: Path) -> None:  # pragma: no cover - runs in the child
             for name in [name for name in os.environ if name.startswith(("OPENAI_", "ANTHROPIC_"))]:
                 del os.environ[name]
         sys.stdin = io.StringIO(program.stdin)
+        started = time.perf_counter()
         try:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 try:
@@ -145,6 +168,9 @@ def _run_all(request: Path) -> None:  # pragma: no cover - runs in the child
                     del sys.modules[name]  # the example's own modules: fresh for the next one
             with contextlib.suppress(RuntimeError):
                 asyncio.set_event_loop(None)
+        print(
+            f"{time.perf_counter() - started:8.2f} s  {program.name}", file=sys.stderr, flush=True
+        )
         outcomes[program.name] = {
             "returncode": returncode,
             "stdout": out.getvalue(),
