@@ -12,7 +12,6 @@ import itertools
 import re
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -23,79 +22,13 @@ import pytest
 from miniagents.ext.history import ChatHistory
 from miniagents.testing import ChatHistoryContract, FakeLLMServer
 from tests.fakes.batch import Outcome, Program, run_batch
+from tests.fakes.doc_pages import BLOCK as _BLOCK
+from tests.fakes.doc_pages import INCLUDED as _INCLUDED
+from tests.fakes.doc_pages import PAGES, ROOT, SNIPPETS, Snippet
+from tests.fakes.doc_pages import SHOWN as _SHOWN
 from tests.subprocesses import run_python
 
-ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-"""Every page whose python blocks run: the README, then the site's pages (``docs/``)."""
-
-_BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.DOTALL)
-_STDIN = re.compile(r"<!-- stdin\n(.*?)-->", re.DOTALL)
-_INCLUDED = re.compile(r'\s*--8<-- "([^"]+)"\s*')
-"""A block that is a file of the repository (an example), which mkdocs puts in its place."""
-_SHOWN = re.compile(r"<!-- example: (\S+) -->\s*$")
-"""The comment right before a block that shows an example whole (the file itself, as it is:
-it runs as the example, and ``test_a_block_that_shows_an_example_is_that_example`` keeps
-the two the same), so that the page reads whole wherever it is read, GitHub included."""
-
-
-@dataclass(frozen=True)
-class Snippet:
-    """A python block of a page, with its expected output and piped input, if any."""
-
-    code: str
-    expected: str | None
-    """The text block right after it (only prose may come between), if there is one."""
-    stdin: str
-    """The lines of a ``<!-- stdin ... -->`` comment between the two blocks."""
-    page: str = "README.md"
-    """The page it is on, relative to the repository root."""
-    number: int = 1
-    """Its place among the page's python blocks (from 1)."""
-
-    @property
-    def name(self) -> str:
-        """Where it is, as the test ids and failures say: ``docs/tools.md-2``."""
-        return f"{self.page}-{self.number}"
-
-
-def page_snippets(path: Path) -> list[Snippet]:
-    """Each python block of the page at ``path``, with what it prints and what it reads."""
-    text = path.read_text(encoding="utf-8")
-    page = path.relative_to(ROOT).as_posix()
-    blocks = list(_BLOCK.finditer(text))
-    snippets: list[Snippet] = []
-    for index, block in enumerate(blocks):
-        before = text[blocks[index - 1].end() if index else 0 : block.start()]
-        if (
-            block.group(1) != "python"
-            or _INCLUDED.fullmatch(block.group(2))
-            or _SHOWN.search(before)
-        ):
-            continue  # (an example it shows runs as one: see test_an_included_file_is_an_example)
-        following = blocks[index + 1] if index + 1 < len(blocks) else None
-        between = text[block.end() : following.start() if following else len(text)]
-        stdin = _STDIN.search(between)
-        expected = None
-        if following is not None and following.group(1) == "text":
-            expected = following.group(2)
-        snippets.append(
-            Snippet(
-                block.group(2),
-                expected,
-                stdin.group(1) if stdin else "",
-                page=page,
-                number=len(snippets) + 1,
-            )
-        )
-    return snippets
-
-
-def doc_snippets() -> list[Snippet]:
-    """Each python block of every page (:data:`PAGES`), in order."""
-    return [snippet for path in PAGES for snippet in page_snippets(path)]
 
 
 def page_text(name: str) -> str:
@@ -106,9 +39,6 @@ def page_text(name: str) -> str:
 def lines_of(text: str) -> list[str]:
     """The lines of ``text`` without trailing spaces (a prompt at the end of input has one)."""
     return [line.rstrip() for line in text.splitlines()]
-
-
-SNIPPETS = doc_snippets()
 
 
 def test_the_pages_have_snippets_to_run() -> None:

@@ -25,7 +25,7 @@ import httpx2
 
 from miniagents import MiniAgents
 from miniagents.ext.a2a import a2a_agent
-from tests.ext.a2a.test_two_services import Researcher, orchestrator, tool_result
+from tests.ext.a2a.two_services import Researcher, orchestrator, tool_result
 
 TARGET_MS = 5.0
 

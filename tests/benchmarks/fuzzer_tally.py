@@ -8,11 +8,12 @@ A script run by hand from the repository root (pytest never collects it)::
 
 Each mode draws random programs (seeded: the same ones on every run) from the strategy of
 its test in ``tests/miniagents/test_topology_fuzzer.py``, runs each through that test's
-``check`` and counts how they ended: the replies, a ``ReplayWindowError``, a reader that
-gave up, or a failure (a hang: still running at its cut-off; a wrong reply; an error),
-with the caller and what else the loop held. The first programs of each failure are
-printed in full. ``pytest --hypothesis-profile=deep`` stops at a test's first failure (and
-shrinks it); this says how often each one happens, before and after a fix.
+``check`` (``tests/fakes/topology_checks.py``) and counts how they ended: the replies, a
+``ReplayWindowError``, a reader that gave up, or a failure (a hang: still running at its
+cut-off; a wrong reply; an error), with the caller and what else the loop held. The first
+programs of each failure are printed in full. ``pytest --hypothesis-profile=deep`` stops at
+a test's first failure (and shrinks it); this says how often each one happens, before and
+after a fix.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from tests.fakes.topologies import (
     passed_on_twice,
     programs,
 )
-from tests.miniagents import test_topology_fuzzer as fuzzer
+from tests.fakes.topology_checks import check
 
 logging.disable(logging.CRITICAL)
 
@@ -135,7 +136,7 @@ def tally(mode: str, count: int, seed_value: int) -> None:
     def run(program: Program) -> None:
         records = cast(pytest.LogCaptureFixture, _Records())  # (check clears and reads them)
         try:
-            outcome = fuzzer.check(
+            outcome = check(
                 program,
                 records,
                 eager=options.eager,

@@ -78,7 +78,7 @@ MYPY_SECONDS = 600
 @cache
 def mypy_report() -> Report:
     """Run mypy once over the typing tests, the pages' blocks and :data:`PLANTED`."""
-    from tests.test_docs import SNIPPETS  # the pages' python blocks, as test_docs runs them
+    from tests.fakes.doc_pages import SNIPPETS  # the pages' python blocks, as test_docs runs them
 
     folder = Path(tempfile.mkdtemp(prefix="miniagents-typecheck-"))
     snippets: dict[str, Path] = {}

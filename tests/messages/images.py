@@ -10,3 +10,9 @@ GIF = b"GIF89a\x01\x00\x01\x00"
 WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 "
 PNG64 = base64.b64encode(PNG).decode()
 URL = "https://example.com/cat.png"
+WHOLE_PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
+    b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N"
+    b"\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+"""A whole 1x1 PNG (``PNG`` is only a signature): for the SDKs and servers that decode it."""

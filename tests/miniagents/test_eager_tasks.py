@@ -2,66 +2,22 @@
 
 An eager task runs its first step inside ``create_task``, so an agent runs inside
 ``inquire`` until it first waits, and a handler that never waits has ended when its task is
-returned. Each test here runs a test of another module with the running loop's tasks started
-eagerly; each failed so before the library handled eager tasks. (The topology fuzzer runs its
-programs this way too; ``pytest --eager-tasks`` runs any test so.)
+returned. The tests here are of that; the tests of other modules that failed with eager tasks
+before the library handled them run so beside themselves, each a ``..._with_eager_tasks``
+twin in its own module. (The topology fuzzer runs its programs this way too; ``pytest
+--eager-tasks`` runs any test so.)
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
 from miniagents import InteractionContext, MiniAgents, miniagent
 from miniagents.promising.lowlevel import running_tasks
-from miniagents.testing import VirtualClock
 from tests.fakes.eager_tasks import eager_tasks
-from tests.miniagents import test_abandon, test_memory, test_persist
-from tests.operators import test_operators
-from tests.promising import test_backpressure
-
-_PLAIN: list[Callable[[], Awaitable[None]]] = [
-    # the replies were tracked after the run had ended, and were kept for good
-    test_memory.test_a_long_lived_context_lets_go_of_the_replies_it_streamed,
-    # a message replied in the agent's first step was not adopted: nobody cancelled it
-    test_abandon.test_giving_up_on_the_whole_reply_stops_the_messages_it_replied_with,
-    # the agent waited for room before its replies were dropped, and was never woken
-    test_backpressure.test_replies_nobody_can_read_stop_pressing_at_once,
-    # the agent never waits: it had replied and returned inside the subscription, so the
-    # take(1) found its replies complete, and cancelling them (a no-op) stopped nothing; its
-    # input kept the source's subscription
-    test_operators.test_an_agent_operator_taken_from_gives_up_quietly_and_lets_go_of_its_source,
-    test_operators.test_an_agent_operator_lets_go_of_its_source_when_its_agent_has_returned,
-]
-
-
-@pytest.mark.parametrize("test", _PLAIN, ids=lambda test: test.__name__)
-async def test_passes_with_eager_tasks(test: Callable[[], Awaitable[None]]) -> None:
-    with eager_tasks():
-        await test()
-
-
-async def test_giving_up_on_a_message_of_a_plain_agent_cancels_it_with_eager_tasks(
-    virtual_clock: VirtualClock,
-) -> None:
-    with eager_tasks():
-        await test_abandon.test_giving_up_on_a_message_of_a_plain_agent_cancels_the_agent(
-            virtual_clock
-        )
-
-
-@pytest.mark.timeout(300)
-async def test_the_persist_bookkeeping_stays_bounded_with_eager_tasks(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # a handler's task that ended in its first step was registered all the same, and its
-    # done callback kept it until the loop turned: 16 MB over this test's messages
-    with eager_tasks():
-        await test_persist.test_the_bookkeeping_stays_bounded_over_many_distinct_messages(
-            monkeypatch
-        )
 
 
 async def test_an_agent_runs_inside_inquire_until_it_first_waits() -> None:

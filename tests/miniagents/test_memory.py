@@ -30,6 +30,7 @@ from miniagents import (
 )
 from miniagents.errors import StreamCancelledError
 from miniagents.promising.lowlevel import core_of, running_tasks
+from tests.fakes.eager_tasks import eager_tasks
 
 
 class Peak:
@@ -193,6 +194,12 @@ async def test_a_long_lived_context_lets_go_of_the_replies_it_streamed() -> None
             del reply, message
         gc.collect()
         assert [ref() for ref in refs] == [None] * 100
+
+
+async def test_a_long_lived_context_lets_go_of_the_replies_it_streamed_with_eager_tasks() -> None:
+    # the replies were tracked after the run had ended, and were kept for good
+    with eager_tasks():
+        await test_a_long_lived_context_lets_go_of_the_replies_it_streamed()
 
 
 @miniagent

@@ -12,6 +12,7 @@ import pytest
 from miniagents import InteractionContext, Message, MessagePromise, MiniAgents, miniagent
 from miniagents.miniagents import context as context_module
 from miniagents.miniagents._persist import PERSIST_WINDOW, PersistMemory
+from tests.fakes.eager_tasks import eager_tasks
 
 
 class Recorder:
@@ -159,3 +160,13 @@ async def test_the_bookkeeping_stays_bounded_over_many_distinct_messages(
     # A set of every key ever persisted would grow by about 3.5 MB over these 16,000 (and
     # anything kept per message, 16 bytes or more, by 256 kB).
     assert final - settled < 200_000, f"grew by {final - settled:,} bytes"
+
+
+@pytest.mark.timeout(300)
+async def test_the_persist_bookkeeping_stays_bounded_with_eager_tasks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a handler's task that ended in its first step was registered all the same, and its
+    # done callback kept it until the loop turned: 16 MB over this test's messages
+    with eager_tasks():
+        await test_the_bookkeeping_stays_bounded_over_many_distinct_messages(monkeypatch)

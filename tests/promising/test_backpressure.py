@@ -22,6 +22,7 @@ from miniagents.messages import MessageSequencePromise
 from miniagents.promising import StreamedPromise
 from miniagents.promising.limits import Overflow, StreamLimits, stream_limits
 from miniagents.promising.lowlevel import core_of, read_on_demand
+from tests.fakes.eager_tasks import eager_tasks
 
 HWM = 4
 
@@ -243,6 +244,12 @@ async def test_replies_nobody_can_read_stop_pressing_at_once() -> None:
     async with MiniAgents(high_water_mark=HWM):
         busy.inquire([f"m{index}" for index in range(100)])  # the reply is dropped
         await asyncio.wait_for(done.wait(), 5)
+
+
+async def test_replies_nobody_can_read_stop_pressing_at_once_with_eager_tasks() -> None:
+    # the agent waited for room before its replies were dropped, and was never woken
+    with eager_tasks():
+        await test_replies_nobody_can_read_stop_pressing_at_once()
 
 
 async def test_replies_dropped_while_their_agent_waits_for_room_stop_pressing() -> None:

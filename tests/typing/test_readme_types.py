@@ -11,8 +11,8 @@ in snippets to hide a typing gap).
 
 from __future__ import annotations
 
+from tests.fakes.doc_pages import SNIPPETS
 from tests.fakes.typecheck import mypy_report, snippet_module
-from tests.test_docs import SNIPPETS
 
 
 def test_every_snippet_of_the_pages_passes_mypy_strict() -> None:

@@ -14,12 +14,8 @@ exporter): the researcher's spans continue the caller's trace, under its span of
 from __future__ import annotations
 
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx2
 import pytest
@@ -27,45 +23,17 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from miniagents import MessagePromise, MiniAgents
-from miniagents.ext.a2a import a2a_agent
-from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents import MiniAgents
 from miniagents.ext.otel import instrument, uninstrument
-from miniagents.ext.tools import ToolResultMessage
+from tests.ext.a2a.two_services import Researcher, orchestrator, tool_result
 from tests.fakes.fixtures import WAIT
-from tests.subprocesses import python_env
 
-CHILD = Path(__file__).with_name("researcher_server.py")
 TOKENS = 40
 """Tokens released before the caller cancels (half-way: the researcher would say more)."""
 
 LATENCY_BOUND_MS = 50.0
 """What the test holds each median to (generous: the machine is shared); the issue asks 5 ms,
 which the figure this test prints (``-s``) and ``tests/benchmarks/a2a_latency.py`` report."""
-
-
-class Researcher:
-    """The researcher's process, and its URL once it listens."""
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(CHILD)],
-            env=python_env(None),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line.startswith("PORT "):
-            _, err = self.process.communicate(timeout=60)
-            raise AssertionError(f"the researcher did not start: {line!r}\n{err[-4000:]}")
-        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
-
-    def stop(self) -> str:
-        self.process.terminate()
-        _, err = self.process.communicate(timeout=60)
-        return err
 
 
 @pytest.fixture
@@ -88,23 +56,6 @@ def spans() -> Iterator[InMemorySpanExporter]:
         yield exporter
     finally:
         uninstrument()
-
-
-def orchestrator(url: str) -> Any:
-    remote = a2a_agent(url, alias="RESEARCHER")
-    return offline_agent.fork(
-        alias="ORCHESTRATOR",
-        tools=[remote],
-        reply=one_per_call(CallTool("RESEARCHER", {"message": "rivers"}), "Thanks."),
-        token_delay=0,
-    )
-
-
-async def tool_result(replies: Any) -> MessagePromise[Any]:
-    async for promise in replies:
-        if issubclass(promise.message_class, ToolResultMessage):
-            return promise  # type: ignore[no-any-return]
-    raise AssertionError("the orchestrator's reply had no tool result")
 
 
 @pytest.mark.timeout(120)

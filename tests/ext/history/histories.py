@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from miniagents import InteractionContext, MiniAgent, miniagent
+from collections.abc import Sequence
+
+from miniagents import InteractionContext, Message, MiniAgent, miniagent
 from miniagents.ext.llm.messages import UserMessage
 
 TRICKY_TEXTS = {
@@ -35,16 +37,19 @@ TRICKY_TEXTS = {
 """Texts whose lines look like the file's own markup, or that its line ends could change."""
 
 
-def scripted_user(texts: list[str]) -> MiniAgent[...]:
-    """A user agent that reads its input, then says the next text; EOFError when done."""
-    remaining = iter(texts)
+def scripted_user(said: Sequence[str | Message]) -> MiniAgent[...]:
+    """A user agent that reads its input, then says the next of ``said``; EOFError when done.
+
+    A text is said as a ``UserMessage``, a message (one with images, say) as it is.
+    """
+    remaining = iter(said)
 
     @miniagent
     async def user(ctx: InteractionContext) -> None:
         await ctx.messages
-        text = next(remaining, None)
-        if text is None:
+        message = next(remaining, None)
+        if message is None:
             raise EOFError("no more messages")
-        ctx.reply(UserMessage(text=text))
+        ctx.reply(UserMessage(text=message) if isinstance(message, str) else message)
 
     return user

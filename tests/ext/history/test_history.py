@@ -15,7 +15,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -99,14 +98,6 @@ def roles_and_texts(messages: Iterable[Message]) -> list[tuple[object, str | Non
 
 def run_script(cwd: Path, name: str, stdin: str) -> subprocess.CompletedProcess[str]:
     return run_python([name], cwd, stdin=stdin, timeout=60)
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def load_fresh(path: Path) -> MessageTuple:
@@ -1209,16 +1200,19 @@ ENDS_WITHIN = 30.0
 
 
 class SlowDialog:
-    """A dialog subprocess whose second reply streams slowly; stdin stays open."""
+    """A dialog subprocess whose second reply streams slowly; stdin stays open.
+
+    Its output comes through a pipe that the test reads as the dialog writes it: a wait for
+    a text is a wait for the dialog to print it (bounded by the test's own timeout only).
+    """
 
     def __init__(self, tmp_path: Path, agents: str) -> None:
         self.tmp_path = tmp_path
         self.chat = tmp_path / "chat.md"
-        self.out = tmp_path / "out.txt"
+        self.printed = b""
         script = SLOW_TEMPLATE.format(agents=agents)
         (tmp_path / "slow.py").write_text(script, encoding="utf-8")
         with (
-            self.out.open("w") as out,
             (tmp_path / "err.txt").open("w") as err,
             default_sigint_in_children(),  # Ctrl+C works even if the test run ignores it
         ):
@@ -1227,7 +1221,7 @@ class SlowDialog:
                 cwd=tmp_path,
                 env=python_env(),
                 stdin=subprocess.PIPE,
-                stdout=out,
+                stdout=subprocess.PIPE,
                 stderr=err,
                 text=True,
             )
@@ -1237,8 +1231,29 @@ class SlowDialog:
         self.process.stdin.write(text)
         self.process.stdin.flush()
 
+    def read_more(self) -> bool:
+        """Read what the dialog printed next (waiting for it); ``False`` at its output's end."""
+        assert self.process.stdout is not None
+        printed = os.read(self.process.stdout.fileno(), 65536)
+        self.printed += printed
+        return bool(printed)
+
+    def read_until(self, text: str) -> None:
+        """Read the dialog's output as it prints it until ``text`` is in it."""
+        while text.encode() not in self.printed:
+            if not self.read_more():
+                raise AssertionError(
+                    f"The dialog ended before it printed {text!r}; it printed "
+                    f"{self.printed.decode(errors='replace')!r} and wrote to stderr "
+                    f"{self.errors()!r}."
+                )
+
     def output(self) -> str:
-        return self.out.read_text(encoding="utf-8")
+        """All the dialog printed, once it has ended."""
+        assert self.process.poll() is not None
+        while self.read_more():
+            pass
+        return self.printed.decode()
 
     def errors(self) -> str:
         return (self.tmp_path / "err.txt").read_text(encoding="utf-8")
@@ -1246,16 +1261,17 @@ class SlowDialog:
     def wait_for_the_slow_reply(self) -> None:
         """Until the second reply has streamed a few words: the model is mid-reply."""
         self.say("first\nsecond\n")
-        wait_until(lambda: "ASSISTANT: short reply\n" in self.output(), "the first reply")
-        wait_until(lambda: "word2 " in self.output(), "the slow reply to start")
-        assert "word1999" not in self.output()
+        self.read_until("ASSISTANT: short reply\n")
+        self.read_until("word2 ")
+        assert b"word1999" not in self.printed
 
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(timeout=10)
-        if self.process.stdin is not None:
-            self.process.stdin.close()
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
 @pytest.fixture

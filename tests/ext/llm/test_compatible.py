@@ -39,12 +39,7 @@ from miniagents.ext.llm.compatible import (
 from miniagents.ext.llm.errors import LLMAuthenticationError, LLMConfigurationError
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.fakes.fixtures import fake_llm  # noqa: F401
-
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
-    b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N"
-    b"\x00\x00\x00\x00IEND\xaeB`\x82"
-)
+from tests.messages.images import WHOLE_PNG
 
 
 @pytest.fixture
@@ -210,7 +205,7 @@ async def test_an_image_url_is_refused_where_only_bytes_are_taken(
         with pytest.raises(LLMConfigurationError, match="bytes only"):
             await agent.inquire(UserMessage(text="What?", images=(image,)), model="m")  # type: ignore[attr-defined]
         reply = await ollama_agent.inquire(
-            UserMessage(text="What?", images=(ImagePart(data=PNG, media_type="image/png"),)),
+            UserMessage(text="What?", images=(ImagePart(data=WHOLE_PNG, media_type="image/png"),)),
             model="llava",
         )
     assert str(reply[0])  # the bytes went through
@@ -223,7 +218,7 @@ async def test_deepseek_refuses_images_and_a_json_schema_before_the_request(
     class Weather(Message):
         city: str
 
-    image = ImagePart(data=PNG, media_type="image/png")
+    image = ImagePart(data=WHOLE_PNG, media_type="image/png")
     async with MiniAgents():
         with pytest.raises(LLMConfigurationError, match="take no images"):
             await deepseek_agent.inquire(UserMessage(text="What?", images=(image,)), model="m")

@@ -54,12 +54,7 @@ from miniagents.testing import thinking_signature as signature
 from tests.ext.llm.natives import BEDROCK, GEMINI, Native
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 from tests.fakes.tracing import Traces, traces  # noqa: F401
-
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
-    b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N"
-    b"\x00\x00\x00\x00IEND\xaeB`\x82"
-)
+from tests.messages.images import WHOLE_PNG
 
 
 @pytest.fixture(params=[GEMINI, BEDROCK], ids=["gemini", "bedrock"])
@@ -781,12 +776,12 @@ async def test_a_bedrock_structured_answer_cut_off_by_the_context_window_is_not_
 
 
 async def test_an_image_goes_as_bytes(native: Native, server: FakeLLMServer) -> None:
-    image = ImagePart(data=PNG, media_type="image/png")
+    image = ImagePart(data=WHOLE_PNG, media_type="image/png")
     async with MiniAgents():
         await native.ask(UserMessage(text="What is this?", images=(image,)))
     assert server.requests[0].status == 200
     assert [(sent.data, sent.media_type) for sent in server.requests[0].images] == [
-        (PNG, "image/png")
+        (WHOLE_PNG, "image/png")
     ]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from miniagents import InteractionContext, Message, MiniAgents, miniagent
+from miniagents import Message, MiniAgents
 from miniagents.errors import FrozenInstanceError, MessageTypeError
 from miniagents.ext.history import ChatHistoryError, MalformedChatHistoryError
 from miniagents.ext.history.agents import markdown_history_agent
@@ -32,6 +32,7 @@ from miniagents.ext.llm.prompt import prompt_of
 from miniagents.messages import MessageTuple
 from miniagents.testing import FakeLLMServer
 from miniagents.utils import adialog_loop
+from tests.ext.history.histories import scripted_user
 from tests.ext.llm.providers import LLM, SDKClient, client, llm, server  # noqa: F401
 from tests.fakes.fixtures import fake_llm  # noqa: F401
 from tests.messages.images import GIF, PNG, PNG64, URL
@@ -187,16 +188,7 @@ async def test_a_conversation_with_images_resumes_from_its_history_file(
     photo = ImagePart(data=PNG)
     assistant = llm.agent.fork(model=llm.model, async_client=client)
     history = markdown_history_agent.fork(history_md_file=path)
-    said = iter([UserMessage(text="What is this?", images=(photo,)), UserMessage(text="Sure?")])
-
-    @miniagent
-    async def user(ctx: InteractionContext) -> None:
-        await ctx.messages
-        message = next(said, None)
-        if message is None:
-            raise EOFError("no more messages")
-        ctx.reply(message)
-
+    user = scripted_user([UserMessage(text="What is this?", images=(photo,)), "Sure?"])
     server.reply(["A PNG."])
     async with MiniAgents():
         await adialog_loop(user, assistant, history)  # one turn: the image and its answer

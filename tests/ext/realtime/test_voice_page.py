@@ -802,8 +802,8 @@ async def test_a_page_that_leaves_mid_reply_ends_its_session_and_the_apis(
             await socket.send('{"type": "text", "text": "Count."}')
             while '"transcript"' not in str(await socket.recv()):
                 pass  # (the reply has begun; the page closes now)
-        record = fake_llm.realtime_sessions[0]
-        await until(lambda: record.outcome == "closed")  # (was: open until the session's limit)
+        # its API session ends (was: open until the session's limit)
+        record = await fake_llm.wait_realtime_async(0, lambda record: record.outcome == "closed")
         await until(lambda: not running_tasks())
     assert record.outcome == "closed"
 
@@ -1145,11 +1145,8 @@ async def test_a_page_that_vanished_is_noticed_by_the_servers_pings_in_every_sta
             assert isinstance(socket.transport, asyncio.ReadTransport)
             socket.transport.pause_reading()
             if state == "speaking":
-                record = fake_llm.realtime_sessions[0]
-                # the API's session ended
-                async with asyncio.timeout(30):
-                    while record.outcome != "closed":  # noqa: ASYNC110 - the fake signals none
-                        await asyncio.sleep(0)
+                # the API's session ended (the fake's waiter wakes at each change of its record)
+                await fake_llm.wait_realtime_async(0, lambda record: record.outcome == "closed")
             else:
                 await asyncio.wait_for(link.closed.wait(), 30)  # the API's session ended
             await until(lambda: not running_tasks())

@@ -38,14 +38,9 @@ from tests.ext.llm.batch.kit import (
     until_looked,
 )
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
+from tests.messages.images import WHOLE_PNG
 
 MODEL = "gemini-2.5-flash"
-
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
-    b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N"
-    b"\x00\x00\x00\x00IEND\xaeB`\x82"
-)
 
 _CLIENTS: list[genai.Client] = []
 """The SDK clients the test made (closed after it)."""
@@ -163,7 +158,7 @@ async def test_structured_output_and_an_image_go_in_a_batch_as_live(
     fake_llm: FakeLLMServer,  # noqa: F811
 ) -> None:
     fake_llm.reply(['{"city": "Paris", ', '"celsius": 21.5}'])
-    image = ImagePart(data=PNG, media_type="image/png")
+    image = ImagePart(data=WHOLE_PNG, media_type="image/png")
     item = UserMessage(text="The weather here?", images=(image,))
     async with MiniAgents():
         results = [
