@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from miniagents.testing import FakeLLMServer
@@ -96,18 +97,51 @@ def run_python(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python *args`` in ``cwd`` with ``stdin`` piped in (see :func:`python_env`).
 
-    ``env`` holds variables added to the child's environment.
+    ``env`` holds variables added to the child's environment. A child that outlives
+    ``timeout`` is killed with every process it started (see :func:`start_python`), and
+    ``subprocess.TimeoutExpired`` is raised, with what the child had written so far.
+    """
+    pipe = subprocess.PIPE
+    with start_python(args, cwd, llm=llm, env=env, stdin=pipe, stdout=pipe, stderr=pipe) as child:
+        try:
+            out, err = child.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            end_process_group(child)
+            child.wait()
+            raise
+    return subprocess.CompletedProcess(child.args, child.returncode, out, err)
+
+
+def start_python(
+    args: list[str],
+    cwd: Path,
+    *,
+    llm: FakeLLMServer | None = None,
+    env: Mapping[str, str] | None = None,
+    **popen: Any,
+) -> subprocess.Popen[str]:
+    """Start ``python *args`` in ``cwd`` (see :func:`python_env`), text mode, ``popen`` given on.
+
+    The child leads a process group of its own, which the processes it starts join (Ray's
+    daemons among them): :func:`end_process_group` ends them all, where killing the child
+    alone would leave them running with no parent (a timed-out Ray program did, eating CPU
+    for the rest of the run).
     """
     with default_sigint_in_children():
-        return subprocess.run(
+        return subprocess.Popen(
             [sys.executable, *args],
             cwd=cwd,
             env=python_env(llm, **(env or {})),
-            input=stdin,
-            capture_output=True,
             text=True,
-            timeout=timeout,
+            process_group=0,
+            **popen,
         )
+
+
+def end_process_group(child: subprocess.Popen[str]) -> None:
+    """Kill ``child`` (started by :func:`start_python`) and every process of its group."""
+    with contextlib.suppress(ProcessLookupError):  # (all of them ended already)
+        os.killpg(child.pid, signal.SIGKILL)
 
 
 @contextlib.contextmanager
