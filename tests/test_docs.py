@@ -22,10 +22,7 @@ import pytest
 from miniagents.ext.history import ChatHistory
 from miniagents.testing import ChatHistoryContract, FakeLLMServer
 from tests.fakes.batch import Outcome, Program, run_batch
-from tests.fakes.doc_pages import BLOCK as _BLOCK
-from tests.fakes.doc_pages import INCLUDED as _INCLUDED
-from tests.fakes.doc_pages import PAGES, ROOT, SNIPPETS, Snippet
-from tests.fakes.doc_pages import SHOWN as _SHOWN
+from tests.fakes.doc_pages import BLOCK, INCLUDED, PAGES, ROOT, SHOWN, SNIPPETS, Snippet
 from tests.subprocesses import run_python
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -57,8 +54,8 @@ def test_an_included_file_is_an_example() -> None:
     included = [
         found[1]
         for path in PAGES
-        for block in _BLOCK.finditer(path.read_text(encoding="utf-8"))
-        if block.group(1) == "python" and (found := _INCLUDED.fullmatch(block.group(2)))
+        for block in BLOCK.finditer(path.read_text(encoding="utf-8"))
+        if block.group(1) == "python" and (found := INCLUDED.fullmatch(block.group(2)))
     ]
     for name in included:
         assert ROOT / name in EXAMPLES, f"{name} is included in a page but is no example"
@@ -69,10 +66,10 @@ def test_a_block_that_shows_an_example_is_that_example() -> None:
     shown: list[tuple[str, str]] = []
     for path in PAGES:
         text = path.read_text(encoding="utf-8")
-        blocks = list(_BLOCK.finditer(text))
+        blocks = list(BLOCK.finditer(text))
         for index, block in enumerate(blocks):
             before = text[blocks[index - 1].end() if index else 0 : block.start()]
-            if block.group(1) == "python" and (found := _SHOWN.search(before)):
+            if block.group(1) == "python" and (found := SHOWN.search(before)):
                 shown.append((found[1], block.group(2)))
     assert shown, "the A2A page shows its two-process example's files"
     for name, code in shown:
@@ -420,7 +417,7 @@ def test_the_quick_start_demo_is_an_example_that_the_tests_run() -> None:
 
 def test_the_quick_start_shows_what_the_demo_prints(tmp_path: Path) -> None:
     start = README.index("## Quick start")
-    shown = _BLOCK.search(README, README.index("Type `exit`", start))
+    shown = BLOCK.search(README, README.index("Type `exit`", start))
     assert shown is not None
     assert shown.group(1) == "text"
     result = run_python([str(ROOT / "examples" / "demo.py")], cwd=tmp_path, stdin="Hello!\nexit\n")
