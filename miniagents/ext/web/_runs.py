@@ -624,14 +624,14 @@ class Job:
         return self.approvals.get(self.pause_key, call_id)
 
     @property
-    def withdrawn(self) -> bool:
-        """Whether its run ended while it was paused: no call it paused at waits any more,
-        and one of them was withdrawn undecided (its agent was stopped: its durable run was
-        cancelled by a new run of its thread on another server, say)."""
+    def went_on(self) -> bool:
+        """Whether its run went on without it while it was paused: no call it paused at
+        waits any more. Each was decided elsewhere (``aapprove``/``adeny`` of another
+        process, DBOS's API: the first decision holds) or withdrawn undecided (its agent
+        was stopped: its durable run was cancelled by a new run of its thread on another
+        server, say)."""
         asked = self.waiting(self.last_pause.waiting) if self.last_pause is not None else []
-        return any(request.withdrawn for request in asked) and not any(
-            request.pending for request in asked
-        )
+        return bool(asked) and not any(request.pending for request in asked)
 
     async def aapprovals_open(self) -> None:
         """A durable job's run waits on the calls it asks for: once their approvals are in
@@ -1664,14 +1664,16 @@ class RunManager:
         thread's run whose interrupts the resume answers). ``named`` and ``gone`` are
         :meth:`aresume_run`'s. The answer is the new run's stream, or, when its principal
         has no room for one more stream, the refusal (nothing decided). A job whose run
-        ended while it was paused (:attr:`Job.withdrawn`) is resumed with no decision: its
-        stream is the run's end (cancelled, for a durable run cancelled meanwhile).
+        went on while it was paused (:attr:`Job.went_on`) is resumed with no decision: its
+        stream is the rest of the run, its calls as they were decided elsewhere, or its end
+        (cancelled, for a durable run cancelled meanwhile).
         """
         job = await self.apaused_here(owner, pause_key, find, which)
         if job is None or isinstance(job, Response):
             return missing() if job is None else job
-        # (was: the withdrawn calls of a run ended meanwhile were refused with a 409)
-        decisions = () if job.withdrawn else decide(job.asked)
+        # (was: the calls of a run that went on meanwhile, withdrawn or decided elsewhere,
+        # were refused with a 409, and the rest of the run was never streamed)
+        decisions = () if job.went_on else decide(job.asked)
         if isinstance(decisions, Response):
             return decisions
         # (the slot is taken before anything is decided, and handed to the run's stream: was,

@@ -476,3 +476,50 @@ async def test_a_resume_of_a_run_cancelled_while_it_was_paused_streams_its_cance
     else:
         assert last["type"] == "abort", ended  # (AI SDK's cancelled end)
     assert "removed a.txt" not in "".join(event.data for event in ended)  # (did not run)
+
+
+@pytest.mark.parametrize("protocol", ["ag-ui", "ai-sdk"])
+async def test_a_paused_run_whose_call_is_decided_elsewhere_is_resumed_with_the_rest(
+    tmp_path: Path, destroyed: None, protocol: str
+) -> None:
+    """A durable run paused here for an approval whose call is decided elsewhere
+    (``aapprove`` of another process, or DBOS's API) goes on with that decision; the resume
+    of the pause then streams the rest of the run, the call's result as it was decided
+    there. (Was: the resume was refused with a 409 ``not_pending``, and the run's rest was
+    never streamed.)"""
+    from miniagents.ext.dbos import aapprove
+
+    database = f"sqlite:///{tmp_path / 'r.db'}"
+    tool = FunctionTool(_remove, requires_approval=True)
+    script = one_per_call(CallTool("_remove", {"name": "a.txt"}), "Done.")
+    alias = f"DECIDED_ELSEWHERE_{protocol.replace('-', '_').upper()}"
+    agent = durable(
+        offline_agent.fork(alias=alias, tools=[tool], reply=script, token_delay=0),
+        database_url=database,
+    )
+    app_of = agui_app if protocol == "ag-ui" else ai_sdk_app
+    app = app_of(agent, authentication=NoAuthentication())
+    async with served(app) as client:
+        first = agui_input("r1", thread="t1") if protocol == "ag-ui" else chat_request("c1")
+        _, paused = await post_events(client, first)
+        manager: RunManager = app.state.runs
+        job = manager.paused("t1" if protocol == "ag-ui" else "c1")
+        assert job is not None
+        assert job.workflow_id is not None
+        [asked] = job.waiting()
+        await aapprove(
+            job.workflow_id, asked.call_id, database_url=database, decided_by="elsewhere"
+        )
+        await until(lambda: not asked.pending)  # (the run reads the decision, here)
+        if protocol == "ag-ui":
+            entry = {"interruptId": asked.call_id, "status": "resolved"}
+            resume = agui_input(
+                "r2", thread="t1", resume=[{**entry, "payload": {"approved": False}}]
+            )
+        else:
+            resume = answered_chat(paused, {"approved": False}, text="Hi")
+        response, ended = await post_events(client, resume)
+    assert response.status_code == 200, ended  # (was: 409, not_pending)
+    streamed = "".join(event.data for event in ended)
+    assert "removed a.txt" in streamed  # (approved elsewhere: it ran, the late denial unsent)
+    assert "Done." in streamed
