@@ -462,7 +462,7 @@ class _RunResponse(EventSourceResponse):
         watch = _astop_at(self._stopping, self._job)
         # (owned by the manager, ended by this stream: never a MiniAgents block's task, whose
         # exit would wait for a watch that only its server's stop ends)
-        stops = spawn(watch, "a web stream's watch of its server's stop", manager.watches)
+        stops = spawn(watch, "a web stream's watch of its server's stop", manager.tasks)
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -667,9 +667,7 @@ class Job:
         whose exit would wait for a job that outlives its request by design: resumed,
         replayed, or ended by its server's stop or its expiry).
         """
-        self.task = spawn(
-            self._produce(events), f"web run {self.current.key}", self.manager.job_tasks
-        )
+        self.task = spawn(self._produce(events), f"web run {self.current.key}", self.manager.tasks)
         self.task.add_done_callback(_drop_cancellation)
 
     def new_places(self) -> EventPlaces | None:
@@ -1316,11 +1314,10 @@ class RunManager:
         "approval_flow",
         "context",
         "durable",
-        "job_tasks",
         "protocol",
         "settings",
         "streams",
-        "watches",
+        "tasks",
     )
 
     def __init__(
@@ -1355,8 +1352,9 @@ class RunManager:
         self.settings = settings
         self.durable = DurableJobs.of(agent, protocol.name)  # a durable agent's runs
         self.streams = StreamSlots()  # the event streams sent now (limited by self.settings)
-        self.watches: set[asyncio.Task[None]] = set()  # (their servers' stops, of the streams)
-        self.job_tasks: set[asyncio.Task[None]] = set()  # (its jobs' tasks, see Job.start)
+        # the tasks it owns, never a MiniAgents block's (whose exit would wait for them): its
+        # jobs' (see Job.start) and its streams' watches of their server's stop
+        self.tasks: set[asyncio.Task[None]] = set()
         self._runs: dict[tuple[str | None, str], Run] = {}
         self._jobs: set[Job] = set()
         self._keyed: dict[tuple[str | None, str], Job] = {}
