@@ -1459,12 +1459,15 @@ def _stop_reply(reply: MessageSequencePromise, error: DurableError) -> None:
 
     The reply ends first (its readers get ``error``, not a plain cancellation), then its
     producer is given up on as when every reader leaves: the agent's task is cancelled,
-    and what it waits for with it.
+    and what it waits for with it. The reply keeps ``error``'s text as the reason it was
+    cancelled for, so that the messages it holds that end with the agent (one it was
+    streaming) end with that sentence too, not a plain cancellation's.
     """
     core = core_of(reply)
     if core.done:
         return
     give_up, core.on_abandoned = core.on_abandoned, None  # (the end would drop it)
+    core.reason = str(error)
     core.fail(error)
     if give_up is not None:
         give_up()

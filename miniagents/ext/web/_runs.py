@@ -462,7 +462,7 @@ class _RunResponse(EventSourceResponse):
         watch = _astop_at(self._stopping, self._job)
         # (owned by the manager, ended by this stream: never a MiniAgents block's task, whose
         # exit would wait for a watch that only its server's stop ends)
-        stops = spawn(watch, "a web stream's watch of its server's stop", manager.watches)
+        stops = spawn(watch, "a web stream's watch of its server's stop", manager.tasks)
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -624,14 +624,14 @@ class Job:
         return self.approvals.get(self.pause_key, call_id)
 
     @property
-    def withdrawn(self) -> bool:
-        """Whether its run ended while it was paused: no call it paused at waits any more,
-        and one of them was withdrawn undecided (its agent was stopped: its durable run was
-        cancelled by a new run of its thread on another server, say)."""
+    def went_on(self) -> bool:
+        """Whether its run went on without it while it was paused: no call it paused at
+        waits any more. Each was decided elsewhere (``aapprove``/``adeny`` of another
+        process, DBOS's API: the first decision holds) or withdrawn undecided (its agent
+        was stopped: its durable run was cancelled by a new run of its thread on another
+        server, say)."""
         asked = self.waiting(self.last_pause.waiting) if self.last_pause is not None else []
-        return any(request.withdrawn for request in asked) and not any(
-            request.pending for request in asked
-        )
+        return bool(asked) and not any(request.pending for request in asked)
 
     async def aapprovals_open(self) -> None:
         """A durable job's run waits on the calls it asks for: once their approvals are in
@@ -667,9 +667,7 @@ class Job:
         whose exit would wait for a job that outlives its request by design: resumed,
         replayed, or ended by its server's stop or its expiry).
         """
-        self.task = spawn(
-            self._produce(events), f"web run {self.current.key}", self.manager.job_tasks
-        )
+        self.task = spawn(self._produce(events), f"web run {self.current.key}", self.manager.tasks)
         self.task.add_done_callback(_drop_cancellation)
 
     def new_places(self) -> EventPlaces | None:
@@ -1316,11 +1314,10 @@ class RunManager:
         "approval_flow",
         "context",
         "durable",
-        "job_tasks",
         "protocol",
         "settings",
         "streams",
-        "watches",
+        "tasks",
     )
 
     def __init__(
@@ -1355,8 +1352,9 @@ class RunManager:
         self.settings = settings
         self.durable = DurableJobs.of(agent, protocol.name)  # a durable agent's runs
         self.streams = StreamSlots()  # the event streams sent now (limited by self.settings)
-        self.watches: set[asyncio.Task[None]] = set()  # (their servers' stops, of the streams)
-        self.job_tasks: set[asyncio.Task[None]] = set()  # (its jobs' tasks, see Job.start)
+        # the tasks it owns, never a MiniAgents block's (whose exit would wait for them): its
+        # jobs' (see Job.start) and its streams' watches of their server's stop
+        self.tasks: set[asyncio.Task[None]] = set()
         self._runs: dict[tuple[str | None, str], Run] = {}
         self._jobs: set[Job] = set()
         self._keyed: dict[tuple[str | None, str], Job] = {}
@@ -1664,14 +1662,16 @@ class RunManager:
         thread's run whose interrupts the resume answers). ``named`` and ``gone`` are
         :meth:`aresume_run`'s. The answer is the new run's stream, or, when its principal
         has no room for one more stream, the refusal (nothing decided). A job whose run
-        ended while it was paused (:attr:`Job.withdrawn`) is resumed with no decision: its
-        stream is the run's end (cancelled, for a durable run cancelled meanwhile).
+        went on while it was paused (:attr:`Job.went_on`) is resumed with no decision: its
+        stream is the rest of the run, its calls as they were decided elsewhere, or its end
+        (cancelled, for a durable run cancelled meanwhile).
         """
         job = await self.apaused_here(owner, pause_key, find, which)
         if job is None or isinstance(job, Response):
             return missing() if job is None else job
-        # (was: the withdrawn calls of a run ended meanwhile were refused with a 409)
-        decisions = () if job.withdrawn else decide(job.asked)
+        # (was: the calls of a run that went on meanwhile, withdrawn or decided elsewhere,
+        # were refused with a 409, and the rest of the run was never streamed)
+        decisions = () if job.went_on else decide(job.asked)
         if isinstance(decisions, Response):
             return decisions
         # (the slot is taken before anything is decided, and handed to the run's stream: was,

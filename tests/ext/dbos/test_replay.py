@@ -57,6 +57,7 @@ from miniagents.ext.llm.offline_script import ScriptedReply
 from miniagents.ext.llm.provider import LLMCall
 from miniagents.ext.tools import FunctionTool, ToolCallMessage, ToolResultMessage, ToolSet
 from miniagents.ext.tools.approval import ToolApprovalRequest
+from miniagents.messages import MessageTokenAppender
 from miniagents.testing import VirtualClock
 from tests.ext.dbos.outage import kept_client_outage
 from tests.ext.dbos.queued import Waiting, queued_nowhere
@@ -751,6 +752,44 @@ async def _stopped_here(agent: MiniAgent[..., Message], run: str) -> Engine:
     with pytest.raises(DurableRunStoppedError):
         await first
     return engine
+
+
+@miniagent(alias="STREAMING_HELD")
+async def _streaming_held(ctx: InteractionContext) -> None:
+    with MessageTokenAppender() as appender:
+        ctx.reply(appender.promise)
+        appender.append("Hel")
+        held[0].set()
+        await held[1].wait()  # (stopped here, the message half streamed)
+        appender.append("lo")
+
+
+async def test_the_messages_a_stopped_run_streamed_end_with_the_reason_of_its_stop(
+    database: str,
+) -> None:
+    # (was: only the reply ended with the stop's DurableRunStoppedError; the message the
+    # agent was streaming ended with the generic "cancel() was called on it" text)
+    from miniagents.ext.dbos import _engine
+
+    agent = durable(_streaming_held, database_url=database)
+    held[:] = [asyncio.Event(), asyncio.Event()]
+    async with MiniAgents():
+        with workflow_id("streaming-1"):
+            reply = agent.inquire("Hello?")
+        async for promise in reply:
+            await held[0].wait()
+            engine = _engine.current_engine()
+            assert engine is not None
+            engine.stop("streaming-1", "stopped in a test")
+            with pytest.raises(StreamCancelledError) as stopped:
+                await promise
+            break
+        with pytest.raises(DurableRunStoppedError) as whole:
+            await reply
+    assert str(stopped.value) == str(whole.value)
+    assert "'streaming-1' stopped in this process before it ended: stopped in a test" in str(
+        stopped.value
+    )
 
 
 async def test_a_workflow_id_gives_the_reply_of_its_run_still_running_to_the_same_input_only(

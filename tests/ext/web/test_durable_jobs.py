@@ -9,22 +9,26 @@ import asyncio
 import base64
 import pickle
 import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 import sqlalchemy
 from starlette.types import ASGIApp
 
-from miniagents import InteractionContext, MiniAgents, miniagent
+from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, miniagent
 from miniagents.ext.dbos import durable, workflow_id
 from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, approval_id
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
+from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
 from miniagents.ext.web._durable import DurableJobs
 from miniagents.ext.web._runs import RunManager
 from tests.ext.web.serving import (
+    SSEEvent,
     SSEReader,
     agui_input,
     answered_chat,
@@ -424,22 +428,20 @@ async def test_a_pause_is_told_once_its_approval_is_in_the_database(
     ]
 
 
-@pytest.mark.parametrize("protocol", ["ag-ui", "ai-sdk"])
-async def test_a_resume_of_a_run_cancelled_while_it_was_paused_streams_its_cancelled_end(
-    tmp_path: Path, destroyed: None, protocol: str
-) -> None:
-    """A durable run paused here for an approval is cancelled meanwhile (``acancel_run``: a
-    new run of its thread on another server, an operator), which stops its agent here and
-    withdraws the call; the late resume of the pause gets the run's end, cancelled, and
-    the call does not run. (Was: the call, withdrawn, refused the resume with a 409
-    ``not_pending``; then, resumed, the run ended with the error of the tool's result, a
-    plain ``StreamCancelledError``, told as a failure.)"""
-    from miniagents.ext.dbos import acancel_run
+Meanwhile = Callable[[MiniAgent[..., Message], str, ToolApprovalRequest], Awaitable[None]]
+"""What changes a paused run from outside its server: given its agent, its workflow id and
+the request of the call it waits on; it returns once the run here has seen the change."""
 
+
+async def _resumed_after(
+    tmp_path: Path, protocol: str, alias: str, meanwhile: Meanwhile, *, approved: bool
+) -> tuple[httpx.Response, list[SSEEvent]]:
+    """The resume (deciding the call ``approved``) of a durable run of ``protocol``, paused
+    here at ``_remove``'s approval, sent once ``meanwhile`` changed the run: its answer and
+    its events."""
     database = f"sqlite:///{tmp_path / 'r.db'}"
     tool = FunctionTool(_remove, requires_approval=True)
     script = one_per_call(CallTool("_remove", {"name": "a.txt"}), "Done.")
-    alias = f"CANCELLED_PAUSED_{protocol.replace('-', '_').upper()}"
     agent = durable(
         offline_agent.fork(alias=alias, tools=[tool], reply=script, token_delay=0),
         database_url=database,
@@ -454,16 +456,37 @@ async def test_a_resume_of_a_run_cancelled_while_it_was_paused_streams_its_cance
         assert job is not None
         assert job.workflow_id is not None
         [asked] = job.waiting()
-        await acancel_run(agent, job.workflow_id)
-        await until(lambda: asked.withdrawn)  # (its agent stopped here: the call waits no more)
+        await meanwhile(agent, job.workflow_id, asked)
         if protocol == "ag-ui":
             entry = {"interruptId": asked.call_id, "status": "resolved"}
             resume = agui_input(
-                "r2", thread="t1", resume=[{**entry, "payload": {"approved": True}}]
+                "r2", thread="t1", resume=[{**entry, "payload": {"approved": approved}}]
             )
         else:
-            resume = answered_chat(paused, {"approved": True}, text="Hi")
-        response, ended = await post_events(client, resume)
+            resume = answered_chat(paused, {"approved": approved}, text="Hi")
+        return await post_events(client, resume)
+
+
+@pytest.mark.parametrize("protocol", ["ag-ui", "ai-sdk"])
+async def test_a_resume_of_a_run_cancelled_while_it_was_paused_streams_its_cancelled_end(
+    tmp_path: Path, destroyed: None, protocol: str
+) -> None:
+    """A durable run paused here for an approval is cancelled meanwhile (``acancel_run``: a
+    new run of its thread on another server, an operator), which stops its agent here and
+    withdraws the call; the late resume of the pause gets the run's end, cancelled, and
+    the call does not run. (Was: the call, withdrawn, refused the resume with a 409
+    ``not_pending``; then, resumed, the run ended with the error of the tool's result, a
+    plain ``StreamCancelledError``, told as a failure.)"""
+    from miniagents.ext.dbos import acancel_run
+
+    async def cancelled(
+        agent: MiniAgent[..., Message], run: str, asked: ToolApprovalRequest
+    ) -> None:
+        await acancel_run(agent, run)
+        await until(lambda: asked.withdrawn)  # (its agent stopped here: the call waits no more)
+
+    alias = f"CANCELLED_PAUSED_{protocol.replace('-', '_').upper()}"
+    response, ended = await _resumed_after(tmp_path, protocol, alias, cancelled, approved=True)
     assert response.status_code == 200  # (was: 409, not_pending)
     last = next(event.json for event in reversed(ended) if event.data != "[DONE]")
     if protocol == "ag-ui":
@@ -476,3 +499,31 @@ async def test_a_resume_of_a_run_cancelled_while_it_was_paused_streams_its_cance
     else:
         assert last["type"] == "abort", ended  # (AI SDK's cancelled end)
     assert "removed a.txt" not in "".join(event.data for event in ended)  # (did not run)
+
+
+@pytest.mark.parametrize("protocol", ["ag-ui", "ai-sdk"])
+async def test_a_paused_run_whose_call_is_decided_elsewhere_is_resumed_with_the_rest(
+    tmp_path: Path, destroyed: None, protocol: str
+) -> None:
+    """A durable run paused here for an approval whose call is decided elsewhere
+    (``aapprove`` of another process, or DBOS's API) goes on with that decision; the resume
+    of the pause then streams the rest of the run, the call's result as it was decided
+    there. (Was: the resume was refused with a 409 ``not_pending``, and the run's rest was
+    never streamed.)"""
+    from miniagents.ext.dbos import aapprove
+
+    async def approved_elsewhere(
+        agent: MiniAgent[..., Message], run: str, asked: ToolApprovalRequest
+    ) -> None:
+        database = f"sqlite:///{tmp_path / 'r.db'}"
+        await aapprove(run, asked.call_id, database_url=database, decided_by="elsewhere")
+        await until(lambda: not asked.pending)  # (the run reads the decision, here)
+
+    alias = f"DECIDED_ELSEWHERE_{protocol.replace('-', '_').upper()}"
+    response, ended = await _resumed_after(
+        tmp_path, protocol, alias, approved_elsewhere, approved=False
+    )
+    assert response.status_code == 200, ended  # (was: 409, not_pending)
+    streamed = "".join(event.data for event in ended)
+    assert "removed a.txt" in streamed  # (approved elsewhere: it ran, the late denial unsent)
+    assert "Done." in streamed

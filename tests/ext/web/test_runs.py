@@ -143,6 +143,11 @@ async def _resume_scenario(
     assert [event.id for event in before + after] == [str(n) for n in range(len(before + after))]
 
 
+def _watches(manager: RunManager) -> list[asyncio.Task[None]]:
+    """The watches of their server's stop among ``manager``'s tasks (one per stream)."""
+    return [task for task in manager.tasks if "stop" in task.get_name()]
+
+
 async def test_a_streams_watch_of_its_servers_stop_is_its_managers_not_a_miniagents_blocks() -> (
     None
 ):
@@ -161,10 +166,10 @@ async def test_a_streams_watch_of_its_servers_stop_is_its_managers_not_a_miniage
             await reader.take(1)
             watching = [task for task in made_here if "stop" in task.get_name()]
             assert watching == []  # (was: the block's own)
-            assert len(app.state.runs.watches) == 1
+            assert len(_watches(app.state.runs)) == 1
             queue.put_nowait(None)
             await reader.rest()
-        assert not app.state.runs.watches  # (ended by its stream)
+        assert not _watches(app.state.runs)  # (ended by its stream)
 
 
 async def test_a_job_is_its_managers_so_a_miniagents_blocks_exit_does_not_wait_for_it() -> None:
@@ -185,12 +190,12 @@ async def test_a_job_is_its_managers_so_a_miniagents_blocks_exit_does_not_wait_f
             job = app.state.runs.get("r1").job
             assert job.task is not None
             assert job.task not in made_here  # (was: the block's own)
-            assert job.task in app.state.runs.job_tasks
+            assert job.task in app.state.runs.tasks
         assert not job.done  # (the block's exit did not wait for it)
         queue.put_nowait(None)
         response = await posted
     assert '"RUN_FINISHED"' in response.text
-    assert not app.state.runs.job_tasks  # (ended)
+    assert job.task not in app.state.runs.tasks  # (ended; its stream's watch ends a pass later)
 
 
 async def test_an_ai_sdk_chat_resumes_mid_answer_at_its_stream_url() -> None:
