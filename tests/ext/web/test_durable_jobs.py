@@ -9,7 +9,8 @@ import asyncio
 import base64
 import pickle
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,12 @@ from starlette.types import ASGIApp
 from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, miniagent
 from miniagents.ext.dbos import durable, workflow_id
 from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, approval_id
-from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.llm.offline import CallTool, ScriptedReply, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
 from miniagents.ext.web._durable import DurableJobs
-from miniagents.ext.web._runs import RunManager
+from miniagents.ext.web._runs import Job, RunManager
 from tests.ext.web.serving import (
     SSEEvent,
     SSEReader,
@@ -433,18 +434,18 @@ Meanwhile = Callable[[MiniAgent[..., Message], str, ToolApprovalRequest], Awaita
 the request of the call it waits on; it returns once the run here has seen the change."""
 
 
-async def _resumed_after(
-    tmp_path: Path, protocol: str, alias: str, meanwhile: Meanwhile, *, approved: bool
-) -> tuple[httpx.Response, list[SSEEvent]]:
-    """The resume (deciding the call ``approved``) of a durable run of ``protocol``, paused
-    here at ``_remove``'s approval, sent once ``meanwhile`` changed the run: its answer and
-    its events."""
-    database = f"sqlite:///{tmp_path / 'r.db'}"
+@asynccontextmanager
+async def _paused_here(
+    tmp_path: Path, protocol: str, alias: str, calls: ScriptedReply
+) -> AsyncIterator[tuple[httpx.AsyncClient, list[SSEEvent], Job]]:
+    """A durable run of ``protocol`` paused here at the approval of ``calls`` (of ``_remove``,
+    on the database ``r.db`` of ``tmp_path``): its client, its events and its job."""
     tool = FunctionTool(_remove, requires_approval=True)
-    script = one_per_call(CallTool("_remove", {"name": "a.txt"}), "Done.")
     agent = durable(
-        offline_agent.fork(alias=alias, tools=[tool], reply=script, token_delay=0),
-        database_url=database,
+        offline_agent.fork(
+            alias=alias, tools=[tool], reply=one_per_call(calls, "Done."), token_delay=0
+        ),
+        database_url=f"sqlite:///{tmp_path / 'r.db'}",
     )
     app_of = agui_app if protocol == "ag-ui" else ai_sdk_app
     app = app_of(agent, authentication=NoAuthentication())
@@ -455,8 +456,20 @@ async def _resumed_after(
         job = manager.paused("t1" if protocol == "ag-ui" else "c1")
         assert job is not None
         assert job.workflow_id is not None
+        yield client, paused, job
+
+
+async def _resumed_after(
+    tmp_path: Path, protocol: str, alias: str, meanwhile: Meanwhile, *, approved: bool
+) -> tuple[httpx.Response, list[SSEEvent]]:
+    """The resume (deciding the call ``approved``) of a durable run of ``protocol``, paused
+    here at ``_remove``'s approval, sent once ``meanwhile`` changed the run: its answer and
+    its events."""
+    call = CallTool("_remove", {"name": "a.txt"})
+    async with _paused_here(tmp_path, protocol, alias, call) as (client, paused, job):
         [asked] = job.waiting()
-        await meanwhile(agent, job.workflow_id, asked)
+        assert job.workflow_id is not None
+        await meanwhile(job.manager.agent, job.workflow_id, asked)
         if protocol == "ag-ui":
             entry = {"interruptId": asked.call_id, "status": "resolved"}
             resume = agui_input(
@@ -618,23 +631,9 @@ async def test_a_resume_deciding_a_call_decided_elsewhere_names_the_calls_to_dec
     from miniagents.ext.dbos import aapprove
 
     database = f"sqlite:///{tmp_path / 'r.db'}"
-    tool = FunctionTool(_remove, requires_approval=True)
     calls = [CallTool("_remove", {"name": "a.txt"}), CallTool("_remove", {"name": "b.txt"})]
     alias = f"PARTLY_ELSEWHERE_{protocol.replace('-', '_').upper()}"
-    agent = durable(
-        offline_agent.fork(
-            alias=alias, tools=[tool], reply=one_per_call(calls, "Done."), token_delay=0
-        ),
-        database_url=database,
-    )
-    app_of = agui_app if protocol == "ag-ui" else ai_sdk_app
-    app = app_of(agent, authentication=NoAuthentication())
-    async with served(app) as client:
-        first = agui_input("r1", thread="t1") if protocol == "ag-ui" else chat_request("c1")
-        _, paused = await post_events(client, first)
-        manager: RunManager = app.state.runs
-        job = manager.paused("t1" if protocol == "ag-ui" else "c1")
-        assert job is not None
+    async with _paused_here(tmp_path, protocol, alias, calls) as (client, paused, job):
         assert job.workflow_id is not None
         elsewhere, here = job.waiting()
         await aapprove(job.workflow_id, elsewhere.call_id, database_url=database)
