@@ -928,8 +928,6 @@ TESTS_IMPORTING_TESTS_LEFT: frozenset[tuple[str, str]] = frozenset(
         ("tests/ext/dbos/test_approvals.py", "tests.ext.dbos.test_durable_kills"),
         ("tests/ext/dbos/test_database_errors.py", "tests.ext.dbos.test_durable_faults"),
         ("tests/ext/dbos/test_durable_faults.py", "tests.ext.dbos.test_durable_kills"),
-        ("tests/ext/dbos/test_durable_structured.py", "tests.ext.dbos.test_durable_kills"),
-        ("tests/ext/dbos/test_sqlite_shim.py", "tests.ext.dbos.test_approvals"),
     }
 )
 """``(file, test module)``: the imports of a test module (``test_*``) by another file of the tests

@@ -36,7 +36,7 @@ from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, claimed_send, deci
 from miniagents.ext.dbos._sqlite import close_client, new_client
 from miniagents.ext.tools import ToolDecision
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.ext.dbos.cleaner_program import CLEANER, cleaner_removing
+from tests.ext.dbos.cleaner_program import SAME_PROCESS, cleaner_removing
 from tests.ext.dbos.held import held_by_another_session
 from tests.ext.dbos.queued import Waiting, queued_nowhere
 from tests.ext.dbos.test_durable_kills import (
@@ -203,58 +203,6 @@ def test_a_denial_from_another_process_resumes_the_waiting_run_at_once(
     assert ["LLMToolResultMessage", denial] in done.reply
     assert done.reply[-1] == ["OpenAIMessage", "Not removed."]
     assert fake_llm.requests[1].json["messages"][-1]["content"] == denial
-
-
-SAME_PROCESS = (
-    """
-import asyncio
-
-from miniagents import MiniAgents
-from miniagents.ext.dbos import aapprove, apending_approvals, workflow_id
-from miniagents.ext.tools import ToolApprovalError, ToolApprovalRequest
-"""
-    + CLEANER
-    + """
-
-async def listed(run: str) -> list[object]:
-    for _ in range(1200):  # bounded: 60 s
-        found = await apending_approvals(run, database_url=URL)
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError("nothing waits")
-
-
-async def an_approver(run: str) -> None:
-    \"\"\"Someone who knows only the run's id (e.g. a web page's handler).\"\"\"
-    [call] = await listed(run)
-    print("waits:", call.tool_name, dict(call.arguments))
-    await aapprove(run, call.call_id, arguments={"name": "b.txt"}, database_url=URL)
-
-
-async def main() -> None:
-    async with MiniAgents():
-        with workflow_id("clean-1"):
-            reply = cleaner.inquire("Remove a.txt.")
-        approver = None
-        async for promise in reply:
-            message = await promise
-            print(type(message).__name__, "|", message)
-            if isinstance(message, ToolApprovalRequest):
-                request = message
-                approver = asyncio.ensure_future(an_approver("clean-1"))
-        await approver
-        print("request pending:", request.pending)
-        try:
-            request.approve()
-        except ToolApprovalError as error:
-            print("approve here:", error)
-        print("waits now:", await apending_approvals(database_url=URL))
-
-
-asyncio.run(main())
-"""
-)
 
 
 def test_a_run_resumes_when_a_caller_that_knows_only_its_ids_approves_in_its_process(

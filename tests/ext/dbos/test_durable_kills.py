@@ -13,10 +13,8 @@ SQLite and on a real Postgres.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import pickle
 import random
 import signal
 import sqlite3
@@ -29,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from miniagents.testing import FAST_RETRY, FakeLLMServer, ToolCall
+from tests.ext.dbos.recorded_steps import recorded_keys
 from tests.subprocesses import default_sigint_in_children, python_env
 
 CHILD = Path(__file__).with_name("durable_child.py")
@@ -337,23 +336,6 @@ def test_a_failed_call_that_was_handled_is_not_made_again_after_a_kill(
 # -- random kill points ---------------------------------------------------------------------------
 
 
-def _recorded_keys(database: Path) -> list[str]:
-    """The keys of the steps recorded in a SQLite database of runs."""
-    connection = sqlite3.connect(database)
-    try:
-        rows = connection.execute(
-            "SELECT output FROM operation_outputs WHERE output IS NOT NULL"
-        ).fetchall()
-    finally:
-        connection.close()
-    keys = []
-    for (output,) in rows:
-        value = pickle.loads(base64.b64decode(output))  # our own test's file
-        if isinstance(value, tuple) and value and isinstance(value[0], str):
-            keys.append(value[0])
-    return keys
-
-
 def _run_ended(database: Path) -> bool:
     """Whether the run of a SQLite database of runs had ended (its reply recorded)."""
     connection = sqlite3.connect(database)
@@ -398,7 +380,7 @@ def test_random_kill_points_make_no_difference(
         written_before = len(_side_effects(folder))
         ended = database.exists() and _run_ended(database)
 
-        keys = _recorded_keys(database) if database.exists() else []
+        keys = recorded_keys(database) if database.exists() else []
         calls_recorded = sum("/llm." in key for key in keys)
         note_recorded = any("/tool.c1." in key for key in keys)
         fake_llm.clear_script()
