@@ -923,13 +923,7 @@ def test_the_streams_checks_see_real_violations(tmp_path: Path) -> None:
     ]
 
 
-TESTS_IMPORTING_TESTS_LEFT: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("tests/ext/dbos/test_approvals.py", "tests.ext.dbos.test_durable_kills"),
-        ("tests/ext/dbos/test_database_errors.py", "tests.ext.dbos.test_durable_faults"),
-        ("tests/ext/dbos/test_durable_faults.py", "tests.ext.dbos.test_durable_kills"),
-    }
-)
+TESTS_IMPORTING_TESTS_LEFT: frozenset[tuple[str, str]] = frozenset()
 """``(file, test module)``: the imports of a test module (``test_*``) by another file of the tests
 that are still to be moved into a helper module (not named ``test_*``); the list only shrinks."""
 

@@ -38,16 +38,16 @@ from miniagents.ext.tools import ToolDecision
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.dbos.cleaner_program import SAME_PROCESS, cleaner_removing
 from tests.ext.dbos.held import held_by_another_session
-from tests.ext.dbos.queued import Waiting, queued_nowhere
-from tests.ext.dbos.test_durable_kills import (
+from tests.ext.dbos.killed_child import (
     CHILD,
     MAIN,
     TIMEOUT,
     Child,
     Outcome,
-    _models,
-    _side_effects,
+    models,
+    side_effects,
 )
+from tests.ext.dbos.queued import Waiting, queued_nowhere
 from tests.fakes.postgres import PostgresServer
 from tests.subprocesses import default_sigint_in_children, python_env, run_python
 
@@ -105,7 +105,7 @@ def approved_here(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     """The reply of the run approved on its request, never stopped (the reference)."""
     folder = tmp_path_factory.mktemp("approved_here")
     outcome = _offline(folder, f"sqlite:///{folder / 'runs.sqlite'}", APPROVE="1").finish()
-    assert _side_effects(folder) == ["removed a.txt"]
+    assert side_effects(folder) == ["removed a.txt"]
     assert outcome.lines.count("MODEL") == 2
     return outcome
 
@@ -124,13 +124,13 @@ def test_an_approval_sent_while_the_process_is_down_resumes_the_recovered_run(
     assert asyncio.run(apending_approvals(database_url=database_url)) == []  # decided
     with pytest.raises(DurableApprovalError, match="was approved already"):
         asyncio.run(adeny("run-1", OFFLINE_CALL, database_url=database_url))  # the first kept
-    assert _side_effects(tmp_path) == []
+    assert side_effects(tmp_path) == []
 
     again = _offline(tmp_path, database_url)  # recovered: nobody approves
     outcome = again.finish()
 
     assert (_model_calls(waiting), _model_calls(again)) == (1, 1)  # the first not made again
-    assert _side_effects(tmp_path) == ["removed a.txt"]  # the tool ran once
+    assert side_effects(tmp_path) == ["removed a.txt"]  # the tool ran once
     assert outcome.reply == approved_here.reply
     assert outcome.tokens == approved_here.tokens
     with pytest.raises(DurableApprovalError, match="has ended"):
@@ -173,7 +173,7 @@ def test_a_run_cancelled_by_dbos_while_its_process_is_down_leaves_no_approval_wa
     assert asyncio.run(apending_approvals(database_url=database_url)) == []
     with pytest.raises(DurableApprovalError, match="has ended"):
         asyncio.run(aapprove("run-1", approval.call_id, database_url=database_url))
-    assert _side_effects(tmp_path) == []
+    assert side_effects(tmp_path) == []
 
 
 def test_a_denial_from_another_process_resumes_the_waiting_run_at_once(
@@ -197,8 +197,8 @@ def test_a_denial_from_another_process_resumes_the_waiting_run_at_once(
     [recorded] = _decisions_recorded(database_url)  # who decided, and when: in the record
     assert (recorded["approved"], recorded["decided_by"]) == (False, "ada")
     assert before <= datetime.fromisoformat(str(recorded["decided_at"])) <= datetime.now(UTC)
-    assert _side_effects(tmp_path) == []  # the tool did not run
-    assert _models(fake_llm) == [MAIN, MAIN]
+    assert side_effects(tmp_path) == []  # the tool did not run
+    assert models(fake_llm) == [MAIN, MAIN]
     denial = "The user denied the call of the tool remove; it did not run. Their reason: Keep it."
     assert ["LLMToolResultMessage", denial] in done.reply
     assert done.reply[-1] == ["OpenAIMessage", "Not removed."]
