@@ -138,6 +138,29 @@ def start_python(
         )
 
 
+def start_server(
+    program: Path,
+    *,
+    llm: FakeLLMServer | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+) -> tuple[subprocess.Popen[str], str]:
+    """Start ``python program``, a server that prints ``PORT n`` once it listens on
+    127.0.0.1 (see :func:`start_python`); the child (its output piped) and its URL.
+
+    A child whose first line is another is waited for (at most ``timeout`` seconds) and
+    fails the test with what it wrote to stderr.
+    """
+    pipe = subprocess.PIPE
+    child = start_python([str(program)], ROOT, llm=llm, env=env, stdout=pipe, stderr=pipe)
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    if not line.startswith("PORT "):
+        _, err = child.communicate(timeout=timeout)
+        raise AssertionError(f"{program.name} did not start: {line!r}\n{err[-4000:]}")
+    return child, f"http://127.0.0.1:{int(line.split()[1])}"
+
+
 def end_process_group(child: subprocess.Popen[str]) -> None:
     """Kill ``child`` (started by :func:`start_python`) and every process of its group."""
     with contextlib.suppress(ProcessLookupError):  # (all of them ended already)

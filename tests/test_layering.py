@@ -923,17 +923,7 @@ def test_the_streams_checks_see_real_violations(tmp_path: Path) -> None:
     ]
 
 
-TESTS_IMPORTING_TESTS_LEFT: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("tests/benchmarks/web_run_ends.py", "tests.ext.web.test_memory"),
-        ("tests/ext/dbos/test_approvals.py", "tests.ext.dbos.test_durable_kills"),
-        ("tests/ext/dbos/test_database_errors.py", "tests.ext.dbos.test_durable_faults"),
-        ("tests/ext/dbos/test_durable_faults.py", "tests.ext.dbos.test_durable_kills"),
-        ("tests/ext/dbos/test_durable_structured.py", "tests.ext.dbos.test_durable_kills"),
-        ("tests/ext/dbos/test_sqlite_shim.py", "tests.ext.dbos.test_approvals"),
-        ("tests/ext/web/test_runs.py", "tests.ext.web.test_approvals"),
-    }
-)
+TESTS_IMPORTING_TESTS_LEFT: frozenset[tuple[str, str]] = frozenset()
 """``(file, test module)``: the imports of a test module (``test_*``) by another file of the tests
 that are still to be moved into a helper module (not named ``test_*``); the list only shrinks."""
 

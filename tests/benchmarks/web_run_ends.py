@@ -5,7 +5,7 @@ An AG-UI app's manager, driven directly (no HTTP: the offline agent, replying "H
 bytes of ``max_ended_run_bytes``); then ``--ends`` more runs end, each letting the oldest go.
 What is timed is the manager's own work as each run and its job end (``forget_later`` and
 ``forget_job``, ``time.perf_counter``, summed); the baseline, in the same process, is the
-same ends at ``--few`` kept (the app and its filling: ``tests.ext.web.test_memory``'s). Before
+same ends at ``--few`` kept (the app and its filling: ``tests.ext.web.ended_runs``'s). Before
 and after a change, one copy of the package each::
 
     git archive ae84e2e miniagents | tar -x -C /tmp/web8-before
@@ -23,7 +23,7 @@ from typing import Any
 
 import miniagents
 from miniagents.ext.web.lowlevel import RunManager
-from tests.ext.web.test_memory import end_runs, manager_at_bound, run_size
+from tests.ext.web.ended_runs import end_runs, manager_at_bound, run_size
 
 
 async def _per_end(kept: int, ends: int, bound: str, size: int) -> float:

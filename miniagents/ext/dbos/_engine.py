@@ -1498,7 +1498,9 @@ async def _cancel_told(engine: Engine, workflow_id: str, step: StepFunction, key
             )
             cancelled.__cause__ = error  # (raised on by the run's body: DBOS stops it)
             _stop_reply(published.result(), cancelled)  # its agent stops, as at a stop
-            # (not the agent's error: the streams it fed end with the sentence, chained to it)
+            # (not the agent's error: the streams it fed end with the sentence, chained to
+            # it, through either of two paths: the reply's reason, set by _stop_reply, and
+            # the CancelReason of the step's cancellation raised here)
             raise asyncio.CancelledError(CancelReason(str(cancelled))) from cancelled
         raise
 

@@ -107,7 +107,8 @@ of the thread whose ``resume`` answers the interrupts (``{"interruptId", "status
 ``sendAutomaticallyWhen``) with the tool part in state ``approval-responded`` (``approval:
 {id, approved, reason}``). That request's stream goes on from where the run stopped (a
 resume sent while the run still streams waits until it stops there). A
-waiting run nobody resumes within ``keep_runs_for`` is cancelled; a new run of the thread
+waiting run nobody resumes within ``keep_runs_for`` is cancelled (a durable one whose calls
+were all decided elsewhere meanwhile goes on, unread); a new run of the thread
 (a new message of the chat) abandons it. While a run still streams, a decision may also
 come to ``POST {path}/runs/{runId}/approvals/{toolCallId}`` (AG-UI) or ``POST {path}/{chat
 id}/approvals/{approvalId}`` (AI SDK) with ``{"approved": true}`` or ``{"approved": false,

@@ -17,7 +17,7 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
@@ -27,6 +27,9 @@ from starlette.types import Scope
 
 from miniagents.ext.web.settings import DEFAULT_BODY_SECONDS, WebSettings
 from miniagents.frozen.nesting import holds_over
+
+if TYPE_CHECKING:
+    from miniagents.ext.tools.approval import ToolApprovalRequest
 
 __all__ = [
     "StartBody",
@@ -376,8 +379,25 @@ def invalid_arguments(where: str, why: str, problems: Sequence[str] = ()) -> JSO
     return error_response(422, "invalid_arguments", f"{where}: {why}", errors=problems)
 
 
-def not_pending(call_id: str, tool_name: str) -> JSONResponse:
-    """The 409 of a decision for a call that waits for none (any more)."""
+def not_pending(
+    call_id: str, tool_name: str, resumed: Sequence[ToolApprovalRequest | None] = ()
+) -> JSONResponse:
+    """The 409 of a decision for a call that waits for none (any more).
+
+    ``resumed``: the calls a resume decides (``None``: one it does not know). Where some of
+    them still wait, the message names those decided already (elsewhere: a call's first
+    decision holds) and says to send the resume again with the others' decisions only.
+    """
+    waiting = [asked.call_id for asked in resumed if asked is not None and asked.pending]
+    if waiting:
+        decided = [asked.call_id for asked in resumed if asked is not None and not asked.pending]
+        return error_response(
+            409,
+            "not_pending",
+            "These calls of the paused run were decided already, elsewhere (a call's first "
+            f"decision holds): {', '.join(map(repr, decided))}. Send the resume again with "
+            f"the decisions of the calls still waiting only: {', '.join(map(repr, waiting))}.",
+        )
     return error_response(
         409,
         "not_pending",

@@ -536,10 +536,11 @@ class Job:
 
     Its events go to its current run; where they yield a :class:`Pause`, the run ends and
     the job waits (:meth:`aresumed`) until :meth:`resume` gives it a new run, or
-    ``keep_runs_for`` seconds pass and it is cancelled. ``workflow_id``: the durable run of its
-    reply, if any; ``owner``: the principal who started it; ``key``: the key of its first
-    run; ``runs``: while it lives, every run it streamed to, in order (the last is
-    ``current``). Once it has ended, its encoder keeps what the protocol answers about it
+    ``keep_runs_for`` seconds pass and it is cancelled (see :meth:`_expire`).
+    ``workflow_id``: the durable run of its reply, if any; ``owner``: the principal who
+    started it; ``key``: the key of its first run; ``runs``: while it lives, every run it
+    streamed to, in order (the last is ``current``). Once it has ended, its encoder keeps
+    what the protocol answers about it
     (:meth:`WebProtocol.ended <miniagents.ext.web._protocol.WebProtocol.ended>`) and it lets go of
     its runs: ``runs`` is empty, ``current`` an empty ended run, and :meth:`last_run` its
     last run while anything else keeps that (the manager, for late readers).
@@ -892,11 +893,22 @@ class Job:
     def _pause(self) -> None:
         loop = asyncio.get_running_loop()
         self._resumed = loop.create_future()
-        self._expiry = loop.call_later(self.manager.settings.keep_runs_for, self.cancel)
+        self._expiry = loop.call_later(self.manager.settings.keep_runs_for, self._expire)
         self.manager.paused_at(self)
         self.current.end()  # (paused first: the manager keeps the run its job waits on)
         self._settled.set()
         self._notify_moved()
+
+    def _expire(self) -> None:
+        """Nobody resumed the pause within ``keep_runs_for``: the job is cancelled, its
+        reply's run given up on. Unless that run went on without it (:attr:`went_on`): the
+        run is its durable engine's then, and runs on; the job goes on, unread, to its end."""
+        self._expiry = None
+        if not self.went_on:
+            self.cancel()
+            return
+        self.manager.unpaused(self)  # (its new run: nobody reads it, nor finds it by its key)
+        self.resume(f"{self.current.key} (unread)")
 
     def _go_on(self, run_key: str) -> None:
         """A replayed pause: the run ends here, the job goes on at once under ``run_key``."""
@@ -1418,7 +1430,7 @@ class RunManager:
     def _paused_jobs(self, owner: str | None, pause_key: str) -> list[Job]:
         return [job for job in self._paused.get((owner, pause_key), {}) if job.paused]
 
-    def _unpaused(self, job: Job) -> None:
+    def unpaused(self, job: Job) -> None:
         """``job`` waits under its pause key no more (resumed, or ended)."""
         jobs = self._paused.get((job.owner, job.pause_key))
         if jobs is not None:
@@ -1734,7 +1746,7 @@ class RunManager:
                     return not_pending(asked.call_id, asked.tool_name)
         for asked, decision in decisions:
             decision.apply(asked, job.owner)
-        self._unpaused(job)
+        self.unpaused(job)
         run = job.resume(run_key)
         self._runs[job.owner, run_key] = run
         return run
@@ -1755,7 +1767,7 @@ class RunManager:
                 "paused where its agent asked one."
             )
         request.answer(*messages)
-        self._unpaused(job)
+        self.unpaused(job)
         run = job.resume(run_key)
         self._runs[job.owner, run_key] = run
         return run
@@ -1826,7 +1838,7 @@ class RunManager:
         (``answers_from_kept``), but those a client's stream still follows.
         """
         self._jobs.discard(job)
-        self._unpaused(job)
+        self.unpaused(job)
         loop = asyncio.get_running_loop()
         keep_runs_for = self.settings.keep_runs_for
         timer = loop.call_later(keep_runs_for, self._forget_keyed, job)

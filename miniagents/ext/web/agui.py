@@ -475,7 +475,10 @@ def _decisions(
                 f"no interrupt {entry.interrupt_id!r}; answer the ids of its RUN_FINISHED "
                 "outcome's interrupts.",
             )
-        if not asked.pending or any(asked is earlier for earlier, _ in decisions):
+        if not asked.pending:  # (decided elsewhere: the others, if any wait, said)
+            resumed = [asked_of(each.interrupt_id) for each in run_input.resume or []]
+            return not_pending(entry.interrupt_id, asked.tool_name, resumed)
+        if any(asked is earlier for earlier, _ in decisions):
             return not_pending(entry.interrupt_id, asked.tool_name)
         if entry.status == "cancelled":
             decisions.append((asked, ApprovalDecision(approved=False)))

@@ -376,7 +376,10 @@ def _decisions(
                 "unknown_approval",
                 f"The paused run of the chat {chat.id!r} asked for no approval {response.id!r}.",
             )
-        if not asked.pending or any(asked is earlier for earlier, _ in decisions):
+        if not asked.pending:  # (decided elsewhere: the others, if any wait, said)
+            resumed = [asked_of(each.id) for each in responses]
+            return not_pending(response.id, asked.tool_name, resumed)
+        if any(asked is earlier for earlier, _ in decisions):
             return not_pending(response.id, asked.tool_name)
         decision = ApprovalDecision(approved=response.approved, reason=response.reason)
         decisions.append((asked, decision))

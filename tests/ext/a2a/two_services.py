@@ -6,8 +6,6 @@ LLM agent of this process, has it as a tool (``a2a_agent``).
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ from miniagents import MessagePromise
 from miniagents.ext.a2a import a2a_agent
 from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import ToolResultMessage
-from tests.subprocesses import python_env
+from tests.subprocesses import start_server
 
 CHILD = Path(__file__).with_name("researcher_server.py")
 """The researcher's program."""
@@ -25,19 +23,7 @@ class Researcher:
     """The researcher's process, and its URL once it listens."""
 
     def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(CHILD)],
-            env=python_env(None),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line.startswith("PORT "):
-            _, err = self.process.communicate(timeout=60)
-            raise AssertionError(f"the researcher did not start: {line!r}\n{err[-4000:]}")
-        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
+        self.process, self.url = start_server(CHILD, timeout=60)
 
     def stop(self) -> str:
         """End the researcher's process; what it wrote to stderr."""

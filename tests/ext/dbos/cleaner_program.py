@@ -45,3 +45,57 @@ def cleaner_removing(*names: str, url: str = '"sqlite:///runs.sqlite"') -> str:
 
 CLEANER = cleaner_removing("a.txt")
 """The cleaner of one call: ``remove`` of ``a.txt``."""
+
+
+SAME_PROCESS = (
+    """
+import asyncio
+
+from miniagents import MiniAgents
+from miniagents.ext.dbos import aapprove, apending_approvals, workflow_id
+from miniagents.ext.tools import ToolApprovalError, ToolApprovalRequest
+"""
+    + CLEANER
+    + """
+
+async def listed(run: str) -> list[object]:
+    for _ in range(1200):  # bounded: 60 s
+        found = await apending_approvals(run, database_url=URL)
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError("nothing waits")
+
+
+async def an_approver(run: str) -> None:
+    \"\"\"Someone who knows only the run's id (e.g. a web page's handler).\"\"\"
+    [call] = await listed(run)
+    print("waits:", call.tool_name, dict(call.arguments))
+    await aapprove(run, call.call_id, arguments={"name": "b.txt"}, database_url=URL)
+
+
+async def main() -> None:
+    async with MiniAgents():
+        with workflow_id("clean-1"):
+            reply = cleaner.inquire("Remove a.txt.")
+        approver = None
+        async for promise in reply:
+            message = await promise
+            print(type(message).__name__, "|", message)
+            if isinstance(message, ToolApprovalRequest):
+                request = message
+                approver = asyncio.ensure_future(an_approver("clean-1"))
+        await approver
+        print("request pending:", request.pending)
+        try:
+            request.approve()
+        except ToolApprovalError as error:
+            print("approve here:", error)
+        print("waits now:", await apending_approvals(database_url=URL))
+
+
+asyncio.run(main())
+"""
+)
+"""A program whose cleaner's call waits for approval and is approved in its own process,
+by an approver that knows only the run's id (``aapprove``), with other arguments."""

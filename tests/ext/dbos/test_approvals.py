@@ -36,18 +36,18 @@ from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, claimed_send, deci
 from miniagents.ext.dbos._sqlite import close_client, new_client
 from miniagents.ext.tools import ToolDecision
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.ext.dbos.cleaner_program import CLEANER, cleaner_removing
+from tests.ext.dbos.cleaner_program import SAME_PROCESS, cleaner_removing
 from tests.ext.dbos.held import held_by_another_session
-from tests.ext.dbos.queued import Waiting, queued_nowhere
-from tests.ext.dbos.test_durable_kills import (
+from tests.ext.dbos.killed_child import (
     CHILD,
     MAIN,
     TIMEOUT,
     Child,
     Outcome,
-    _models,
-    _side_effects,
+    models,
+    side_effects,
 )
+from tests.ext.dbos.queued import Waiting, queued_nowhere
 from tests.fakes.postgres import PostgresServer
 from tests.subprocesses import default_sigint_in_children, python_env, run_python
 
@@ -105,7 +105,7 @@ def approved_here(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     """The reply of the run approved on its request, never stopped (the reference)."""
     folder = tmp_path_factory.mktemp("approved_here")
     outcome = _offline(folder, f"sqlite:///{folder / 'runs.sqlite'}", APPROVE="1").finish()
-    assert _side_effects(folder) == ["removed a.txt"]
+    assert side_effects(folder) == ["removed a.txt"]
     assert outcome.lines.count("MODEL") == 2
     return outcome
 
@@ -124,13 +124,13 @@ def test_an_approval_sent_while_the_process_is_down_resumes_the_recovered_run(
     assert asyncio.run(apending_approvals(database_url=database_url)) == []  # decided
     with pytest.raises(DurableApprovalError, match="was approved already"):
         asyncio.run(adeny("run-1", OFFLINE_CALL, database_url=database_url))  # the first kept
-    assert _side_effects(tmp_path) == []
+    assert side_effects(tmp_path) == []
 
     again = _offline(tmp_path, database_url)  # recovered: nobody approves
     outcome = again.finish()
 
     assert (_model_calls(waiting), _model_calls(again)) == (1, 1)  # the first not made again
-    assert _side_effects(tmp_path) == ["removed a.txt"]  # the tool ran once
+    assert side_effects(tmp_path) == ["removed a.txt"]  # the tool ran once
     assert outcome.reply == approved_here.reply
     assert outcome.tokens == approved_here.tokens
     with pytest.raises(DurableApprovalError, match="has ended"):
@@ -173,7 +173,7 @@ def test_a_run_cancelled_by_dbos_while_its_process_is_down_leaves_no_approval_wa
     assert asyncio.run(apending_approvals(database_url=database_url)) == []
     with pytest.raises(DurableApprovalError, match="has ended"):
         asyncio.run(aapprove("run-1", approval.call_id, database_url=database_url))
-    assert _side_effects(tmp_path) == []
+    assert side_effects(tmp_path) == []
 
 
 def test_a_denial_from_another_process_resumes_the_waiting_run_at_once(
@@ -197,64 +197,12 @@ def test_a_denial_from_another_process_resumes_the_waiting_run_at_once(
     [recorded] = _decisions_recorded(database_url)  # who decided, and when: in the record
     assert (recorded["approved"], recorded["decided_by"]) == (False, "ada")
     assert before <= datetime.fromisoformat(str(recorded["decided_at"])) <= datetime.now(UTC)
-    assert _side_effects(tmp_path) == []  # the tool did not run
-    assert _models(fake_llm) == [MAIN, MAIN]
+    assert side_effects(tmp_path) == []  # the tool did not run
+    assert models(fake_llm) == [MAIN, MAIN]
     denial = "The user denied the call of the tool remove; it did not run. Their reason: Keep it."
     assert ["LLMToolResultMessage", denial] in done.reply
     assert done.reply[-1] == ["OpenAIMessage", "Not removed."]
     assert fake_llm.requests[1].json["messages"][-1]["content"] == denial
-
-
-SAME_PROCESS = (
-    """
-import asyncio
-
-from miniagents import MiniAgents
-from miniagents.ext.dbos import aapprove, apending_approvals, workflow_id
-from miniagents.ext.tools import ToolApprovalError, ToolApprovalRequest
-"""
-    + CLEANER
-    + """
-
-async def listed(run: str) -> list[object]:
-    for _ in range(1200):  # bounded: 60 s
-        found = await apending_approvals(run, database_url=URL)
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError("nothing waits")
-
-
-async def an_approver(run: str) -> None:
-    \"\"\"Someone who knows only the run's id (e.g. a web page's handler).\"\"\"
-    [call] = await listed(run)
-    print("waits:", call.tool_name, dict(call.arguments))
-    await aapprove(run, call.call_id, arguments={"name": "b.txt"}, database_url=URL)
-
-
-async def main() -> None:
-    async with MiniAgents():
-        with workflow_id("clean-1"):
-            reply = cleaner.inquire("Remove a.txt.")
-        approver = None
-        async for promise in reply:
-            message = await promise
-            print(type(message).__name__, "|", message)
-            if isinstance(message, ToolApprovalRequest):
-                request = message
-                approver = asyncio.ensure_future(an_approver("clean-1"))
-        await approver
-        print("request pending:", request.pending)
-        try:
-            request.approve()
-        except ToolApprovalError as error:
-            print("approve here:", error)
-        print("waits now:", await apending_approvals(database_url=URL))
-
-
-asyncio.run(main())
-"""
-)
 
 
 def test_a_run_resumes_when_a_caller_that_knows_only_its_ids_approves_in_its_process(

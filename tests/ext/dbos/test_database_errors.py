@@ -19,7 +19,7 @@ import sqlalchemy
 
 from miniagents.ext.dbos import DurableDatabaseError, apending_approvals
 from miniagents.ext.dbos._database_errors import database_failure, sqlite_code, sqlite_failure
-from tests.ext.dbos.test_durable_faults import afailure_at_start, said_in_one_line
+from tests.ext.dbos.database_failures import afailure_at_start, said_in_one_line
 from tests.fakes.postgres import (
     PostgresServer,
     free_port,

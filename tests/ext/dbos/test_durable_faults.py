@@ -19,11 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from miniagents import InteractionContext, Message, MessageSequencePromise, MiniAgents, miniagent
+from miniagents import Message, MessageSequencePromise, MiniAgents
 from miniagents.errors import MiniAgentsError, MissingExtraError
 from miniagents.ext.dbos import (
     DurableConfigurationError,
-    DurableDatabaseError,
     DurableRecordError,
     durable,
     workflow_id,
@@ -31,43 +30,10 @@ from miniagents.ext.dbos import (
 from miniagents.ext.dbos._engine import Engine, redacted
 from miniagents.ext.dbos.durable import _input_id
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.ext.dbos.test_durable_kills import MAIN, Child, _script
+from tests.ext.dbos.database_failures import afailure_at_start, remember, said_in_one_line
+from tests.ext.dbos.killed_child import MAIN, Child, script
 from tests.fakes.postgres import free_port
 from tests.subprocesses import run_python
-
-
-@miniagent
-async def remember(ctx: InteractionContext, item: object = None) -> None:
-    """Reply with what it was given (it must not run when its inputs cannot be recorded)."""
-    raise AssertionError("the agent ran although its inputs could not be recorded")
-
-
-def said_in_one_line(error: BaseException) -> str:
-    """The text of a ``DurableDatabaseError``, checked to be one line with no library's
-    traceback chained to it (issue 51, item 8)."""
-    assert type(error) is DurableDatabaseError
-    text = str(error)
-    assert "\n" not in text, text
-    assert error.__cause__ is None, "a library's traceback"
-    assert error.__context__ is None or error.__suppress_context__, "a library's traceback"
-    assert "sqlalche.me" not in text, text
-    assert "[SQL:" not in text, text
-    return text
-
-
-async def afailure_at_start(
-    alias: str, database_url: str, *, match: str | None = None
-) -> DurableDatabaseError:
-    """The error of a durable fork of ``remember`` (named ``alias``) asked once.
-
-    Asked in a ``MiniAgents`` context of its own, on ``database_url``: a run that must fail
-    at start with a ``DurableDatabaseError`` (whose text matches ``match``, if given).
-    """
-    agent = durable(remember.fork(alias=alias), database_url=database_url)
-    async with MiniAgents():
-        with pytest.raises(DurableDatabaseError, match=match) as caught:
-            await agent.inquire("Hi")
-    return caught.value
 
 
 async def test_an_unreachable_postgres_fails_at_start() -> None:
@@ -323,7 +289,7 @@ def test_a_run_whose_code_changed_is_refused_not_mixed(
     fake_llm: FakeLLMServer, tmp_path: Path
 ) -> None:
     url = f"sqlite:///{tmp_path / 'runs.sqlite'}"
-    _script(fake_llm)
+    script(fake_llm)
     first = Child(fake_llm, tmp_path, url, HANG_IN_LOOKUP="1", SYSTEM="Be brief.")
     first.read_until("EVENT lookup")
     first.kill()

@@ -13,130 +13,31 @@ SQLite and on a real Postgres.
 
 from __future__ import annotations
 
-import base64
-import json
 import os
-import pickle
 import random
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from miniagents.testing import FAST_RETRY, FakeLLMServer, ToolCall
+from tests.ext.dbos.killed_child import (
+    CHILD,
+    HELPER,
+    MAIN,
+    TIMEOUT,
+    Child,
+    Outcome,
+    models,
+    script,
+    side_effects,
+)
+from tests.ext.dbos.recorded_steps import recorded_keys
 from tests.subprocesses import default_sigint_in_children, python_env
-
-CHILD = Path(__file__).with_name("durable_child.py")
-TIMEOUT = 120.0  # seconds a child may take, at most, on a loaded machine
-
-MAIN = "main-model"
-HELPER = "helper-model"
-
-
-def _script(server: FakeLLMServer, start: int = 0, *, pause_second: bool = False) -> None:
-    """The main model's three calls (from the ``start``-th): note, lookup, then the answer."""
-    if start <= 0:
-        server.reply(
-            tokens=["Noting ", "it."],
-            tool_calls=[ToolCall("note", {"text": "a"}, id="c1")],
-            for_model=MAIN,
-        )
-    if start <= 1:
-        server.reply(
-            tokens=["Let ", "me ", "look."],
-            tool_calls=[ToolCall("lookup", {"query": "q"}, id="c2")],
-            for_model=MAIN,
-            pause_after=1 if pause_second else None,
-        )
-    server.reply(tokens=["All ", "done."], for_model=MAIN)
-
-
-@dataclass
-class Outcome:
-    """What a child printed: its events (in order), the tokens read, the reply."""
-
-    lines: list[str]
-    returncode: int | None
-
-    @property
-    def tokens(self) -> list[str]:
-        return [json.loads(line[6:]) for line in self.lines if line.startswith("TOKEN ")]
-
-    @property
-    def reply(self) -> list[list[str]]:
-        found = [json.loads(line[6:]) for line in self.lines if line.startswith("REPLY ")]
-        assert found, f"the child printed no reply: {self.lines}"
-        return found[0]  # type: ignore[no-any-return]
-
-
-class Child:
-    """One run of ``durable_child.py`` whose stdout is read line by line."""
-
-    def __init__(
-        self, llm: FakeLLMServer | None, folder: Path, url: str, child: Path = CHILD, **env: str
-    ) -> None:
-        with default_sigint_in_children():
-            self.process = subprocess.Popen(
-                [sys.executable, str(child), "run-1"],
-                env=python_env(
-                    llm, DB_URL=url, SIDE_EFFECTS=str(folder / "side_effects.txt"), **env
-                ),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        self.lines: list[str] = []
-
-    def read_until(self, wanted: str) -> None:
-        """Read lines until one starts with ``wanted`` (fails if the child ends first)."""
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-            if line.startswith(wanted):
-                return
-        raise AssertionError(f"the child ended before {wanted!r}: {self.finish().lines}")
-
-    def read_lines(self, count: int) -> None:
-        """Read ``count`` more lines (fewer if the child ends first)."""
-        assert self.process.stdout is not None
-        for _ in range(count):
-            line = self.process.stdout.readline()
-            if not line:
-                return
-            self.lines.append(line.rstrip("\n"))
-
-    def kill(self) -> None:
-        """SIGKILL: nothing of the child runs after this."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.communicate(timeout=TIMEOUT)  # and close its pipes
-
-    def failure(self) -> tuple[int, str]:
-        """Wait for the child's end (expected to fail); its return code and stderr."""
-        out, err = self.process.communicate(timeout=TIMEOUT)
-        self.lines.extend(out.splitlines())
-        return self.process.returncode, err
-
-    def finish(self) -> Outcome:
-        """Wait for the child's end; all it printed."""
-        out, err = self.process.communicate(timeout=TIMEOUT)
-        self.lines.extend(out.splitlines())
-        outcome = Outcome(self.lines, self.process.returncode)
-        assert self.process.returncode == 0, f"the child failed:\n{err[-4000:]}"
-        return outcome
-
-
-def _side_effects(folder: Path) -> list[str]:
-    path = folder / "side_effects.txt"
-    return path.read_text().splitlines() if path.exists() else []
-
-
-def _models(llm: FakeLLMServer) -> list[str]:
-    return [str(request.json["model"]) for request in llm.requests]
 
 
 @pytest.fixture(scope="module")
@@ -144,28 +45,28 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     """The reply of the run no one killed (the same for every database)."""
     folder = tmp_path_factory.mktemp("uninterrupted")
     with FakeLLMServer() as llm:
-        _script(llm)
+        script(llm)
         outcome = Child(llm, folder, f"sqlite:///{folder / 'runs.sqlite'}").finish()
         assert len(llm.requests) == 3
-    assert _side_effects(folder) == ["a"]
+    assert side_effects(folder) == ["a"]
     return outcome
 
 
 def test_killed_during_the_second_of_three_model_calls(
     fake_llm: FakeLLMServer, tmp_path: Path, database_url: str, uninterrupted: Outcome
 ) -> None:
-    _script(fake_llm, pause_second=True)
+    script(fake_llm, pause_second=True)
     first = Child(fake_llm, tmp_path, database_url)
     first.read_until('TOKEN "Let "')  # the second call streams, and waits (paused)
     assert fake_llm.wait_requests(2)[1].paused
     first.kill()
 
     fake_llm.clear_script()
-    _script(fake_llm, start=1)  # the second call again, then the third
+    script(fake_llm, start=1)  # the second call again, then the third
     again = Child(fake_llm, tmp_path, database_url).finish()
 
-    assert _models(fake_llm) == [MAIN] * 4  # 1 done, 1 killed, then only 2 and 3
-    assert _side_effects(tmp_path) == ["a"]  # the note ran once
+    assert models(fake_llm) == [MAIN] * 4  # 1 done, 1 killed, then only 2 and 3
+    assert side_effects(tmp_path) == ["a"]  # the note ran once
     assert again.reply == uninterrupted.reply
     assert again.tokens == uninterrupted.tokens  # recorded replayed, the rest live
 
@@ -173,16 +74,16 @@ def test_killed_during_the_second_of_three_model_calls(
 def test_killed_during_a_tool_after_one_with_a_side_effect(
     fake_llm: FakeLLMServer, tmp_path: Path, database_url: str, uninterrupted: Outcome
 ) -> None:
-    _script(fake_llm)
+    script(fake_llm)
     first = Child(fake_llm, tmp_path, database_url, HANG_IN_LOOKUP="1")
     first.read_until("EVENT lookup")  # the note is done; the lookup runs (forever)
     first.kill()
-    assert _side_effects(tmp_path) == ["a"]
+    assert side_effects(tmp_path) == ["a"]
 
     again = Child(fake_llm, tmp_path, database_url).finish()
 
-    assert _models(fake_llm) == [MAIN] * 3  # the two calls before were not made again
-    assert _side_effects(tmp_path) == ["a"]  # the note did not run again
+    assert models(fake_llm) == [MAIN] * 3  # the two calls before were not made again
+    assert side_effects(tmp_path) == ["a"]  # the note did not run again
     assert [line for line in again.lines if line.startswith("EVENT")] == ["EVENT lookup q"]
     assert again.reply == uninterrupted.reply
     assert again.tokens == uninterrupted.tokens
@@ -199,16 +100,16 @@ def test_a_run_scripted_one_reply_per_call_killed_in_its_second_tool_refunds_onc
     whole = tmp_path / "uninterrupted"
     whole.mkdir()
     uninterrupted = Child(fake_llm, whole, f"sqlite:///{whole / 'runs.sqlite'}", child).finish()
-    assert _side_effects(whole) == ["refund A17 12.5"]
+    assert side_effects(whole) == ["refund A17 12.5"]
     url = f"sqlite:///{tmp_path / 'runs.sqlite'}"
     first = Child(fake_llm, tmp_path, url, child, HANG_IN_NOTIFY="1")
     first.read_until("EVENT notify")  # the refund is done; the notice runs (forever)
     first.kill()
-    assert _side_effects(tmp_path) == ["refund A17 12.5"]
+    assert side_effects(tmp_path) == ["refund A17 12.5"]
 
     again = Child(fake_llm, tmp_path, url, child).finish()
 
-    assert _side_effects(tmp_path) == ["refund A17 12.5"]  # once
+    assert side_effects(tmp_path) == ["refund A17 12.5"]  # once
     assert [line for line in again.lines if line.startswith("EVENT")] == ["EVENT notify A17"]
     assert again.reply == uninterrupted.reply  # nothing twice
     assert [kind for kind, _ in again.reply] == [
@@ -252,7 +153,7 @@ def test_killed_during_a_nested_agents_stream(
     fake_llm.reply(tokens=["It ", "says ", "hi."], for_model=MAIN)
     again = Child(fake_llm, tmp_path, database_url).finish()
 
-    assert _models(fake_llm)[done_before:] == [MAIN, HELPER, HELPER, MAIN]  # main's 1st: once
+    assert models(fake_llm)[done_before:] == [MAIN, HELPER, HELPER, MAIN]  # main's 1st: once
     assert again.reply == reference.reply
     assert again.tokens == reference.tokens
     assert "The helper says hi." in [text for _, text in again.reply]
@@ -315,7 +216,7 @@ def test_a_failed_call_that_was_handled_is_not_made_again_after_a_kill(
     reference = Child(
         fake_llm, tmp_path, f"sqlite:///{tmp_path / 'reference.sqlite'}", child=failover
     ).finish()
-    assert _models(fake_llm) == [PRIMARY, PRIMARY, BACKUP]
+    assert models(fake_llm) == [PRIMARY, PRIMARY, BACKUP]
     fake_llm.clear_script()
     done_before = len(fake_llm.requests)
 
@@ -329,29 +230,12 @@ def test_a_failed_call_that_was_handled_is_not_made_again_after_a_kill(
     fake_llm.reply(tokens=["Backup ", "says ", "hi."], for_model=BACKUP)
     again = Child(fake_llm, tmp_path, database_url, child=failover).finish()
 
-    assert _models(fake_llm)[done_before:] == [PRIMARY, PRIMARY, BACKUP, BACKUP]
+    assert models(fake_llm)[done_before:] == [PRIMARY, PRIMARY, BACKUP, BACKUP]
     assert again.reply == reference.reply == [["OpenAIMessage", "Backup says hi."]]
     assert again.tokens == reference.tokens
 
 
 # -- random kill points ---------------------------------------------------------------------------
-
-
-def _recorded_keys(database: Path) -> list[str]:
-    """The keys of the steps recorded in a SQLite database of runs."""
-    connection = sqlite3.connect(database)
-    try:
-        rows = connection.execute(
-            "SELECT output FROM operation_outputs WHERE output IS NOT NULL"
-        ).fetchall()
-    finally:
-        connection.close()
-    keys = []
-    for (output,) in rows:
-        value = pickle.loads(base64.b64decode(output))  # our own test's file
-        if isinstance(value, tuple) and value and isinstance(value[0], str):
-            keys.append(value[0])
-    return keys
 
 
 def _run_ended(database: Path) -> bool:
@@ -384,7 +268,7 @@ def test_random_kill_points_make_no_difference(
         url = f"sqlite:///{database}"
         fake_llm.clear_script()
         before = len(fake_llm.requests)
-        _script(fake_llm)
+        script(fake_llm)
         point = rng.randint(1, events)
         # the killed child's key marks its requests: one it sent just before it died may
         # be recorded by the server after the kill, so its connections are waited for
@@ -395,14 +279,14 @@ def test_random_kill_points_make_no_difference(
         fake_llm.wait_connections_closed()
         # what the child did before it died, whichever lines this process had read of it:
         # it may have run the note (and more) after the last line read
-        written_before = len(_side_effects(folder))
+        written_before = len(side_effects(folder))
         ended = database.exists() and _run_ended(database)
 
-        keys = _recorded_keys(database) if database.exists() else []
+        keys = recorded_keys(database) if database.exists() else []
         calls_recorded = sum("/llm." in key for key in keys)
         note_recorded = any("/tool.c1." in key for key in keys)
         fake_llm.clear_script()
-        _script(fake_llm, start=calls_recorded)
+        script(fake_llm, start=calls_recorded)
         again = Child(fake_llm, folder, url).finish()
 
         context = f"seed {seed}, kill {number} after {point} lines, recorded {keys}"
@@ -417,7 +301,7 @@ def test_random_kill_points_make_no_difference(
             assert written_before == 1, context
         # a recorded step is not run again; one that ran unrecorded (or never) runs once more
         expected_notes = 1 if note_recorded else written_before + 1
-        assert len(_side_effects(folder)) == expected_notes, context
+        assert len(side_effects(folder)) == expected_notes, context
         assert again.reply == uninterrupted.reply, context
         if ended:  # an ended run gives its recorded reply: its messages whole
             assert again.tokens == [text for _, text in uninterrupted.reply], context
@@ -440,15 +324,15 @@ def test_an_approval_waits_across_a_restart(
     waiting = Child(fake_llm, tmp_path, database_url)  # nobody approves here
     waiting.read_until("APPROVAL r1 True")
     waiting.kill()  # stopped while the call waits for its approval
-    assert _side_effects(tmp_path) == []
+    assert side_effects(tmp_path) == []
 
     approving = Child(fake_llm, tmp_path, database_url, APPROVE="1")
     approving.read_until("APPROVAL r1 True")  # asked again (the model is not)
     approving.read_until("EVENT remove a.txt")  # approved: the call runs
     done = approving.finish()
 
-    assert _models(fake_llm) == [MAIN, MAIN]  # the call before the wait was not repeated
-    assert _side_effects(tmp_path) == ["removed a.txt"]
+    assert models(fake_llm) == [MAIN, MAIN]  # the call before the wait was not repeated
+    assert side_effects(tmp_path) == ["removed a.txt"]
     assert done.reply[-1] == ["OpenAIMessage", "Removed it."]
     assert ["LLMToolResultMessage", "removed a.txt"] in done.reply
 

@@ -22,7 +22,7 @@ from miniagents.ext.dbos import durable, workflow_id
 from miniagents.ext.llm.errors import LLMOutputValidationError
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.llm.provider import LLMCall
-from tests.ext.dbos.test_durable_kills import _recorded_keys
+from tests.ext.dbos.recorded_steps import recorded_keys
 
 
 class Weather(Message):
@@ -96,7 +96,7 @@ async def test_each_try_is_a_step_and_a_stopped_run_replays_them(fresh: Path) ->
     assert (first.city, first.celsius) == ("Paris", 21.5)
     assert len(calls) == 2  # the first answer did not validate: asked again
     assert "celsius" in calls[1]  # with the errors of the first answer
-    keys = sorted(_recorded_keys(fresh))
+    keys = sorted(recorded_keys(fresh))
     model = "/FORECASTER.0/WEATHER_MODEL.0"  # (the model agent under its structured agent)
     assert keys == [f"{model}/llm.0", f"{model}/llm.1"]  # a step per try
 

@@ -31,7 +31,7 @@ from miniagents.ext.dbos._sqlite import (
     sqlite_has_subsec,
     sqlite_path,
 )
-from tests.ext.dbos.test_approvals import SAME_PROCESS
+from tests.ext.dbos.cleaner_program import SAME_PROCESS
 from tests.subprocesses import run_python
 
 STAMPED = (  # DBOS's column on Python 3.12 and later (its dbos._migration)

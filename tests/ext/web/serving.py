@@ -561,6 +561,24 @@ def nothing_deleted() -> None:
     deleted.clear()
 
 
+def approving_assistant() -> MiniAgent[..., Message]:
+    """An offline assistant that calls ``delete_file`` (which needs a person's approval) on
+    ``a.txt``, then says it finished."""
+    return offline_agent.fork(
+        tools=[FunctionTool(delete_file, requires_approval=True)],
+        reply=one_per_call(CallTool("delete_file", {"path": "a.txt"}), "Finished."),
+        token_delay=0,
+    )
+
+
+def approval_input(
+    run_id: str = "r1", resume: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The AG-UI run ``run_id`` that asks :func:`approving_assistant` to delete ``a.txt``
+    (``resume``: the entries that answer its interrupts)."""
+    return agui_input(run_id, text="Delete a.txt", resume=resume)
+
+
 # -- the two protocols, for the tests that run over both ------------------------------------
 
 

@@ -30,6 +30,8 @@ from tests.ext.web.serving import (
     SSEReader,
     agui_input,
     answered_chat,
+    approval_input,
+    approving_assistant,
     chat_request,
     delete_file,
     deleted,
@@ -44,14 +46,6 @@ from tests.ext.web.serving import (
 )
 
 
-def assistant() -> MiniAgent[..., Message]:
-    return offline_agent.fork(
-        tools=[FunctionTool(delete_file, requires_approval=True)],
-        reply=one_per_call(CallTool("delete_file", {"path": "a.txt"}), "Finished."),
-        token_delay=0,
-    )
-
-
 def gated_assistant(poem: asyncio.Queue[str | None]) -> MiniAgent[..., Message]:
     """A poet (writing the tokens the test gives) called before the call that needs approval."""
     calls = [CallTool("POET", {"subject": "rivers"}), CallTool("delete_file", {"path": "a.txt"})]
@@ -60,10 +54,6 @@ def gated_assistant(poem: asyncio.Queue[str | None]) -> MiniAgent[..., Message]:
         reply=one_per_call(calls, "Finished."),
         token_delay=0,
     )
-
-
-def run_input(run_id: str = "r1", resume: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return agui_input(run_id, text="Delete a.txt", resume=resume)
 
 
 CHAT = chat_request("c1", text="Delete")
@@ -75,12 +65,12 @@ CHAT = chat_request("c1", text="Delete")
 async def test_an_agui_run_pauses_with_an_interrupt_and_a_new_run_resumes_it() -> None:
     async with served(
         agui_app(
-            assistant(),
+            approving_assistant(),
             authentication=NoAuthentication(),
             settings=WebSettings(approval_edits=True),
         )
     ) as client:
-        _response, first = await post_events(client, run_input("r1"))
+        _response, first = await post_events(client, approval_input("r1"))
         for event in first:
             AGUI_EVENT.validate_json(event.data)
         finished = first[-1].json
@@ -102,7 +92,7 @@ async def test_an_agui_run_pauses_with_an_interrupt_and_a_new_run_resumes_it() -
             "status": "resolved",
             "payload": {"approved": True, "arguments": {"path": "b.txt"}},
         }
-        _response, second = await post_events(client, run_input("r2", [entry]))
+        _response, second = await post_events(client, approval_input("r2", [entry]))
         for event in second:
             AGUI_EVENT.validate_json(event.data)
         # each run is kept and resumable at its own URL
@@ -123,11 +113,11 @@ async def test_an_agui_run_pauses_with_an_interrupt_and_a_new_run_resumes_it() -
 
 
 async def test_an_agui_interrupt_cancelled_is_a_denial_the_model_reads() -> None:
-    async with served(agui_app(assistant(), authentication=NoAuthentication())) as client:
-        _response, first = await post_events(client, run_input("r1"))
+    async with served(agui_app(approving_assistant(), authentication=NoAuthentication())) as client:
+        _response, first = await post_events(client, approval_input("r1"))
         call_id = first[-1].json["outcome"]["interrupts"][0]["id"]
         entry = {"interruptId": call_id, "status": "cancelled"}
-        _response, second = await post_events(client, run_input("r2", [entry]))
+        _response, second = await post_events(client, approval_input("r2", [entry]))
     result = next(e.json for e in second if e.type == "TOOL_CALL_RESULT")
     assert result["content"] == (
         "The user denied the call of the tool delete_file; it did not run."
@@ -154,24 +144,24 @@ async def test_an_agui_interrupt_cancelled_is_a_denial_the_model_reads() -> None
 async def test_a_bad_agui_resume_is_a_4xx_and_changes_nothing(
     entry: dict[str, Any], status: int, code: str, named: str
 ) -> None:
-    async with served(agui_app(assistant(), authentication=NoAuthentication())) as client:
-        _response, first = await post_events(client, run_input("r1"))
+    async with served(agui_app(approving_assistant(), authentication=NoAuthentication())) as client:
+        _response, first = await post_events(client, approval_input("r1"))
         call_id = first[-1].json["outcome"]["interrupts"][0]["id"]
         bad = {
             key: value.format(call=call_id) if key == "interruptId" else value
             for key, value in entry.items()
         }
-        refused = await client.post("/", json=run_input("r2", [bad]))
+        refused = await client.post("/", json=approval_input("r2", [bad]))
         assert refused.status_code == status
         assert refused.json()["error"]["code"] == code
         assert named in refused.json()["error"]["message"]
         assert (await client.get("/runs/r2")).status_code == 404  # no run started
         assert deleted == []
         good = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
-        _response, second = await post_events(client, run_input("r2", [good]))
+        _response, second = await post_events(client, approval_input("r2", [good]))
         assert second[-1].type == "RUN_FINISHED"
         # answered once: the same answer again finds nothing waiting
-        again = await client.post("/", json=run_input("r3", [good]))
+        again = await client.post("/", json=approval_input("r3", [good]))
         assert again.status_code == 404
         assert again.json()["error"]["code"] == "unknown_interrupt"
     assert deleted == ["a.txt"]
@@ -186,17 +176,17 @@ async def test_a_resume_that_answers_a_later_call_first_pauses_again_at_the_earl
     )
     approve = {"status": "resolved", "payload": {"approved": True}}
     async with served(agui_app(agent, authentication=NoAuthentication())) as client:
-        _response, first = await post_events(client, run_input("r1"))
+        _response, first = await post_events(client, approval_input("r1"))
         asked = first[-1].json["outcome"]["interrupts"]
         assert [i["metadata"]["arguments"]["path"] for i in asked] == ["a.txt", "b.txt"]
         later = {"interruptId": asked[1]["id"], **approve}
-        _response, second = await post_events(client, run_input("r2", [later]))
+        _response, second = await post_events(client, approval_input("r2", [later]))
         assert event_types(second) == ["RUN_STARTED", "RUN_FINISHED"]  # a.txt's result still waits
         [still] = second[-1].json["outcome"]["interrupts"]
         assert still["id"] == asked[0]["id"]
         assert deleted == ["b.txt"]  # the answered call ran meanwhile
         earlier = {"interruptId": asked[0]["id"], **approve}
-        _response, third = await post_events(client, run_input("r3", [earlier]))
+        _response, third = await post_events(client, approval_input("r3", [earlier]))
     results = [e.json["content"] for e in third if e.type == "TOOL_CALL_RESULT"]
     assert results == ["Deleted a.txt", "Deleted b.txt"]
     assert unmetered(third[-1].json) == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r3"}
@@ -213,10 +203,10 @@ async def test_a_resumed_run_left_by_its_client_is_cancelled_under_its_own_ids()
     )
     app = agui_app(agent, authentication=NoAuthentication(), settings=WebSettings(grace_period=0))
     async with served(app) as client:
-        _response, first = await post_events(client, run_input("r1"))
+        _response, first = await post_events(client, approval_input("r1"))
         call_id = first[-1].json["outcome"]["interrupts"][0]["id"]
         entry = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
-        async with client.stream("POST", "/", json=run_input("r2", [entry])) as response:
+        async with client.stream("POST", "/", json=approval_input("r2", [entry])) as response:
             reader = SSEReader(response)
             await reader.until("TOOL_CALL_RESULT")  # a.txt deleted; the poet still writes
             poem.put_nowait("Half ")
@@ -243,14 +233,14 @@ async def test_a_new_agui_run_of_the_thread_abandons_the_paused_one() -> None:
     )
     app = agui_app(sequential, authentication=NoAuthentication())
     async with served(app) as client:
-        _response, first = await post_events(client, run_input("r1"))
+        _response, first = await post_events(client, approval_input("r1"))
         paused = app.state.runs.get("r1").job
         assert paused.paused
-        _response, second = await post_events(client, run_input("r2"))
+        _response, second = await post_events(client, approval_input("r2"))
         await until(lambda: paused.done)
         call_id = first[-1].json["outcome"]["interrupts"][0]["id"]
         entry = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
-        late = await client.post("/", json=run_input("r3", [entry]))
+        late = await client.post("/", json=approval_input("r3", [entry]))
     assert second[0].json == {
         "type": "RUN_STARTED",
         "threadId": "t1",
@@ -306,7 +296,7 @@ async def test_two_paused_agui_runs_of_one_thread_are_each_resumed_by_their_inte
         done = {}
         for run, resumed in (("r2", "r3"), ("r1", "r4")):
             entry = {"interruptId": asked[run], "status": "resolved", "payload": {"approved": True}}
-            response, events = await post_events(client, run_input(resumed, [entry]))
+            response, events = await post_events(client, approval_input(resumed, [entry]))
             assert response.status_code == 200, (run, response.status_code)
             done[run] = events
             assert deleted == [f"{name}.txt" for name in done]
@@ -318,15 +308,17 @@ async def test_two_paused_agui_runs_of_one_thread_are_each_resumed_by_their_inte
 
 async def test_a_paused_run_nobody_resumes_is_cancelled_after_keep_runs_for() -> None:
     app = agui_app(
-        assistant(), authentication=NoAuthentication(), settings=WebSettings(keep_runs_for=0)
+        approving_assistant(),
+        authentication=NoAuthentication(),
+        settings=WebSettings(keep_runs_for=0),
     )
     async with served(app) as client:
-        _response, first = await post_events(client, run_input("r1"))
+        _response, first = await post_events(client, approval_input("r1"))
         assert first[-1].json["outcome"]["type"] == "interrupt"
         await until(lambda: app.state.runs.live == 0)  # the paused job is cancelled
         call_id = first[-1].json["outcome"]["interrupts"][0]["id"]
         entry = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
-        late = await client.post("/", json=run_input("r2", [entry]))
+        late = await client.post("/", json=approval_input("r2", [entry]))
     assert late.status_code == 404
     assert "keep_runs_for" in late.json()["error"]["message"]
     assert deleted == []
@@ -336,7 +328,9 @@ async def test_a_paused_run_nobody_resumes_is_cancelled_after_keep_runs_for() ->
 
 
 async def test_an_ai_sdk_stream_ends_at_the_approval_and_the_resent_chat_resumes_it() -> None:
-    async with served(ai_sdk_app(assistant(), authentication=NoAuthentication())) as client:
+    async with served(
+        ai_sdk_app(approving_assistant(), authentication=NoAuthentication())
+    ) as client:
         _response, first = await post_events(client, CHAT)
         assert event_types(first)[-4:] == [
             "tool-approval-request",
@@ -524,7 +518,7 @@ async def test_an_agui_resume_sent_before_the_run_paused_waits_for_the_pause(
     poem: asyncio.Queue[str | None] = asyncio.Queue()
     turns: list[int] = []
     app = agui_app(held_assistant(poem, turns), authentication=NoAuthentication())
-    async with served(app) as client, client.stream("POST", "/", json=run_input()) as response:
+    async with served(app) as client, client.stream("POST", "/", json=approval_input()) as response:
         reader = SSEReader(response)
         first = await reader.until("TOOL_CALL_END")  # the poet's call
         first += await reader.until("TOOL_CALL_END")  # delete_file's
@@ -534,7 +528,7 @@ async def test_an_agui_resume_sent_before_the_run_paused_waits_for_the_pause(
             if e.type == "TOOL_CALL_START" and e.json["toolCallName"] == "delete_file"
         ]
         entry = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
-        again = run_input("r2", [entry])
+        again = approval_input("r2", [entry])
         rest, second = await resumed_in_the_window(monkeypatch, app, client, reader, poem, again)
     first += rest
     [interrupt] = first[-1].json["outcome"]["interrupts"]  # it paused
@@ -551,7 +545,9 @@ async def test_an_agui_resume_sent_before_the_run_paused_waits_for_the_pause(
 
 
 async def test_an_ai_sdk_denial_on_the_resend_is_tool_output_denied_and_the_run_goes_on() -> None:
-    async with served(ai_sdk_app(assistant(), authentication=NoAuthentication())) as client:
+    async with served(
+        ai_sdk_app(approving_assistant(), authentication=NoAuthentication())
+    ) as client:
         _response, first = await post_events(client, CHAT)
         answer = {"approved": False, "reason": "Keep it."}
         _response, second = await post_events(client, answered_chat(first, answer))
@@ -580,7 +576,9 @@ async def test_an_ai_sdk_denial_on_the_resend_is_tool_output_denied_and_the_run_
 async def test_a_bad_ai_sdk_approval_response_is_a_4xx_and_changes_nothing(
     approval: dict[str, Any], status: int, code: str, named: str
 ) -> None:
-    async with served(ai_sdk_app(assistant(), authentication=NoAuthentication())) as client:
+    async with served(
+        ai_sdk_app(approving_assistant(), authentication=NoAuthentication())
+    ) as client:
         _response, first = await post_events(client, CHAT)
         call_id = first[-4].json["approvalId"]
         body = answered_chat(first, {})
@@ -630,14 +628,14 @@ async def test_an_agui_resume_whose_edit_the_tool_refuses_is_a_422_and_nothing_i
         agent, authentication=NoAuthentication(), settings=WebSettings(approval_edits=True)
     )
     async with served(app) as client:
-        _response, first = await post_events(client, run_input("r1"))
+        _response, first = await post_events(client, approval_input("r1"))
         asked = [interrupt["id"] for interrupt in first[-1].json["outcome"]["interrupts"]]
         approve = {"status": "resolved", "payload": {"approved": True}}
         entries = [
             {"interruptId": asked[0], **approve},
             {"interruptId": asked[1], "status": "resolved", "payload": REFUSED_EDIT},
         ]
-        refused = await client.post("/", json=run_input("r2", entries))
+        refused = await client.post("/", json=approval_input("r2", entries))
         assert refused.status_code == 422
         error = refused.json()["error"]
         assert error["code"] == "invalid_arguments"
@@ -648,7 +646,9 @@ async def test_an_agui_resume_whose_edit_the_tool_refuses_is_a_422_and_nothing_i
         assert (await client.get("/runs/r2")).status_code == 404  # no run started
         edited = {"approved": True, "arguments": {"path": "c.txt"}}
         entries[1] = {"interruptId": asked[1], "status": "resolved", "payload": edited}
-        _response, second = await post_events(client, run_input("r2", entries))  # answered again
+        _response, second = await post_events(
+            client, approval_input("r2", entries)
+        )  # answered again
     results = [e.json["content"] for e in second if e.type == "TOOL_CALL_RESULT"]
     assert results == ["Deleted a.txt", "Deleted c.txt"]
     assert unmetered(second[-1].json) == {"type": "RUN_FINISHED", "threadId": "t1", "runId": "r2"}
@@ -661,15 +661,15 @@ async def test_a_decision_whose_edit_the_tool_refuses_is_a_422_and_the_call_stil
 ) -> None:
     if protocol == "agui":
         app = agui_app(
-            assistant(),
+            approving_assistant(),
             authentication=NoAuthentication(),
             settings=WebSettings(approval_edits=True),
             approval_flow="in_stream",
         )
-        body, ask, url = run_input(), "CUSTOM", "/runs/r1/approvals/{}"
+        body, ask, url = approval_input(), "CUSTOM", "/runs/r1/approvals/{}"
     else:
         app = ai_sdk_app(
-            assistant(),
+            approving_assistant(),
             authentication=NoAuthentication(),
             settings=WebSettings(approval_edits=True),
             approval_flow="in_stream",
@@ -714,8 +714,8 @@ async def test_the_decision_url_decides_a_call_before_the_run_pauses_so_it_never
 
 
 async def test_the_decision_url_refuses_a_paused_run_and_names_the_protocols_way() -> None:
-    async with served(agui_app(assistant(), authentication=NoAuthentication())) as client:
-        _response, first = await post_events(client, run_input("r1"))
+    async with served(agui_app(approving_assistant(), authentication=NoAuthentication())) as client:
+        _response, first = await post_events(client, approval_input("r1"))
         call_id = first[-1].json["outcome"]["interrupts"][0]["id"]
         refused = await client.post(f"/runs/r1/approvals/{call_id}", json={"approved": True})
     assert refused.status_code == 409
@@ -731,13 +731,13 @@ async def test_an_agui_page_is_asked_in_stream_and_its_edited_approval_resumes_t
     async with (
         served(
             agui_app(
-                assistant(),
+                approving_assistant(),
                 authentication=NoAuthentication(),
                 approval_flow="in_stream",
                 settings=WebSettings(approval_edits=True),
             )
         ) as client,
-        client.stream("POST", "/", json=run_input()) as response,
+        client.stream("POST", "/", json=approval_input()) as response,
     ):
         reader = SSEReader(response)
         before = await reader.until("CUSTOM")
@@ -772,7 +772,9 @@ async def test_an_agui_page_is_asked_in_stream_and_its_edited_approval_resumes_t
 async def test_an_ai_sdk_page_is_asked_in_stream_and_its_denial_reaches_the_model() -> None:
     async with (
         served(
-            ai_sdk_app(assistant(), authentication=NoAuthentication(), approval_flow="in_stream")
+            ai_sdk_app(
+                approving_assistant(), authentication=NoAuthentication(), approval_flow="in_stream"
+            )
         ) as client,
         client.stream("POST", "/", json=CHAT) as response,
     ):
@@ -806,9 +808,11 @@ async def test_a_bad_decision_is_a_4xx_and_changes_nothing(
 ) -> None:
     async with (
         served(
-            agui_app(assistant(), authentication=NoAuthentication(), approval_flow="in_stream")
+            agui_app(
+                approving_assistant(), authentication=NoAuthentication(), approval_flow="in_stream"
+            )
         ) as client,
-        client.stream("POST", "/", json=run_input()) as response,
+        client.stream("POST", "/", json=approval_input()) as response,
     ):
         reader = SSEReader(response)
         call = (await reader.until("CUSTOM"))[-1].json["value"]["toolCallId"]
@@ -829,13 +833,13 @@ async def test_a_bad_decision_is_a_4xx_and_changes_nothing(
 
 async def test_a_decision_after_the_run_was_cancelled_is_a_409() -> None:
     app = agui_app(
-        assistant(),
+        approving_assistant(),
         authentication=NoAuthentication(),
         approval_flow="in_stream",
         settings=WebSettings(grace_period=0),
     )
     async with served(app) as client:
-        async with client.stream("POST", "/", json=run_input()) as response:
+        async with client.stream("POST", "/", json=approval_input()) as response:
             call = (await SSEReader(response).until("CUSTOM"))[-1].json["value"]["toolCallId"]
         await until(lambda: app.state.runs.get("r1").done)  # the last client left: cancelled
         refused = await client.post(f"/runs/r1/approvals/{call}", json={"approved": True})
@@ -899,7 +903,7 @@ async def test_an_agui_resume_waits_past_other_runs_of_the_thread_that_end_witho
         assert manager.live == 3
         assert not any(job.paused for job in manager.jobs())
         entry = {"interruptId": call_id, "status": "resolved", "payload": {"approved": True}}
-        resume = asyncio.ensure_future(post_events(client, run_input("r4", [entry])))
+        resume = asyncio.ensure_future(post_events(client, approval_input("r4", [entry])))
         await entered.wait()
         for name, reader in zip(("r2", "r3"), readers[1:], strict=True):
             gates[name].set()

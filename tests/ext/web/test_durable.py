@@ -18,8 +18,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -34,7 +32,7 @@ from miniagents.ext.dbos._sqlite import close_client, new_client
 from miniagents.testing import FakeLLMServer, RecordedRequest, ToolCall
 from tests.ext.web.serving import SSEEvent, SSEReader, get_events, post_events, until
 from tests.fakes.fixtures import fake_llm  # noqa: F401
-from tests.subprocesses import default_sigint_in_children, python_env, run_python
+from tests.subprocesses import run_python, start_server
 
 CHILD = Path(__file__).with_name("durable_server.py")
 TIMEOUT = 120.0  # seconds a child may take to stop, or to reach a call, at most, on a loaded
@@ -47,26 +45,13 @@ class Server:
 
     def __init__(self, llm: FakeLLMServer, folder: Path, protocol: str, **env: str) -> None:
         self.llm = llm
-        with default_sigint_in_children():
-            self.process = subprocess.Popen(
-                [sys.executable, str(CHILD)],
-                env=python_env(
-                    llm,
-                    DB_URL=f"sqlite:///{folder / 'runs.sqlite'}",
-                    SIDE_EFFECTS=str(folder / "side_effects.txt"),
-                    PROTOCOL=protocol,
-                    **env,
-                ),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line.startswith("PORT "):
-            _, err = self.process.communicate(timeout=TIMEOUT)
-            raise AssertionError(f"the server did not start: {line!r}\n{err[-4000:]}")
-        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
+        env = {
+            "DB_URL": f"sqlite:///{folder / 'runs.sqlite'}",
+            "SIDE_EFFECTS": str(folder / "side_effects.txt"),
+            "PROTOCOL": protocol,
+            **env,
+        }
+        self.process, self.url = start_server(CHILD, llm=llm, env=env, timeout=TIMEOUT)
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, timeout=60)

@@ -9,7 +9,8 @@ import asyncio
 import base64
 import pickle
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,12 @@ from starlette.types import ASGIApp
 from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, miniagent
 from miniagents.ext.dbos import durable, workflow_id
 from miniagents.ext.dbos._approvals import APPROVAL_WORKFLOW, approval_id
-from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
+from miniagents.ext.llm.offline import CallTool, ScriptedReply, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
 from miniagents.ext.web._durable import DurableJobs
-from miniagents.ext.web._runs import RunManager
+from miniagents.ext.web._runs import Job, RunManager
 from tests.ext.web.serving import (
     SSEEvent,
     SSEReader,
@@ -433,18 +434,18 @@ Meanwhile = Callable[[MiniAgent[..., Message], str, ToolApprovalRequest], Awaita
 the request of the call it waits on; it returns once the run here has seen the change."""
 
 
-async def _resumed_after(
-    tmp_path: Path, protocol: str, alias: str, meanwhile: Meanwhile, *, approved: bool
-) -> tuple[httpx.Response, list[SSEEvent]]:
-    """The resume (deciding the call ``approved``) of a durable run of ``protocol``, paused
-    here at ``_remove``'s approval, sent once ``meanwhile`` changed the run: its answer and
-    its events."""
-    database = f"sqlite:///{tmp_path / 'r.db'}"
+@asynccontextmanager
+async def _paused_here(
+    tmp_path: Path, protocol: str, alias: str, calls: ScriptedReply
+) -> AsyncIterator[tuple[httpx.AsyncClient, list[SSEEvent], Job]]:
+    """A durable run of ``protocol`` paused here at the approval of ``calls`` (of ``_remove``,
+    on the database ``r.db`` of ``tmp_path``): its client, its events and its job."""
     tool = FunctionTool(_remove, requires_approval=True)
-    script = one_per_call(CallTool("_remove", {"name": "a.txt"}), "Done.")
     agent = durable(
-        offline_agent.fork(alias=alias, tools=[tool], reply=script, token_delay=0),
-        database_url=database,
+        offline_agent.fork(
+            alias=alias, tools=[tool], reply=one_per_call(calls, "Done."), token_delay=0
+        ),
+        database_url=f"sqlite:///{tmp_path / 'r.db'}",
     )
     app_of = agui_app if protocol == "ag-ui" else ai_sdk_app
     app = app_of(agent, authentication=NoAuthentication())
@@ -455,8 +456,20 @@ async def _resumed_after(
         job = manager.paused("t1" if protocol == "ag-ui" else "c1")
         assert job is not None
         assert job.workflow_id is not None
+        yield client, paused, job
+
+
+async def _resumed_after(
+    tmp_path: Path, protocol: str, alias: str, meanwhile: Meanwhile, *, approved: bool
+) -> tuple[httpx.Response, list[SSEEvent]]:
+    """The resume (deciding the call ``approved``) of a durable run of ``protocol``, paused
+    here at ``_remove``'s approval, sent once ``meanwhile`` changed the run: its answer and
+    its events."""
+    call = CallTool("_remove", {"name": "a.txt"})
+    async with _paused_here(tmp_path, protocol, alias, call) as (client, paused, job):
         [asked] = job.waiting()
-        await meanwhile(agent, job.workflow_id, asked)
+        assert job.workflow_id is not None
+        await meanwhile(job.manager.agent, job.workflow_id, asked)
         if protocol == "ag-ui":
             entry = {"interruptId": asked.call_id, "status": "resolved"}
             resume = agui_input(
@@ -526,4 +539,117 @@ async def test_a_paused_run_whose_call_is_decided_elsewhere_is_resumed_with_the_
     assert response.status_code == 200, ended  # (was: 409, not_pending)
     streamed = "".join(event.data for event in ended)
     assert "removed a.txt" in streamed  # (approved elsewhere: it ran, the late denial unsent)
+    assert "Done." in streamed
+
+
+async def test_a_paused_run_decided_elsewhere_outlives_its_expired_job(
+    tmp_path: Path, destroyed: None
+) -> None:
+    """A durable run paused here for an approval whose call is decided elsewhere goes on;
+    nobody resumes the pause here, and the job's wait expires (``keep_runs_for``) while the
+    run still runs: the server forgets the job, and the run goes on to its end, the durable
+    engine's now. (Was: the expiry cancelled the durable run, ``acancel_run``, mid-way.)"""
+    from miniagents.ext.dbos import aapprove, afind_runs
+    from miniagents.testing import virtual_time
+
+    database = f"sqlite:///{tmp_path / 'r.db'}"
+    running, gate = asyncio.Event(), asyncio.Event()
+
+    async def _remove_slowly(name: str) -> str:
+        """Remove a file (pretend), slowly: it waits for a person's approval."""
+        running.set()
+        await gate.wait()
+        return f"removed {name}"
+
+    tool = FunctionTool(_remove_slowly, requires_approval=True)
+    script = one_per_call(CallTool("_remove_slowly", {"name": "a.txt"}), "Done.")
+    agent = durable(
+        offline_agent.fork(alias="EXPIRED_ELSEWHERE", tools=[tool], reply=script, token_delay=0),
+        database_url=database,
+    )
+    app = agui_app(agent, authentication=NoAuthentication(), settings=WebSettings(keep_runs_for=60))
+    async with served(app) as client:
+        await post_events(client, agui_input("r1", thread="t1"))
+        manager: RunManager = app.state.runs
+        job = manager.paused("t1")
+        assert job is not None
+        assert job.task is not None
+        run = job.workflow_id
+        assert run is not None
+        [asked] = job.waiting()
+        await aapprove(run, asked.call_id, database_url=database, decided_by="elsewhere")
+        await asyncio.wait_for(running.wait(), WAIT)  # (the run went on: its tool runs)
+        with virtual_time():  # (the job's wait expires, on the virtual clock)
+            await asyncio.sleep(61)
+        assert manager.paused("t1") is None  # (forgotten as paused)
+        gate.set()
+        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+        [info] = await afind_runs(agent, run)
+        assert info.ended
+        assert not info.cancelled  # (was: cancelled by the job's expiry, mid-way)
+
+
+def _resume_of(
+    protocol: str, paused: list[SSEEvent], asked: list[ToolApprovalRequest]
+) -> dict[str, Any]:
+    """The protocol's resume of the pause in ``paused`` that approves the calls ``asked``."""
+    if protocol == "ag-ui":
+        entries = [
+            {"interruptId": each.call_id, "status": "resolved", "payload": {"approved": True}}
+            for each in asked
+        ]
+        return agui_input("r2", thread="t1", resume=entries)
+    data = [event.json for event in paused if event.data != "[DONE]"]
+    inputs = {e["toolCallId"]: e for e in data if e["type"] == "tool-input-available"}
+    approvals = {
+        e["toolCallId"]: e["approvalId"] for e in data if e["type"] == "tool-approval-request"
+    }
+    parts = [
+        {
+            "type": f"tool-{inputs[each.call_id]['toolName']}",
+            "toolCallId": each.call_id,
+            "state": "approval-responded",
+            "input": inputs[each.call_id]["input"],
+            "approval": {"id": approvals[each.call_id], "approved": True},
+        }
+        for each in asked
+    ]
+    assistant_message = {"id": data[0]["messageId"], "role": "assistant", "parts": parts}
+    [user] = chat_request("c1", text="Hi")["messages"]
+    return chat_request("c1", messages=[user, assistant_message])
+
+
+@pytest.mark.parametrize("protocol", ["ag-ui", "ai-sdk"])
+async def test_a_resume_deciding_a_call_decided_elsewhere_names_the_calls_to_decide(
+    tmp_path: Path, destroyed: None, protocol: str
+) -> None:
+    """A durable run paused here at two calls, one of them decided elsewhere (``aapprove``
+    of another process): a resume that decides both is refused, its message naming the call
+    decided already and the one to decide, and the resume that decides that one only gets
+    the rest of the run, both calls run. (Was: a bare "is not waiting for a decision any
+    more" that did not say to send the others' decisions only.)"""
+    from miniagents.ext.dbos import aapprove
+
+    database = f"sqlite:///{tmp_path / 'r.db'}"
+    calls = [CallTool("_remove", {"name": "a.txt"}), CallTool("_remove", {"name": "b.txt"})]
+    alias = f"PARTLY_ELSEWHERE_{protocol.replace('-', '_').upper()}"
+    async with _paused_here(tmp_path, protocol, alias, calls) as (client, paused, job):
+        assert job.workflow_id is not None
+        elsewhere, here = job.waiting()
+        await aapprove(job.workflow_id, elsewhere.call_id, database_url=database)
+        await until(lambda: not elsewhere.pending)  # (the run reads the decision, here)
+        refused = await client.post("/", json=_resume_of(protocol, paused, [elsewhere, here]))
+        assert refused.status_code == 409
+        error = refused.json()["error"]
+        assert error["code"] == "not_pending"
+        assert error["message"] == (
+            "These calls of the paused run were decided already, elsewhere (a call's first "
+            f"decision holds): {elsewhere.call_id!r}. Send the resume again with the "
+            f"decisions of the calls still waiting only: {here.call_id!r}."
+        )
+        response, ended = await post_events(client, _resume_of(protocol, paused, [here]))
+    assert response.status_code == 200, ended
+    streamed = "".join(event.data for event in ended)
+    assert "removed a.txt" in streamed
+    assert "removed b.txt" in streamed
     assert "Done." in streamed

@@ -24,13 +24,13 @@ import pytest
 from starlette.applications import Starlette
 
 from miniagents import Message, MiniAgent
-from miniagents.ext.llm import UserMessage
 from miniagents.ext.llm.offline import CallTool, offline_agent
 from miniagents.ext.llm.offline_script import call_count
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings, agui_app
 from miniagents.ext.web._keeping import Kept
 from miniagents.ext.web.lowlevel import Run, RunManager
+from tests.ext.web.ended_runs import end_runs, manager_at_bound, run_size
 from tests.ext.web.serving import (
     AGUI,
     PROTOCOLS,
@@ -377,15 +377,6 @@ async def test_a_job_that_ends_walks_through_none_of_the_runs_kept(protocol: Pro
         assert counted.walked == 0
 
 
-async def end_runs(manager: RunManager, keys: list[str]) -> None:
-    """Run the app's agent once per key, straight through its run manager, to the end."""
-    for key in keys:
-        run = manager.start_new(
-            None, manager.protocol.ids(key, f"t-{key}"), [UserMessage(text="Hi")], {}
-        )
-        await run.job.asettled()
-
-
 def counting_calls(
     method: Callable[[RunManager, Any], None], counted: list[int]
 ) -> Callable[[RunManager, Any], None]:
@@ -404,39 +395,6 @@ def counting_calls(
             sys.setprofile(before)
 
     return counted_method
-
-
-async def run_size() -> int:
-    """What one run of :func:`end_runs` keeps once ended: its log, and its job's record."""
-    app = agui_app(
-        offline_agent.fork(reply="Hi", token_delay=0),
-        authentication=BearerTokenAuth({}),
-        settings=WebSettings(keep_runs_for=3600),
-    )
-    manager: RunManager = app.state.runs
-    await end_runs(manager, ["p0000"])
-    probe = manager.get("p0000")
-    assert probe is not None
-    await manager.aclose()
-    return probe.size + probe.job.kept_bytes
-
-
-async def manager_at_bound(bound: str, kept: int, size: int) -> RunManager:
-    """An AG-UI app's manager that keeps about ``kept`` ended runs at ``bound``
-    (``max_ended_runs``, or ``max_ended_run_bytes`` of runs of ``size`` bytes)."""
-    settings = WebSettings(keep_runs_for=3600, max_ended_runs=kept)
-    if bound == "max_ended_run_bytes":
-        settings = WebSettings(
-            keep_runs_for=3600, max_ended_runs=2 * kept, max_ended_run_bytes=kept * size
-        )
-    app = agui_app(
-        offline_agent.fork(reply="Hi", token_delay=0),
-        authentication=BearerTokenAuth({}),
-        settings=settings,
-    )
-    manager: RunManager = app.state.runs
-    await end_runs(manager, [f"k{n:05}" for n in range(kept + 5)])
-    return manager
 
 
 async def calls_per_end_at_the_bound(

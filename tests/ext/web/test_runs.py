@@ -33,6 +33,8 @@ from tests.ext.web.serving import (
     SSEEvent,
     SSEReader,
     agui_input,
+    approval_input,
+    approving_assistant,
     chat_request,
     deleted,
     gated,
@@ -43,8 +45,6 @@ from tests.ext.web.serving import (
     unmetered,
     until,
 )
-from tests.ext.web.test_approvals import assistant as approving_assistant
-from tests.ext.web.test_approvals import run_input as approval_input
 from tests.fakes.asgi24 import Asgi24
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
 

@@ -1,0 +1,123 @@
+"""A durable run of ``durable_child.py`` (or another child program of this folder), read
+line by line, killed and run again: what the kill tests and the approval tests drive."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from miniagents.testing import FakeLLMServer, ToolCall
+from tests.subprocesses import default_sigint_in_children, python_env
+
+CHILD = Path(__file__).with_name("durable_child.py")
+TIMEOUT = 120.0  # seconds a child may take, at most, on a loaded machine
+
+MAIN = "main-model"
+HELPER = "helper-model"
+
+
+def script(server: FakeLLMServer, start: int = 0, *, pause_second: bool = False) -> None:
+    """The main model's three calls (from the ``start``-th): note, lookup, then the answer."""
+    if start <= 0:
+        server.reply(
+            tokens=["Noting ", "it."],
+            tool_calls=[ToolCall("note", {"text": "a"}, id="c1")],
+            for_model=MAIN,
+        )
+    if start <= 1:
+        server.reply(
+            tokens=["Let ", "me ", "look."],
+            tool_calls=[ToolCall("lookup", {"query": "q"}, id="c2")],
+            for_model=MAIN,
+            pause_after=1 if pause_second else None,
+        )
+    server.reply(tokens=["All ", "done."], for_model=MAIN)
+
+
+@dataclass
+class Outcome:
+    """What a child printed: its events (in order), the tokens read, the reply."""
+
+    lines: list[str]
+    returncode: int | None
+
+    @property
+    def tokens(self) -> list[str]:
+        return [json.loads(line[6:]) for line in self.lines if line.startswith("TOKEN ")]
+
+    @property
+    def reply(self) -> list[list[str]]:
+        found = [json.loads(line[6:]) for line in self.lines if line.startswith("REPLY ")]
+        assert found, f"the child printed no reply: {self.lines}"
+        return found[0]  # type: ignore[no-any-return]
+
+
+class Child:
+    """One run of ``durable_child.py`` whose stdout is read line by line."""
+
+    def __init__(
+        self, llm: FakeLLMServer | None, folder: Path, url: str, child: Path = CHILD, **env: str
+    ) -> None:
+        with default_sigint_in_children():
+            self.process = subprocess.Popen(
+                [sys.executable, str(child), "run-1"],
+                env=python_env(
+                    llm, DB_URL=url, SIDE_EFFECTS=str(folder / "side_effects.txt"), **env
+                ),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        self.lines: list[str] = []
+
+    def read_until(self, wanted: str) -> None:
+        """Read lines until one starts with ``wanted`` (fails if the child ends first)."""
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if line.startswith(wanted):
+                return
+        raise AssertionError(f"the child ended before {wanted!r}: {self.finish().lines}")
+
+    def read_lines(self, count: int) -> None:
+        """Read ``count`` more lines (fewer if the child ends first)."""
+        assert self.process.stdout is not None
+        for _ in range(count):
+            line = self.process.stdout.readline()
+            if not line:
+                return
+            self.lines.append(line.rstrip("\n"))
+
+    def kill(self) -> None:
+        """SIGKILL: nothing of the child runs after this."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.communicate(timeout=TIMEOUT)  # and close its pipes
+
+    def failure(self) -> tuple[int, str]:
+        """Wait for the child's end (expected to fail); its return code and stderr."""
+        out, err = self.process.communicate(timeout=TIMEOUT)
+        self.lines.extend(out.splitlines())
+        return self.process.returncode, err
+
+    def finish(self) -> Outcome:
+        """Wait for the child's end; all it printed."""
+        out, err = self.process.communicate(timeout=TIMEOUT)
+        self.lines.extend(out.splitlines())
+        outcome = Outcome(self.lines, self.process.returncode)
+        assert self.process.returncode == 0, f"the child failed:\n{err[-4000:]}"
+        return outcome
+
+
+def side_effects(folder: Path) -> list[str]:
+    """What the child's tools did, one line each (``side_effects.txt`` of ``folder``)."""
+    path = folder / "side_effects.txt"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def models(llm: FakeLLMServer) -> list[str]:
+    """The model of each request ``llm`` got, in order."""
+    return [str(request.json["model"]) for request in llm.requests]
