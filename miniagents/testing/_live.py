@@ -988,19 +988,19 @@ def serve(socket: Socket, session: LiveSession, stopping: threading.Event) -> No
     _send(socket, record, session.wire.opened(session))
     while True:
         if session.failed is not None:  # (what the API says of it is sent, then the close)
-            _send(socket, record, session.take_outbox())
-            record.note(lambda: setattr(record, "outcome", "failed"))
+            _send(socket, record, session.take_outbox(), "failed")
             socket.close(session.wire.close_code(session.failed), session.failed.message[:120])
             return
-        if session.dropped:
+        if session.dropped:  # (what came before the drop goes, then the connection breaks)
+            _send(socket, record, session.take_outbox())
             record.note(lambda: setattr(record, "outcome", "dropped"))
             socket.cut()
             return
         if session.ended:
-            _send(socket, record, session.take_outbox())
-            record.note(lambda: setattr(record, "outcome", "ended"))
+            _send(socket, record, session.take_outbox(), "ended")
             socket.close(1000, "The session has ended.")
             return
+        _send(socket, record, session.take_outbox())  # (the last step's: it did not end it)
         due = session.next_due()
         timeout = POLL if due is None else max(0.0, min(POLL, due - time.monotonic()))
         message = socket.receive(timeout, stopping)
@@ -1012,10 +1012,23 @@ def serve(socket: Socket, session: LiveSession, stopping: threading.Event) -> No
                 record.note(functools.partial(record.received.append, shown(parsed)))
                 session.wire.receive(session, parsed)
         session.step(time.monotonic())
-        _send(socket, record, session.take_outbox())
 
 
-def _send(socket: Socket, record: LiveRecord, events: list[dict[str, Any]]) -> None:
+def _send(
+    socket: Socket, record: LiveRecord, events: list[dict[str, Any]], outcome: str | None = None
+) -> None:
+    """Send ``events`` (the last of the session when its ``outcome`` is given).
+
+    The record notes them (and the outcome) before they go: what the client has seen of
+    the session, a test that it wakes finds recorded (was: noted after, a race the test
+    could win).
+    """
+
+    def note() -> None:
+        record.sent.extend(shown(event) for event in events)
+        if outcome is not None:
+            record.outcome = outcome
+
+    record.note(note)
     for event in events:
         socket.send_text(json.dumps(event, separators=(",", ":")))
-        record.note(functools.partial(record.sent.append, shown(event)))

@@ -16,7 +16,7 @@ from typing import Any
 import openai
 import pytest
 
-from miniagents.testing import FakeLLMServer, tone
+from miniagents.testing import FakeLLMServer, LiveRecord, tone
 
 
 async def events_until(connection: Any, kind: str) -> list[dict[str, Any]]:
@@ -502,3 +502,28 @@ async def test_a_reply_the_openai_client_cancels_says_so_and_one_cut_by_speech_s
     assert (cut.status_details.type, cut.status_details.reason) == ("cancelled", "turn_detected")
     record = await fake_llm.wait_realtime_async(0, lambda record: record.outcome != "open")
     assert record.errors == []
+
+
+async def test_a_session_record_says_how_it_ended_before_its_client_hears_the_end(
+    fake_llm: FakeLLMServer,
+) -> None:
+    """The API's error that ends a session and the session's outcome are one change of its
+    record: a client that has heard the error finds the session ``failed`` (was: the outcome
+    was noted after the error went, and a test quick enough found it ``open``)."""
+    fake_llm.speak(error="The model is overloaded.")
+    outcomes: list[str] = []  # the outcome when the record first holds the error
+
+    def error_sent(record: LiveRecord) -> bool:
+        if "error" not in record.sent_types():
+            return False
+        outcomes.append(record.outcome)  # (under the server's lock: as the change left it)
+        return True
+
+    client = openai.AsyncOpenAI(base_url=fake_llm.openai_base_url, api_key="test")
+    async with client.realtime.connect(model="gpt-realtime") as connection:
+        await connection.send_raw(json.dumps({"type": "response.create"}))
+        record = await fake_llm.wait_realtime_async(0, error_sent)
+        heard = (await events_until(connection, "error"))[-1]["error"]
+    assert "overloaded" in heard["message"]
+    assert outcomes == ["failed"]
+    assert record.sent_types()[-1] == "error"
