@@ -11,7 +11,8 @@ the package), so that each layer's ``errors`` module derives from them: the stre
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from typing import Any, get_type_hints
 
 __all__ = ["ArgumentError", "MiniAgentsError"]
 
@@ -37,7 +38,25 @@ class MiniAgentsError(Exception):
             and not module.startswith("miniagents.testing")
             and not cls.__name__.startswith("_")
         ):
+            _resolve_own_annotations(cls)
             cls.__module__ = _PUBLIC_HOME
+
+
+def _resolve_own_annotations(cls: type) -> None:
+    """Evaluate ``cls``'s own string annotations while its ``__module__`` is still its home.
+
+    ``typing.get_type_hints`` reads them in the module ``__module__`` names, and
+    ``miniagents.errors`` does not import what they name (``ClassVar``, say). A name not
+    defined yet (one imported only for type checkers) stays a string.
+    """
+    own = inspect.get_annotations(cls)
+    if not own:
+        return
+    try:
+        hints = get_type_hints(cls)
+    except NameError:
+        return
+    cls.__annotations__ = {name: hints[name] for name in own}
 
 
 MiniAgentsError.__module__ = _PUBLIC_HOME

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import ast
 import importlib
+import pkgutil
 import subprocess
 import sys
+import typing
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import miniagents
 from miniagents.reexports import Reexports
 
 PACKAGE = Path(__file__).resolve().parent.parent / "miniagents"
@@ -121,6 +126,51 @@ def test_an_extensions_names_are_imported_at_their_first_use() -> None:
     assert before == ["miniagents.ext.history"]
     assert {"miniagents.ext.llm.errors", "miniagents.ext.history.base"} <= set(after)
     assert "miniagents.ext.history.markdown" not in after  # (ChatHistoryMD: not used)
+
+
+HINTS_NAME_AN_OPTIONAL_SDK = {
+    "miniagents.ext.llm._openai_options.OpenAIOptions",
+    "miniagents.ext.llm.anthropic.AnthropicOptions",
+    "miniagents.ext.llm.bedrock.BedrockOptions",
+    "miniagents.ext.llm.gemini.GeminiOptions",
+    "miniagents.ext.realtime.gemini.GeminiLiveOptions",
+    "miniagents.ext.realtime.openai.OpenAIRealtimeOptions",
+}
+"""Options whose annotations name an optional SDK's client types, imported only for type
+checkers (the extras import their SDKs at first use): ``get_type_hints`` cannot see them."""
+
+
+def _public_classes() -> Iterator[type]:
+    seen: set[type] = set()
+    for info in pkgutil.walk_packages(miniagents.__path__, "miniagents."):
+        if any(part.startswith("_") for part in info.name.split(".")):
+            continue
+        with warnings.catch_warnings():  # (the deprecated former homes warn)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = importlib.import_module(info.name)
+        for name in getattr(module, "__all__", ()):
+            value = getattr(module, name)
+            if isinstance(value, type) and value not in seen:
+                seen.add(value)
+                yield value
+
+
+def test_the_annotations_of_every_public_class_resolve_at_run_time() -> None:
+    """``typing.get_type_hints`` (pydantic, FastAPI, cattrs... call it) reads each class.
+
+    A class shown under another module (the errors under ``miniagents.errors``, ``Frozen``
+    under its former home) or an alias written as a string used to make it fail with a
+    ``NameError`` (every message class did).
+    """
+    failed = {}
+    for klass in _public_classes():
+        qualified = f"{klass.__module__}.{klass.__qualname__}"
+        try:
+            typing.get_type_hints(klass)
+        except (NameError, TypeError) as error:
+            if qualified not in HINTS_NAME_AN_OPTIONAL_SDK:
+                failed[qualified] = repr(error)
+    assert not failed, failed
 
 
 def write_stubs() -> None:

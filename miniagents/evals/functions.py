@@ -33,7 +33,7 @@ ExpectedT = TypeVar("ExpectedT", contravariant=True)
 I = TypeVar("I")  # noqa: E741
 E = TypeVar("E")
 
-ScoreLike: TypeAlias = "Score | bool | float | None"
+ScoreLike: TypeAlias = Score | bool | float | None
 """What an evaluating function returns: a score, a check's outcome, a value from 0 to 1,
 or ``None`` (the case is not scored)."""
 

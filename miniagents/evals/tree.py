@@ -190,7 +190,7 @@ class AgentStep:
         return _as_dict(self, "agent")
 
 
-Step: TypeAlias = "AgentStep | ToolStep | ModelCall"
+Step: TypeAlias = AgentStep | ToolStep | ModelCall
 """A step of a reply tree."""
 
 

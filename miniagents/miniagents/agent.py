@@ -958,7 +958,7 @@ or a plain function that returns an awaitable (``lambda ctx: other(ctx)``). ``@m
 refuses one that surely returns none (a plain function annotated ``-> None``) at once; any
 other one that returns none fails its interaction with an ``AgentDefinitionError``."""
 
-AnyAgentFunction: TypeAlias = "Callable[Concatenate[InteractionContext, ...], Awaitable[None]]"
+AnyAgentFunction: TypeAlias = Callable[Concatenate[InteractionContext, ...], Awaitable[None]]
 """An agent function whose parameters typing cannot keep (e.g. ``ctx`` then ``**kwargs``)."""
 
 

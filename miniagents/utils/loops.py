@@ -24,7 +24,7 @@ from miniagents.utils.errors import ChainDefinitionError
 
 __all__ = ["ChainStep", "achain_loop", "adialog_loop"]
 
-ChainStep: TypeAlias = "MiniAgent[...] | Literal[Sentinel.AWAIT, Sentinel.CLEAR]"
+ChainStep: TypeAlias = MiniAgent[...] | Literal[Sentinel.AWAIT, Sentinel.CLEAR]
 """One step of an agent chain: an agent, ``AWAIT`` or ``CLEAR``."""
 
 _ENDS_A_LOOP = (KeyboardInterrupt, EOFError)

@@ -164,10 +164,10 @@ class ToolRule:
         return CallTool(self.tool, {**found, **self.arguments})
 
 
-ScriptedReply: TypeAlias = "str | CallTool | Refuse | Sequence[CallTool]"
+ScriptedReply: TypeAlias = str | CallTool | Refuse | Sequence[CallTool]
 """One reply of the offline model: a text, a tool call, several calls at once, or a refusal."""
 
-Script: TypeAlias = "ScriptedReply | Iterator[ScriptedReply] | Callable[[LLMCall], ScriptedReply]"
+Script: TypeAlias = ScriptedReply | Iterator[ScriptedReply] | Callable[[LLMCall], ScriptedReply]
 """The offline model's replies: one for every call, one per turn of the model
 (:func:`one_per_call`), an iterator of them (the next one at each call of the process,
 e.g. :func:`in_order`'s, bound with ``fork``), or a function of the call."""

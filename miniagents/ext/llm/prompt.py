@@ -139,7 +139,7 @@ class PromptText(tuple[str, str]):
         return f"PromptText(role={self[0]!r}, text={self[1]!r}{images})"
 
 
-PromptItem: TypeAlias = "PromptText | ToolCallMessage | ToolResultMessage"
+PromptItem: TypeAlias = PromptText | ToolCallMessage | ToolResultMessage
 """An item of ``LLMCall.messages``: a text turn, a tool call, or a tool result."""
 
 

@@ -354,7 +354,7 @@ class Refusal:
     text: str
 
 
-LLMEvent: TypeAlias = "str | ToolCallStart | ToolCallDelta | Refusal | Finish"
+LLMEvent: TypeAlias = str | ToolCallStart | ToolCallDelta | Refusal | Finish
 """What a provider's ``reply`` streams: text tokens, tool calls and refusals, then one
 :class:`Finish`. An empty text is a sign of life: an event of the provider's stream with
 nothing for the reply (thinking, reasoning, a block's start or end), which shows that the

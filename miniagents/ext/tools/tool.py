@@ -16,7 +16,7 @@ __all__ = ["DEFAULT_MAX_ARGUMENT_CHARS", "ApprovalRule", "Tool"]
 
 logger = logging.getLogger(__name__)
 
-ApprovalRule: TypeAlias = "bool | Callable[[Mapping[str, object]], bool]"
+ApprovalRule: TypeAlias = bool | Callable[[Mapping[str, object]], bool]
 """Whether a tool's calls need a person's approval: always, never, or by their arguments."""
 
 DEFAULT_MAX_ARGUMENT_CHARS = 1_000_000

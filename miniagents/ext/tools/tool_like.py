@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 from types import CodeType
-from typing import Any, Protocol, TypeAlias, TypeVar, Union, overload
+from typing import Any, Protocol, TypeAlias, TypeVar, overload
 
 from miniagents.ext.tools.agent_tool import AgentTool
 from miniagents.ext.tools.function_tool import FunctionTool
@@ -31,7 +31,7 @@ class ToolFunction(Protocol):
         """Call the function."""
 
 
-ToolLike: TypeAlias = Union[Tool, MiniAgent[...], ToolFunction, "partial[Any]"]
+ToolLike: TypeAlias = Tool | MiniAgent[...] | ToolFunction | partial[Any]
 """A ``Tool``, a ``MiniAgent`` or a typed function (sync or async, or a ``functools.partial``
 of one): the items of ``tools=[...]``. A class is refused (by mypy and at run time)."""
 
