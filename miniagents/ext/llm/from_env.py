@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal, Self, TypedDict, Unpack, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, Self, Unpack, cast
 
 from miniagents.ext.llm.anthropic import _key_in_environment, anthropic_agent
 from miniagents.ext.llm.bedrock import bedrock_agent
@@ -26,14 +26,12 @@ from miniagents.ext.llm.compatible import (
     together_agent,
 )
 from miniagents.ext.llm.gemini import gemini_agent
-from miniagents.ext.llm.llm_agent import LLMAgent
+from miniagents.ext.llm.llm_agent import LLMAgent, _ProviderFreeOptions
 from miniagents.ext.llm.messages import AssistantMessage, LLMReply
 from miniagents.ext.llm.offline import Script, ToolRule, offline_agent
 from miniagents.ext.llm.openai import openai_agent
 from miniagents.ext.llm.provider import DEFAULT_MAX_TOOL_CALLS, DEFAULT_MAX_TOOL_ROUNDS
-from miniagents.ext.llm.usage import Budget
 from miniagents.ext.tools.tool_like import ToolLike
-from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
 from miniagents.promising.sentinels import DEFAULT, Sentinel
 
@@ -156,7 +154,7 @@ def provider_from_env() -> str | None:
     return None
 
 
-class FromEnvAgentOptions(TypedDict, total=False):
+class FromEnvAgentOptions(_ProviderFreeOptions, total=False):
     """The arguments of the agent of ``llm_agent_from_env``, by keyword (mypy checks them).
 
     Those of ``fallback_agent``'s agents (every LLM agent's but ``model`` and
@@ -169,15 +167,6 @@ class FromEnvAgentOptions(TypedDict, total=False):
     no ``None``).
     """
 
-    stream: bool | None
-    system: str | None
-    stall_timeout: float | Literal[Sentinel.DEFAULT] | None
-    tools: Sequence[ToolLike] | None
-    max_tool_rounds: int
-    max_tool_calls: int
-    output_type: type[Message] | None
-    output_retries: int
-    budget: Budget | None
     max_tokens: int | Literal[Sentinel.DEFAULT]
     temperature: float | None
 

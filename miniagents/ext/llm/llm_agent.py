@@ -84,7 +84,24 @@ AnswerT = TypeVar("AnswerT", bound=AssistantMessage)
 AnswerT_co = TypeVar("AnswerT_co", bound=AssistantMessage, covariant=True)
 
 
-class LLMAgentOptions(TypedDict, total=False):
+class _ProviderFreeOptions(TypedDict, total=False):
+    """The arguments every LLM agent takes but the provider's own (``model``, ``extra_options``).
+
+    Those a fallback agent's agents all take alike (see :mod:`miniagents.ext.llm.fallback`).
+    """
+
+    stream: bool | None
+    system: str | None
+    stall_timeout: float | Literal[Sentinel.DEFAULT] | None
+    tools: Sequence[ToolLike] | None
+    max_tool_rounds: int
+    max_tool_calls: int
+    output_type: type[Message] | None
+    output_retries: int
+    budget: Budget | None
+
+
+class LLMAgentOptions(_ProviderFreeOptions, total=False):
     """The arguments every LLM agent takes (the fields of ``LLMOptions``), by keyword.
 
     What :class:`AnyLLMAgent`'s ``inquire``, ``bind`` and ``as_operator`` take: an agent of
@@ -92,16 +109,7 @@ class LLMAgentOptions(TypedDict, total=False):
     """
 
     model: str | None
-    stream: bool | None
-    system: str | None
-    stall_timeout: float | Literal[Sentinel.DEFAULT] | None
     extra_options: Mapping[str, object] | None
-    tools: Sequence[ToolLike] | None
-    max_tool_rounds: int
-    max_tool_calls: int
-    output_type: type[Message] | None
-    output_retries: int
-    budget: Budget | None
 
 
 F = ParamSpec("F")

@@ -55,23 +55,27 @@ def price_provider_of(provider: object) -> str | None:
     return given if isinstance(given, str) else None
 
 
-class ReportedTokens(Protocol):
-    """The tokens a call reported (a provider's ``Finish`` is one)."""
+class _ReportedCounts(Protocol):
+    """The counts every part of a call reports: the whole call's, or its audio's."""
 
     @property
     def input_tokens(self) -> int | None:
-        """The prompt's tokens, the cached ones included."""
+        """The prompt's tokens (of that part), the cached ones included."""
         ...
 
     @property
     def output_tokens(self) -> int | None:
-        """The reply's tokens, the reasoning ones included."""
+        """The reply's tokens (of that part), the reasoning ones included."""
         ...
 
     @property
     def cached_input_tokens(self) -> int | None:
-        """Prompt tokens read from the provider's cache."""
+        """Prompt tokens (of that part) read from the provider's cache."""
         ...
+
+
+class ReportedTokens(_ReportedCounts, Protocol):
+    """The tokens a call reported (a provider's ``Finish`` is one)."""
 
     @property
     def cache_write_tokens(self) -> int | None:
@@ -84,23 +88,8 @@ class ReportedTokens(Protocol):
         ...
 
 
-class ReportedAudio(Protocol):
+class ReportedAudio(_ReportedCounts, Protocol):
     """The tokens of audio a call reported, each part of the call's own (``AudioTokens``)."""
-
-    @property
-    def input_tokens(self) -> int | None:
-        """Prompt tokens of audio, the cached ones included."""
-        ...
-
-    @property
-    def output_tokens(self) -> int | None:
-        """Reply tokens of audio."""
-        ...
-
-    @property
-    def cached_input_tokens(self) -> int | None:
-        """Prompt tokens of audio read from the provider's cache."""
-        ...
 
 
 class ReportedFinish(ReportedTokens, Protocol):
