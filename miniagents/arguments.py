@@ -19,6 +19,7 @@ names the class of what was given puts its article before it with :func:`a_class
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from typing import TypeVar
@@ -33,6 +34,7 @@ __all__ = [
     "check_path",
     "check_seconds",
     "check_text",
+    "coroutine_refusal",
     "refused_argument",
 ]
 
@@ -193,6 +195,17 @@ def check_flag(
     if not isinstance(value, bool):
         raise refused_argument(value, name, "True or False", owner=owner, fix=fix, error=error)
     return value
+
+
+def coroutine_refusal(given: object, caller: str) -> str | None:
+    """The sentence refusing ``given`` if it is no coroutine (``caller(main)``), else ``None``."""
+    if inspect.iscoroutine(given):
+        return None
+    name = getattr(given, "__name__", "main")
+    return (
+        f"{caller}() takes a coroutine, not {given!r:.60}: call the async function, "
+        f"{caller}({name}()), with the parentheses."
+    )
 
 
 def refused_argument(

@@ -25,6 +25,7 @@ from miniagents.arguments import (
     check_path,
     check_seconds,
     check_text,
+    coroutine_refusal,
     refused_argument,
 )
 from miniagents.errors import ArgumentError, LLMConfigurationError, MiniAgentsError
@@ -169,6 +170,19 @@ def test_a_long_value_is_cut_in_the_message() -> None:
     refused = refused_argument(list(range(100)), "tags", "a tuple", error=ArgumentError)
     shown = repr(list(range(100)))[:80]
     assert str(refused) == f"tags must be a tuple; got {shown}...."  # (was: all 390 characters)
+
+
+def test_a_coroutine_is_taken_and_its_uncalled_function_refused_with_the_call_to_write() -> None:
+    async def main() -> None:
+        pass
+
+    coroutine = main()
+    assert coroutine_refusal(coroutine, "start") is None
+    coroutine.close()
+    refusal = coroutine_refusal(main, "start")
+    assert refusal is not None
+    assert refusal.startswith("start() takes a coroutine, not <function ")
+    assert refusal.endswith(": call the async function, start(main()), with the parentheses.")
 
 
 def test_a_class_is_named_after_its_article() -> None:

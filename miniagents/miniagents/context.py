@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import inspect
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol, Self, TypeVar, cast
 
-from miniagents.arguments import check_count, check_flag, check_seconds
+from miniagents.arguments import check_count, check_flag, check_seconds, coroutine_refusal
 from miniagents.messages.appender import MessageSequenceAppender
 from miniagents.messages.message_promise import MessagePromise, message_listener
 from miniagents.miniagents._awaitables import surely_not_async
@@ -437,13 +436,9 @@ class MiniAgents:
                 notebook, or in async code): ``await MiniAgents().arun(...)`` there. The
                 coroutine ``awaitable`` is closed, not run.
         """
-        given: object = awaitable  # (typed a coroutine; may be the function itself)
-        if not inspect.iscoroutine(given):
-            name = getattr(given, "__name__", "main")
-            raise ContextArgumentError(
-                f"MiniAgents().run() takes a coroutine, not {given!r:.60}: call the async "
-                f"function, MiniAgents().run({name}()), with the parentheses."
-            )
+        refusal = coroutine_refusal(awaitable, "MiniAgents().run")
+        if refusal is not None:
+            raise ContextArgumentError(refusal)
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # no loop runs: the normal case (asyncio.run below, unhandled)

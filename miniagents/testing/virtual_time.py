@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import inspect
 import math
 import selectors
 import threading
@@ -51,6 +50,7 @@ from weakref import WeakKeyDictionary
 
 from typing_extensions import TypeVarTuple
 
+from miniagents.arguments import coroutine_refusal
 from miniagents.testing._idle import (
     ExecutorJobs,
     JumpingSelector,
@@ -297,13 +297,9 @@ def run_with_virtual_time(
         >>> run_with_virtual_time(main())  # at once
         30.0
     """
-    given: object = main  # (typed a coroutine; may be the async function itself)
-    if not inspect.iscoroutine(given):
-        name = getattr(given, "__name__", "main")
-        raise VirtualTimeError(
-            f"run_with_virtual_time() takes a coroutine, not {given!r:.60}: call the async "
-            f"function, run_with_virtual_time({name}()), with the parentheses."
-        )
+    refusal = coroutine_refusal(main, "run_with_virtual_time")
+    if refusal is not None:
+        raise VirtualTimeError(refusal)
     try:
         if _running_loop() is not None:
             raise VirtualTimeError(
