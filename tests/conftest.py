@@ -26,7 +26,7 @@ settings.register_profile(
 """``pytest --hypothesis-profile=deep``: thousands of random examples, run by hand (the
 topology fuzzer reads it: tests/miniagents/test_topology_fuzzer.py)."""
 
-pytest_plugins = ["tests.fakes.fixtures"]  # fake_llm, virtual_clock, postgres(_standby), destroyed
+pytest_plugins = ["tests.fakes.fixtures"]  # fake_llm, virtual_clock, postgres, destroyed, ...
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from miniagents.testing import FakeLLMServer
@@ -118,6 +118,7 @@ def start_python(
     *,
     llm: FakeLLMServer | None = None,
     env: Mapping[str, str] | None = None,
+    kind: type[subprocess.Popen[str]] = subprocess.Popen,
     **popen: Any,
 ) -> subprocess.Popen[str]:
     """Start ``python *args`` in ``cwd`` (see :func:`python_env`), text mode, ``popen`` given on.
@@ -125,10 +126,10 @@ def start_python(
     The child leads a process group of its own, which the processes it starts join (Ray's
     daemons among them): :func:`end_process_group` ends them all, where killing the child
     alone would leave them running with no parent (a timed-out Ray program did, eating CPU
-    for the rest of the run).
+    for the rest of the run). ``kind`` is the class of the child made (a ``Popen``).
     """
     with default_sigint_in_children():
-        return subprocess.Popen(
+        return kind(
             [sys.executable, *args],
             cwd=cwd,
             env=python_env(llm, **(env or {})),
@@ -149,16 +150,51 @@ def start_server(
     127.0.0.1 (see :func:`start_python`); the child (its output piped) and its URL.
 
     A child whose first line is another is waited for (at most ``timeout`` seconds) and
-    fails the test with what it wrote to stderr.
+    fails the test with what it wrote to stderr. A thread reads its stderr as it comes (see
+    :class:`StderrRead`): ``communicate`` gives it all.
     """
     pipe = subprocess.PIPE
-    child = start_python([str(program)], ROOT, llm=llm, env=env, stdout=pipe, stderr=pipe)
+    child = start_python(
+        [str(program)], ROOT, llm=llm, env=env, kind=StderrRead, stdout=pipe, stderr=pipe
+    )
     assert child.stdout is not None
     line = child.stdout.readline()
     if not line.startswith("PORT "):
         _, err = child.communicate(timeout=timeout)
         raise AssertionError(f"{program.name} did not start: {line!r}\n{err[-4000:]}")
     return child, f"http://127.0.0.1:{int(line.split()[1])}"
+
+
+class StderrRead(subprocess.Popen[str]):
+    """A child whose stderr (a pipe) a thread reads as it comes; :meth:`communicate` gives it.
+
+    A pipe holds 64 KB: a server child whose stderr is read only at its end would block in
+    the write that fills it, and stop serving (a server that logs as it goes).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        stderr, self.stderr = self.stderr, None  # (``communicate`` reads stdout alone)
+        assert stderr is not None, "StderrRead needs stderr=subprocess.PIPE"
+        self._written: list[str] = []
+        self._reader = threading.Thread(
+            target=self._read, args=(stderr,), name=f"stderr of {self.pid}", daemon=True
+        )
+        self._reader.start()
+
+    def _read(self, stderr: IO[str]) -> None:
+        with stderr:
+            self._written.extend(stderr)
+
+    def communicate(
+        self, input: str | None = None, timeout: float | None = None
+    ) -> tuple[Any, Any]:
+        """Like ``Popen.communicate``, stderr read by the thread (its end waited for too)."""
+        out, _ = super().communicate(input, timeout)
+        self._reader.join(timeout)
+        if self._reader.is_alive():  # (a process the child started holds its stderr open)
+            raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
+        return out, "".join(self._written)
 
 
 def end_process_group(child: subprocess.Popen[str]) -> None:

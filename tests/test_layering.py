@@ -923,11 +923,6 @@ def test_the_streams_checks_see_real_violations(tmp_path: Path) -> None:
     ]
 
 
-TESTS_IMPORTING_TESTS_LEFT: frozenset[tuple[str, str]] = frozenset()
-"""``(file, test module)``: the imports of a test module (``test_*``) by another file of the tests
-that are still to be moved into a helper module (not named ``test_*``); the list only shrinks."""
-
-
 def imported_test_modules(path: Path) -> set[str]:
     """The test modules (``tests....test_*``) that a file of the tests imports, or names in it."""
     package = list(path.relative_to(TESTS.parent).with_suffix("").parts[:-1])
@@ -968,20 +963,15 @@ def named_test_modules(source: str, package: list[str]) -> set[str]:
 def test_no_file_of_the_tests_imports_a_test_module() -> None:
     # A test module imported by another runs its module-level code, and pytest's collection
     # twice over; what tests share lives in helper modules (conftest.py, fakes, not test_*).
-    found = {
+    found = sorted(
         (path.relative_to(TESTS.parent).as_posix(), module)
         for path in sorted(TESTS.rglob("*.py"))
         for module in imported_test_modules(path)
         if module != ".".join(path.relative_to(TESTS.parent).with_suffix("").parts)
-    }
-    unlisted = sorted(found - TESTS_IMPORTING_TESTS_LEFT)
-    assert not unlisted, (
-        f"These files of the tests import a test module: {unlisted}. Move what they share "
-        "into a helper module (one not named test_*) and import it from there."
     )
-    stale = sorted(TESTS_IMPORTING_TESTS_LEFT - found)
-    assert not stale, (
-        f"Remove these from TESTS_IMPORTING_TESTS_LEFT: the files no longer import them: {stale}"
+    assert not found, (
+        f"These files of the tests import a test module: {found}. Move what they share "
+        "into a helper module (one not named test_*) and import it from there."
     )
 
 

@@ -359,7 +359,9 @@ class LiveRecord:
         outcome: ``"open"``, then how it ended: ``"closed"`` (the client closed it),
             ``"dropped"`` (the script cut it), ``"ended"`` (the script closed it, with
             code 1000, as a server ends a session), ``"failed"`` (the fake closed it on an
-            error) or ``"stopped"`` (the server stopped).
+            error) or ``"stopped"`` (the server stopped). It changes on the server's
+            threads: wait for it with ``FakeLLMServer.wait_realtime_async`` (``until=``
+            reads the record at each change), not by polling.
     """
 
     index: int

@@ -8,8 +8,8 @@ it its task. The CI machine runs Python 3.11, so this module also holds a stand-
 same semantics, made of asyncio's pure-Python ``Task`` (slower, and only for tests).
 
 ``pytest --eager-tasks`` runs any tests under it (``tests/conftest.py``);
-``tests/miniagents/test_eager_tasks.py`` tests it; the cases that once failed under it run so
-beside themselves (a ``..._with_eager_tasks`` twin in their own module).
+``tests/miniagents/test_eager_tasks.py`` tests it; the cases that once failed under it run
+both ways in their own module (the ``lazy_and_eager_tasks`` fixture, ``tests/fakes/fixtures.py``).
 """
 
 from __future__ import annotations

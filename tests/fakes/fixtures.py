@@ -1,5 +1,5 @@
-"""Pytest fixtures: the testing kit's fake LLM server and virtual clock, a real PostgreSQL, and
-DBOS destroyed after a test that launched it.
+"""Pytest fixtures: the testing kit's fake LLM server and virtual clock, a real PostgreSQL,
+DBOS destroyed after a test that launched it, and a test run with lazy and with eager tasks.
 
 ``tests/conftest.py`` registers them for every test module; a module that names a
 fixture only as a parameter may also import it, to make the dependency plain (the
@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from miniagents.testing import FakeLLMServer, VirtualClock, virtual_time
+from tests.fakes.eager_tasks import eager_tasks
 from tests.fakes.postgres import PostgresServer, postgres_server
 
 WAIT = 10.0
@@ -48,6 +49,20 @@ async def virtual_clock() -> AsyncIterator[VirtualClock]:
     """The test's event loop on a virtual clock that runs by itself (``virtual_time()``)."""
     with virtual_time() as clock:
         yield clock
+
+
+@pytest.fixture(params=[False, True], ids=["lazy tasks", "eager tasks"])
+async def lazy_and_eager_tasks(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """The test run twice: with the loop's tasks started as ever, then started eagerly.
+
+    For the tests that once failed only under eager tasks (``tests/fakes/eager_tasks.py``):
+    ``@pytest.mark.usefixtures("lazy_and_eager_tasks")`` runs each both ways.
+    """
+    if request.param:
+        with eager_tasks():
+            yield
+    else:
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 import select
+import socket
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from tests.subprocesses import end_process_group, start_python
+import pytest
+
+from tests.fakes.fixtures import WAIT
+from tests.subprocesses import end_process_group, start_python, start_server
 
 _PROGRAM = """\
 import subprocess, sys, time
@@ -32,3 +37,33 @@ def test_ending_a_child_ends_the_processes_it_started(tmp_path: Path) -> None:
         finally:
             os.close(ended)
     end_process_group(child)  # (again: a group whose processes all ended is no error)
+
+
+_LOGGING_SERVER = """\
+import socket, sys
+sys.stderr.write("logged " * 20_000)  # 140 kB, more than a pipe holds
+sys.stderr.flush()
+with socket.create_server(("127.0.0.1", 0)) as listener:
+    print("PORT", listener.getsockname()[1], flush=True)
+    connection, _ = listener.accept()
+    with connection:
+        connection.sendall(b"served")
+sys.stderr.write("done")
+"""
+"""A server that writes more to stderr than a pipe holds before it listens, then serves once."""
+
+
+@pytest.mark.timeout(60)
+def test_a_server_child_that_logs_much_before_it_serves_is_not_blocked(tmp_path: Path) -> None:
+    # its stderr was read only at its end: the child blocked in its first write, and the test
+    # in its wait for the child's port (until its timeout)
+    program = tmp_path / "logging_server.py"
+    program.write_text(_LOGGING_SERVER, encoding="utf-8")
+    child, url = start_server(program, timeout=WAIT)
+    with child:
+        port = urlsplit(url).port
+        assert port is not None
+        with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as server:
+            assert b"".join(iter(lambda: server.recv(100), b"")) == b"served"  # (to its end)
+        out, err = child.communicate(timeout=WAIT)
+    assert (child.returncode, out, err) == (0, "", "logged " * 20_000 + "done")

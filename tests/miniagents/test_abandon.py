@@ -33,7 +33,6 @@ from miniagents.promising.lowlevel import (
     set_deadlock_check_interval,
 )
 from miniagents.testing import VirtualClock, scripted_agent
-from tests.fakes.eager_tasks import eager_tasks
 
 pytestmark = pytest.mark.usefixtures("virtual_clock")  # the sleeps and timeouts: virtual
 
@@ -177,6 +176,7 @@ def streaming_agent(events: list[str]) -> MiniAgent[[]]:
     return streaming
 
 
+@pytest.mark.usefixtures("lazy_and_eager_tasks")
 async def test_giving_up_on_a_message_of_a_plain_agent_cancels_the_agent(
     virtual_clock: VirtualClock,
 ) -> None:
@@ -189,14 +189,10 @@ async def test_giving_up_on_a_message_of_a_plain_agent_cancels_the_agent(
     assert sorted(events) == ["agent cancelled", "tokens closed"]
 
 
-async def test_giving_up_on_a_message_of_a_plain_agent_cancels_it_with_eager_tasks(
-    virtual_clock: VirtualClock,
-) -> None:
-    with eager_tasks():
-        await test_giving_up_on_a_message_of_a_plain_agent_cancels_the_agent(virtual_clock)
-
-
+@pytest.mark.usefixtures("lazy_and_eager_tasks")
 async def test_giving_up_on_the_whole_reply_stops_the_messages_it_replied_with() -> None:
+    # eager tasks: a message replied in the agent's first step was not adopted, and nobody
+    # cancelled it
     events: list[str] = []
     async with MiniAgents():
         reply = streaming_agent(events).inquire()
@@ -204,12 +200,6 @@ async def test_giving_up_on_the_whole_reply_stops_the_messages_it_replied_with()
             await asyncio.wait_for(reply.aresolve(), 0.1)
         await asyncio.sleep(0)
         assert sorted(events) == ["agent cancelled", "tokens closed"]
-
-
-async def test_giving_up_on_the_whole_reply_stops_its_messages_with_eager_tasks() -> None:
-    # a message replied in the agent's first step was not adopted: nobody cancelled it
-    with eager_tasks():
-        await test_giving_up_on_the_whole_reply_stops_the_messages_it_replied_with()
 
 
 async def test_a_message_another_consumer_reads_goes_on_when_one_gives_up() -> None:

@@ -3,9 +3,9 @@
 An eager task runs its first step inside ``create_task``, so an agent runs inside
 ``inquire`` until it first waits, and a handler that never waits has ended when its task is
 returned. The tests here are of that; the tests of other modules that failed with eager tasks
-before the library handled them run so beside themselves, each a ``..._with_eager_tasks``
-twin in its own module. (The topology fuzzer runs its programs this way too; ``pytest
---eager-tasks`` runs any test so.)
+before the library handled them run both ways in their own module (the ``lazy_and_eager_tasks``
+fixture). (The topology fuzzer runs its programs this way too; ``pytest --eager-tasks`` runs
+any test so.)
 """
 
 from __future__ import annotations

@@ -30,7 +30,6 @@ from miniagents import (
 )
 from miniagents.errors import StreamCancelledError
 from miniagents.promising.lowlevel import core_of, running_tasks
-from tests.fakes.eager_tasks import eager_tasks
 
 
 class Peak:
@@ -180,9 +179,11 @@ async def _streaming_reply(ctx: InteractionContext) -> None:
     ctx.reply(MessagePromise(tokens()))
 
 
+@pytest.mark.usefixtures("lazy_and_eager_tasks")
 async def test_a_long_lived_context_lets_go_of_the_replies_it_streamed() -> None:
     # A server keeps one context for its life: a reply read to its end and let go of must
-    # be freed then, not when the context ends (it kept the last 1,024 streams before).
+    # be freed then, not when the context ends (it kept the last 1,024 streams before). With
+    # eager tasks, the replies were tracked after the run had ended, and were kept for good.
     async with MiniAgents():
         refs: list[weakref.ref[object]] = []
         for _ in range(50):
@@ -194,12 +195,6 @@ async def test_a_long_lived_context_lets_go_of_the_replies_it_streamed() -> None
             del reply, message
         gc.collect()
         assert [ref() for ref in refs] == [None] * 100
-
-
-async def test_a_long_lived_context_lets_go_of_the_replies_it_streamed_with_eager_tasks() -> None:
-    # the replies were tracked after the run had ended, and were kept for good
-    with eager_tasks():
-        await test_a_long_lived_context_lets_go_of_the_replies_it_streamed()
 
 
 @miniagent

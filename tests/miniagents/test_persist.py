@@ -12,7 +12,6 @@ import pytest
 from miniagents import InteractionContext, Message, MessagePromise, MiniAgents, miniagent
 from miniagents.miniagents import context as context_module
 from miniagents.miniagents._persist import PERSIST_WINDOW, PersistMemory
-from tests.fakes.eager_tasks import eager_tasks
 
 
 class Recorder:
@@ -115,12 +114,15 @@ async def test_a_message_without_a_hash_key_is_persisted_once_per_object() -> No
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.usefixtures("lazy_and_eager_tasks")
 async def test_the_bookkeeping_stays_bounded_over_many_distinct_messages(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The context's window made 1,000 (from PERSIST_WINDOW's 10,000), so that 20,000
     # messages replace it many times over, as 100,000 did with the real one (5 times the CPU
     # for nothing more: the window's size is a parameter, tested above at its real value).
+    # With eager tasks, a handler's task that ended in its first step was registered all the
+    # same, and its done callback kept it until the loop turned: 16 MB over these messages.
     window = 1_000
     monkeypatch.setattr(context_module, "PersistMemory", partial(PersistMemory, window=window))
     total, batch = 20 * window, window
@@ -160,13 +162,3 @@ async def test_the_bookkeeping_stays_bounded_over_many_distinct_messages(
     # A set of every key ever persisted would grow by about 3.5 MB over these 16,000 (and
     # anything kept per message, 16 bytes or more, by 256 kB).
     assert final - settled < 200_000, f"grew by {final - settled:,} bytes"
-
-
-@pytest.mark.timeout(300)
-async def test_the_persist_bookkeeping_stays_bounded_with_eager_tasks(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # a handler's task that ended in its first step was registered all the same, and its
-    # done callback kept it until the loop turned: 16 MB over this test's messages
-    with eager_tasks():
-        await test_the_bookkeeping_stays_bounded_over_many_distinct_messages(monkeypatch)

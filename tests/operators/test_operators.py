@@ -49,7 +49,6 @@ from miniagents.operators import (
 from miniagents.operators._split import _Splitter
 from miniagents.promising.lowlevel import core_of
 from miniagents.testing import VirtualClock
-from tests.fakes.eager_tasks import eager_tasks
 
 
 async def slow_tokens(gate: asyncio.Event) -> AsyncIterator[str]:
@@ -171,9 +170,13 @@ async def count_to_three(ctx: InteractionContext) -> None:
         ctx.reply(str(number))
 
 
+@pytest.mark.usefixtures("lazy_and_eager_tasks")
 async def test_an_agent_operator_taken_from_gives_up_quietly_and_lets_go_of_its_source() -> None:
     # the agent's replies are given up at the take, inside a reply: no error is logged (the
-    # conftest fails a test that logs one), and its input leaves the source
+    # conftest fails a test that logs one), and its input leaves the source. With eager tasks
+    # the agent, which never waits, had replied and returned inside the subscription, so the
+    # take(1) found its replies complete, and cancelling them (a no-op) stopped nothing; its
+    # input kept the source's subscription
     subject: Subject[Message] = Subject()
     replies: list[str] = []
     done = asyncio.Event()
@@ -186,14 +189,6 @@ async def test_an_agent_operator_taken_from_gives_up_quietly_and_lets_go_of_its_
         assert not subject.observers
 
 
-async def test_an_agent_operator_taken_from_gives_up_quietly_with_eager_tasks() -> None:
-    # the agent never waits: it had replied and returned inside the subscription, so the
-    # take(1) found its replies complete, and cancelling them (a no-op) stopped nothing; its
-    # input kept the source's subscription
-    with eager_tasks():
-        await test_an_agent_operator_taken_from_gives_up_quietly_and_lets_go_of_its_source()
-
-
 @miniagent
 async def answers_the_first(ctx: InteractionContext) -> None:
     """Replies to its first input message only, then returns."""
@@ -202,6 +197,7 @@ async def answers_the_first(ctx: InteractionContext) -> None:
         return
 
 
+@pytest.mark.usefixtures("lazy_and_eager_tasks")
 async def test_an_agent_operator_lets_go_of_its_source_when_its_agent_has_returned() -> None:
     # the replies completed before the subscription was disposed (by their own end), and
     # only replies cancelled stopped the input: it kept the source for nobody, for good
@@ -217,11 +213,6 @@ async def test_an_agent_operator_lets_go_of_its_source_when_its_agent_has_return
         await done.wait()
         assert replies == ["got a"]
         assert not subject.observers
-
-
-async def test_an_agent_operator_lets_go_of_its_source_with_eager_tasks() -> None:
-    with eager_tasks():
-        await test_an_agent_operator_lets_go_of_its_source_when_its_agent_has_returned()
 
 
 @pytest.mark.parametrize("taken", [False, True], ids=["returned", "taken from"])

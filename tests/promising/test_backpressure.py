@@ -22,7 +22,6 @@ from miniagents.messages import MessageSequencePromise
 from miniagents.promising import StreamedPromise
 from miniagents.promising.limits import Overflow, StreamLimits, stream_limits
 from miniagents.promising.lowlevel import core_of, read_on_demand
-from tests.fakes.eager_tasks import eager_tasks
 
 HWM = 4
 
@@ -232,7 +231,10 @@ async def test_replies_nobody_reads_stop_pressing_when_the_context_exits() -> No
     assert [str(message) for message in await reply][-1] == "M99"  # nothing was lost
 
 
+@pytest.mark.usefixtures("lazy_and_eager_tasks")
 async def test_replies_nobody_can_read_stop_pressing_at_once() -> None:
+    # eager tasks: the agent waited for room before its replies were dropped, and was never
+    # woken
     done = asyncio.Event()
 
     @miniagent
@@ -244,12 +246,6 @@ async def test_replies_nobody_can_read_stop_pressing_at_once() -> None:
     async with MiniAgents(high_water_mark=HWM):
         busy.inquire([f"m{index}" for index in range(100)])  # the reply is dropped
         await asyncio.wait_for(done.wait(), 5)
-
-
-async def test_replies_nobody_can_read_stop_pressing_at_once_with_eager_tasks() -> None:
-    # the agent waited for room before its replies were dropped, and was never woken
-    with eager_tasks():
-        await test_replies_nobody_can_read_stop_pressing_at_once()
 
 
 async def test_replies_dropped_while_their_agent_waits_for_room_stop_pressing() -> None:

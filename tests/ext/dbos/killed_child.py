@@ -4,14 +4,12 @@ line by line, killed and run again: what the kill tests and the approval tests d
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.subprocesses import default_sigint_in_children, python_env
+from tests.subprocesses import ROOT, end_process_group, start_python
 
 CHILD = Path(__file__).with_name("durable_child.py")
 TIMEOUT = 120.0  # seconds a child may take, at most, on a loaded machine
@@ -62,16 +60,11 @@ class Child:
     def __init__(
         self, llm: FakeLLMServer | None, folder: Path, url: str, child: Path = CHILD, **env: str
     ) -> None:
-        with default_sigint_in_children():
-            self.process = subprocess.Popen(
-                [sys.executable, str(child), "run-1"],
-                env=python_env(
-                    llm, DB_URL=url, SIDE_EFFECTS=str(folder / "side_effects.txt"), **env
-                ),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
+        env |= {"DB_URL": url, "SIDE_EFFECTS": str(folder / "side_effects.txt")}
+        pipe = subprocess.PIPE
+        self.process = start_python(
+            [str(child), "run-1"], ROOT, llm=llm, env=env, stdout=pipe, stderr=pipe
+        )
         self.lines: list[str] = []
 
     def read_until(self, wanted: str) -> None:
@@ -93,8 +86,8 @@ class Child:
             self.lines.append(line.rstrip("\n"))
 
     def kill(self) -> None:
-        """SIGKILL: nothing of the child runs after this."""
-        self.process.send_signal(signal.SIGKILL)
+        """SIGKILL, to the child and every process it started: nothing of them runs after this."""
+        end_process_group(self.process)
         self.process.communicate(timeout=TIMEOUT)  # and close its pipes
 
     def failure(self) -> tuple[int, str]:

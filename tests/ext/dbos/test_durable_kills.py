@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -36,7 +35,7 @@ from tests.ext.dbos.killed_child import (
     script,
     side_effects,
 )
-from tests.ext.dbos.recorded_steps import recorded_keys
+from tests.ext.dbos.recorded_steps import recorded_keys, rows
 from tests.subprocesses import default_sigint_in_children, python_env
 
 
@@ -240,12 +239,7 @@ def test_a_failed_call_that_was_handled_is_not_made_again_after_a_kill(
 
 def _run_ended(database: Path) -> bool:
     """Whether the run of a SQLite database of runs had ended (its reply recorded)."""
-    connection = sqlite3.connect(database)
-    try:
-        rows = connection.execute("SELECT status FROM workflow_status").fetchall()
-    finally:
-        connection.close()
-    return rows == [("SUCCESS",)]
+    return rows(database, "SELECT status FROM workflow_status") == [("SUCCESS",)]
 
 
 KILLS = int(os.environ.get("MINIAGENTS_DBOS_KILLS", "1"))

@@ -14,7 +14,6 @@ at their end.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from miniagents.messages import MessagePromise
 from miniagents.miniagents.lowlevel import InteractionWatch, ObservedAgent, interaction_observers
 from miniagents.pipeline import pipeline
 from miniagents.pipeline.errors import PipelineTimeoutError
+from tests.ext.dbos.recorded_steps import rows
 
 events: list[str] = []
 """What the agents of these tests did, in order."""
@@ -66,14 +66,8 @@ def database(tmp_path: Path) -> Iterator[Path]:
 
 
 def _statuses(database: Path) -> list[str]:
-    connection = sqlite3.connect(database)
-    try:
-        rows = connection.execute(
-            "SELECT status FROM workflow_status WHERE workflow_uuid LIKE 'PIPELINE[%'"
-        ).fetchall()
-    finally:
-        connection.close()
-    return [str(status) for (status,) in rows]
+    query = "SELECT status FROM workflow_status WHERE workflow_uuid LIKE 'PIPELINE[%'"
+    return [str(status) for (status,) in rows(database, query)]
 
 
 async def test_a_try_that_timed_out_is_stopped_and_runs_again_when_asked_again(

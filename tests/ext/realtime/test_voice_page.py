@@ -57,10 +57,9 @@ from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
 from miniagents.ext.web.serving import HEADERS_SECONDS, MAX_CONNECTIONS
 from miniagents.messages.image import ImagePart
 from miniagents.promising.limits import DEFAULT_HIGH_WATER_MARK
-from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import FakeLLMServer, ToolCall, VirtualClock
 from tests.ext.realtime.kit import APIS, ScriptedLink, scripted_agent
-from tests.ext.web.serving import SERVED_WS, until
+from tests.ext.web.serving import SERVED_WS, tasks_ended, until
 from tests.fakes.fixtures import WAIT
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -735,7 +734,7 @@ async def test_the_voice_server_cuts_a_message_past_the_apps_bound_before_readin
         # cut by the server as it came, not by the app after it was read whole
         assert websocket.close_reason != "A message was bigger than the app takes."
         assert "65536" in str(websocket.close_reason)  # (the server's bound, named by it)
-        await until(lambda: not running_tasks())
+        await tasks_ended()
     finally:
         server.should_exit = True
         await serving
@@ -804,7 +803,7 @@ async def test_a_page_that_leaves_mid_reply_ends_its_session_and_the_apis(
                 pass  # (the reply has begun; the page closes now)
         # its API session ends (was: open until the session's limit)
         record = await fake_llm.wait_realtime_async(0, lambda record: record.outcome == "closed")
-        await until(lambda: not running_tasks())
+        await tasks_ended()
     assert record.outcome == "closed"
 
 
@@ -841,7 +840,7 @@ async def test_a_message_the_page_never_sends_closes_the_session_saying_so(
                     await socket.recv()
             assert socket.close_code == 1007, message
             assert str(socket.close_reason).startswith("A message was not one"), message
-        await until(lambda: not running_tasks())
+        await tasks_ended()
     assert [record.outcome for record in fake_llm.realtime_sessions] == ["closed"] * len(malformed)
 
 
@@ -901,7 +900,7 @@ async def failed_session(app: ASGIApp) -> list[str | bytes]:
                 async for message in socket:
                     told.append(message)
         assert socket.close_code == 1011
-        await until(lambda: not running_tasks())
+        await tasks_ended()
     return told
 
 
@@ -1082,7 +1081,7 @@ async def test_a_page_that_sends_past_held_is_read_no_further_and_closed_saying_
             assert told[0] == '{"type": "held"}'
         assert [closed.get("code") for closed in closes] == [1008]
         assert str(closes[0].get("reason")).startswith("The page sent more than the app keeps")
-        await until(lambda: not running_tasks())
+        await tasks_ended()
     assert link.taken == []
     # 16 read and waiting, the high-water mark pulled ahead, one in the session's hands; then
     # each message counted as a microphone chunk at least, and the one past them (was: all
@@ -1113,7 +1112,7 @@ async def test_a_held_page_is_read_on_so_it_answers_the_servers_pings_and_stays(
             async for _ in socket:  # (to the app's close: the session has ended)
                 pass
         assert socket.close_code == 1000
-        await until(lambda: not running_tasks())
+        await tasks_ended()
     assert link.taken == frames  # every frame, in order
 
 
@@ -1149,7 +1148,7 @@ async def test_a_page_that_vanished_is_noticed_by_the_servers_pings_in_every_sta
                 await fake_llm.wait_realtime_async(0, lambda record: record.outcome == "closed")
             else:
                 await asyncio.wait_for(link.closed.wait(), 30)  # the API's session ended
-            await until(lambda: not running_tasks())
+            await tasks_ended()
             socket.transport.abort()
 
 
@@ -1183,7 +1182,7 @@ async def test_a_page_that_leaves_while_held_back_ends_its_session_at_once(
         # them (was: 3 s, at the held checks a second apart, whose sends at last failed)
         noticed = virtual_clock.elapsed - told
         assert noticed < 1, noticed
-        await until(lambda: not running_tasks())
+        await tasks_ended()
         again = await client.post("/session", json={})
         assert again.status_code == 200  # its place is free (max_live_runs=1)
     assert len(link.taken) == 0
@@ -1502,7 +1501,7 @@ async def test_a_page_that_cannot_start_listening_closes_its_session(
         assert opened == []
         await until(lambda: len(closed) == len(opened))  # (was: open, until the session's limit)
         async with httpx.AsyncClient(base_url=base_url) as client:
-            await until(lambda: not running_tasks())  # (the session has ended)
+            await tasks_ended()  # (the session has ended)
             again = await client.post("/session", json={})
         assert again.status_code == 200  # its place is free (max_live_runs=1)
 
@@ -1877,7 +1876,7 @@ async def test_a_lost_connection_says_to_press_the_button_and_pressing_it_starts
         await expect(page.locator("#status")).to_have_text(  # (was: "Reload the page")
             "The connection was lost (1006). Press the button to start a new session."
         )
-        await until(lambda: not running_tasks())  # (the app's session ended too)
+        await tasks_ended()  # (the app's session ended too)
         await page.click("#mic")  # as the page says
         await expect(body).to_have_attribute("data-state", "live", timeout=30_000)
         await expect(page.locator("#status")).to_have_text("Listening…")
@@ -2246,7 +2245,7 @@ async def test_the_modules_diagram_names_every_event_and_ticket_field_the_page_g
             async for message in socket:  # (to the app's close: the session has ended)
                 if isinstance(message, str):  # (not the audio)
                     kinds.append(json.loads(message)["type"])
-        await until(lambda: not running_tasks())
+        await tasks_ended()
     said = web.__doc__ or ""
     assert "POST /session, a JSON body {}" in said
     assert {"tool_result", "transcript_done", "session_end"} <= set(kinds)
@@ -2278,7 +2277,7 @@ async def tool_events(fake_llm: FakeLLMServer, settings: WebSettings) -> list[di
             await socket.send('{"type": "end"}')
             async for _ in socket:  # (to the app's close: the session has ended)
                 pass
-        await until(lambda: not running_tasks())
+        await tasks_ended()
     return [said for said in told if said["type"] in ("tool_output", "tool_result")]
 
 
@@ -2388,7 +2387,7 @@ async def test_a_tools_told_tokens_are_closed_in_their_own_task_when_the_page_le
             await left.wait()
             go.set()  # (the next token: its send fails, the page having left)
             await closed.wait()
-        await until(lambda: not running_tasks())
+        await tasks_ended()
     started_in, closed_in = tasks
     assert closed_in is started_in  # (was: the garbage collector's task, after it returned)
 
@@ -2441,7 +2440,7 @@ async def test_a_send_cut_by_the_apps_own_close_of_a_refused_message_is_no_failu
                 async for _ in socket:
                     pass
         assert socket.close_code == 1007
-        await until(lambda: not running_tasks())
+        await tasks_ended()
     assert [record for record in caplog.records if record.levelno >= logging.ERROR] == []
 
 
@@ -2463,7 +2462,7 @@ async def test_a_failure_to_tell_the_page_held_is_told_and_logged_not_lost(
                 async for message in socket:
                     told.append(message)
         assert socket.close_code == 1011
-        await until(lambda: not running_tasks())
+        await tasks_ended()
     said = json.loads(told[-1])
     assert said["type"] == "error"
     assert said["message"].startswith("The server, streaming the session, failed with")

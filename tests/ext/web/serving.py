@@ -38,6 +38,7 @@ from miniagents.ext.web import agui_app, ai_sdk_app
 from miniagents.ext.web._durable import FoundRun
 from miniagents.ext.web.serving import listening_socket, server_config
 from miniagents.messages import MessageSequencePromise
+from miniagents.promising.lowlevel import running_tasks
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.fakes.fixtures import WAIT
 
@@ -293,13 +294,31 @@ async def get_events(
 
 
 async def until(condition: Callable[[], bool]) -> None:
-    """Let the loop run until ``condition`` holds (a hang fails after WAIT seconds)."""
+    """Let the loop run until ``condition`` holds (a hang fails after WAIT seconds).
+
+    For what no event tells (a count another task or a browser's page keeps): where a task
+    does, wait for it (the library's tasks' end: :func:`tasks_ended`), not for this poll.
+    """
 
     async def poll() -> None:
         while not condition():  # noqa: ASYNC110 - the app signals no event for this
             await asyncio.sleep(0)
 
     await asyncio.wait_for(poll(), WAIT)
+
+
+async def tasks_ended() -> None:
+    """Wait until every task the library started has ended (a hang fails after WAIT seconds).
+
+    It waits on the tasks themselves, again while new ones appear (a task that ends may
+    have started another).
+    """
+
+    async def ended() -> None:
+        while tasks := running_tasks():
+            await asyncio.wait(tasks)
+
+    await asyncio.wait_for(ended(), WAIT)
 
 
 async def _from_queue(tokens: asyncio.Queue[str | None]) -> AsyncIterator[str]:
