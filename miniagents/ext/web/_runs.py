@@ -1535,7 +1535,7 @@ class RunManager:
         abandon = workflow = None
         if self.durable is not None:  # a run given up on is not recovered at the next start
             workflow = self.durable.workflow_id(owner, ids.key, ids.group)
-            abandon = functools.partial(self.durable.abandon, workflow)
+            abandon = functools.partial(self.durable.abandon, workflow, self.tasks)
         for replaced in self._replaced(owner, ids.key, None if found else ids.pause_key):
             replaced.cancel()
         usage = JobUsage(from_texts=workflow is not None)  # (a durable run's replay: see there)

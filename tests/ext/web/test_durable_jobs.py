@@ -715,3 +715,126 @@ async def test_a_call_decided_elsewhere_while_its_resume_notes_the_pause_is_name
     assert "removed a.txt" in streamed
     assert "removed b.txt" in streamed
     assert "Done." in streamed
+
+
+async def test_an_unread_job_paused_again_waits_under_its_pause_key_until_its_new_expiry(
+    tmp_path: Path, destroyed: None
+) -> None:
+    """A durable run paused here for an approval decided elsewhere outlives its pause's
+    expiry, its job going on unread; at a later approval round it pauses again: it waits
+    under its thread's key as any pause does, for ``keep_runs_for`` from that pause, and
+    nobody resuming it, the new expiry cancels the job and its durable run (the call
+    withdrawn undecided: it never runs)."""
+    from dbos import DBOS
+    from dbos._error import DBOSAwaitedWorkflowCancelledError
+
+    from miniagents.ext.dbos import aapprove, afind_runs
+    from miniagents.testing import virtual_time
+
+    database = f"sqlite:///{tmp_path / 'r.db'}"
+    running, gate = asyncio.Event(), asyncio.Event()
+    removed: list[str] = []
+
+    async def _remove_slowly(name: str) -> str:
+        """Remove a file (pretend), slowly: it waits for a person's approval."""
+        running.set()
+        await gate.wait()
+        removed.append(name)
+        return f"removed {name}"
+
+    def _remove_too(name: str) -> str:
+        """Remove another file (pretend): it waits for a person's approval."""
+        removed.append(name)
+        return f"removed {name}"
+
+    tools = [
+        FunctionTool(_remove_slowly, requires_approval=True),
+        FunctionTool(_remove_too, requires_approval=True),
+    ]
+    script = one_per_call(
+        CallTool("_remove_slowly", {"name": "a.txt"}),
+        CallTool("_remove_too", {"name": "b.txt"}),
+        "Done.",
+    )
+    agent = durable(
+        offline_agent.fork(alias="PAUSED_AGAIN_UNREAD", tools=tools, reply=script, token_delay=0),
+        database_url=database,
+    )
+    app = agui_app(agent, authentication=NoAuthentication(), settings=WebSettings(keep_runs_for=60))
+    async with served(app) as client:
+        await post_events(client, agui_input("r1", thread="t1"))
+        manager: RunManager = app.state.runs
+        job = manager.paused("t1")
+        assert job is not None
+        assert job.task is not None
+        run = job.workflow_id
+        assert run is not None
+        [first] = job.waiting()
+        await aapprove(run, first.call_id, database_url=database, decided_by="elsewhere")
+        await asyncio.wait_for(running.wait(), WAIT)  # (the run went on: its tool runs)
+        with virtual_time():  # (the first pause expires, on the virtual clock)
+            await asyncio.sleep(61)
+        assert manager.paused("t1") is None  # (it goes on unread)
+        gate.set()
+        await asyncio.wait_for(job.asettled(), WAIT)  # (its second round: it pauses again)
+        assert manager.paused("t1") is job
+        [second] = job.waiting()
+        assert job.last_pause is not None
+        assert job.last_pause.at == second.call_id
+        assert removed == ["a.txt"]
+        with virtual_time():  # (59 s after its second pause: it still waits there)
+            await asyncio.sleep(59)
+        assert manager.paused("t1") is job
+        with virtual_time():  # (past keep_runs_for from its second pause: cancelled)
+            await asyncio.sleep(2)
+        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+        assert manager.paused("t1") is None
+        assert second.withdrawn
+        with pytest.raises(DBOSAwaitedWorkflowCancelledError):  # (its cancel, spawned, lands)
+            await asyncio.wait_for((await DBOS.retrieve_workflow_async(run)).get_result(), WAIT)
+        [info] = await afind_runs(agent, run)
+        assert info.cancelled
+    assert removed == ["a.txt"]
+
+
+async def test_a_durable_run_paused_here_whose_pause_expires_is_cancelled(
+    tmp_path: Path, destroyed: None
+) -> None:
+    """A durable run paused here for an approval that nobody decides: its pause expires
+    (``keep_runs_for``), and the run is cancelled, its durable run too (not recovered at the
+    next start). (Was: the job here was cancelled, but the cancel of its durable run, a task
+    of the job's own ``MiniAgents`` block, which its expiry's timer ran in, was cancelled by
+    that block's exit before it started: the run stayed waiting in the database.)"""
+    from dbos import DBOS
+    from dbos._error import DBOSAwaitedWorkflowCancelledError
+
+    from miniagents.ext.dbos import afind_runs
+    from miniagents.testing import virtual_time
+
+    tool = FunctionTool(_remove, requires_approval=True)
+    agent = durable(
+        offline_agent.fork(
+            alias="EXPIRED_HERE",
+            tools=[tool],
+            reply=one_per_call(CallTool("_remove", {"name": "a.txt"}), "Done."),
+            token_delay=0,
+        ),
+        database_url=f"sqlite:///{tmp_path / 'r.db'}",
+    )
+    app = agui_app(agent, authentication=NoAuthentication(), settings=WebSettings(keep_runs_for=60))
+    async with served(app) as client:
+        await post_events(client, agui_input("r1", thread="t1"))
+        manager: RunManager = app.state.runs
+        job = manager.paused("t1")
+        assert job is not None
+        assert job.task is not None
+        run = job.workflow_id
+        assert run is not None
+        with virtual_time():  # (its pause expires, on the virtual clock)
+            await asyncio.sleep(61)
+        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+        assert manager.paused("t1") is None
+        with pytest.raises(DBOSAwaitedWorkflowCancelledError):  # (its cancel, spawned, lands)
+            await asyncio.wait_for((await DBOS.retrieve_workflow_async(run)).get_result(), WAIT)
+        [info] = await afind_runs(agent, run)
+        assert info.cancelled
