@@ -35,6 +35,7 @@ from tests.ext.web.serving import (
     answered_chat,
     chat_request,
     event_types,
+    gated,
     get_events,
     post_events,
     served,
@@ -834,6 +835,43 @@ async def test_a_durable_run_paused_here_whose_pause_expires_is_cancelled(
             await asyncio.sleep(61)
         await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
         assert manager.paused("t1") is None
+        with pytest.raises(DBOSAwaitedWorkflowCancelledError):  # (its cancel, spawned, lands)
+            await asyncio.wait_for((await DBOS.retrieve_workflow_async(run)).get_result(), WAIT)
+        [info] = await afind_runs(agent, run)
+        assert info.cancelled
+
+
+async def test_a_durable_run_cut_past_max_live_run_bytes_is_cancelled(
+    tmp_path: Path, destroyed: None
+) -> None:
+    """A durable run whose events grow past ``max_live_run_bytes`` is cut, its client told
+    so, and its durable run is cancelled (not recovered at the next start). (Was: the cancel
+    of its durable run, a task of the job's own ``MiniAgents`` block, which the cut ran in,
+    was cancelled by that block's exit before it started.)"""
+    from dbos import DBOS
+    from dbos._error import DBOSAwaitedWorkflowCancelledError
+
+    from miniagents.ext.dbos import afind_runs
+
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    for _ in range(100):  # (then it waits for more: its run is cut meanwhile)
+        tokens.put_nowait("x" * 100)
+    agent = durable(
+        gated(tokens).fork(alias="CUT_DURABLE"), database_url=f"sqlite:///{tmp_path / 'r.db'}"
+    )
+    settings = WebSettings(max_live_run_bytes=5_000)
+    app = agui_app(agent, authentication=NoAuthentication(), settings=settings)
+    async with served(app) as client:
+        _, events = await post_events(client, agui_input("r1", thread="t1"))
+        assert events[-1].type == "RUN_ERROR", events[-1]
+        assert "was cut" in events[-1].json["message"]
+        manager: RunManager = app.state.runs
+        job = manager.job("r1")
+        assert job is not None
+        assert job.task is not None
+        run = job.workflow_id
+        assert run is not None
+        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
         with pytest.raises(DBOSAwaitedWorkflowCancelledError):  # (its cancel, spawned, lands)
             await asyncio.wait_for((await DBOS.retrieve_workflow_async(run)).get_result(), WAIT)
         [info] = await afind_runs(agent, run)
