@@ -620,88 +620,44 @@ def _resume_of(
     return chat_request("c1", messages=[user, assistant_message])
 
 
+@pytest.mark.parametrize("when", ["before", "noting"])
 @pytest.mark.parametrize("protocol", ["ag-ui", "ai-sdk"])
 async def test_a_resume_deciding_a_call_decided_elsewhere_names_the_calls_to_decide(
-    tmp_path: Path, destroyed: None, protocol: str
+    tmp_path: Path, destroyed: None, protocol: str, when: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A durable run paused here at two calls, one of them decided elsewhere (``aapprove``
-    of another process): a resume that decides both is refused, its message naming the call
-    decided already and the one to decide, and the resume that decides that one only gets
-    the rest of the run, both calls run. (Was: a bare "is not waiting for a decision any
-    more" that did not say to send the others' decisions only.)"""
+    of another process) before the resume that decides both, or while that resume notes the
+    run's pause in its database (its decisions read, both pending): the resume is refused,
+    its message naming the call decided already and the one to decide, and the resume that
+    decides that one only gets the rest of the run, both calls run. (Was: a bare "is not
+    waiting for a decision any more" that did not say to send the others' decisions only;
+    decided while the pause was noted, until stop 97.)"""
     from miniagents.ext.dbos import aapprove
 
     database = f"sqlite:///{tmp_path / 'r.db'}"
     calls = [CallTool("_remove", {"name": "a.txt"}), CallTool("_remove", {"name": "b.txt"})]
-    alias = f"PARTLY_ELSEWHERE_{protocol.replace('-', '_').upper()}"
+    alias = f"PARTLY_ELSEWHERE_{protocol.replace('-', '_').upper()}_{when.upper()}"
     async with _paused_here(tmp_path, protocol, alias, calls) as (client, paused, job):
-        assert job.workflow_id is not None
+        workflow = job.workflow_id
+        assert workflow is not None
         elsewhere, here = job.waiting()
-        await aapprove(job.workflow_id, elsewhere.call_id, database_url=database)
-        await until(lambda: not elsewhere.pending)  # (the run reads the decision, here)
-        refused = await client.post("/", json=_resume_of(protocol, paused, [elsewhere, here]))
-        assert refused.status_code == 409
-        error = refused.json()["error"]
-        assert error["code"] == "not_pending"
-        assert error["message"] == (
-            "These calls of the paused run were decided already, elsewhere (a call's first "
-            f"decision holds): {elsewhere.call_id!r}. Send the resume again with the "
-            f"decisions of the calls still waiting only: {here.call_id!r}."
-        )
-        response, ended = await post_events(client, _resume_of(protocol, paused, [here]))
-    assert response.status_code == 200, ended
-    streamed = "".join(event.data for event in ended)
-    assert "removed a.txt" in streamed
-    assert "removed b.txt" in streamed
-    assert "Done." in streamed
 
-
-@pytest.mark.parametrize("protocol", ["ag-ui", "ai-sdk"])
-async def test_a_call_decided_elsewhere_while_its_resume_notes_the_pause_is_named(
-    tmp_path: Path, destroyed: None, protocol: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A durable run paused here at two calls; a resume decides both, and one of them is
-    decided elsewhere (``aapprove`` of another process) while the resume notes the run's
-    pause in its database: the resume is refused with a 409 that names that call and the
-    one to decide, and the resume that decides that one only gets the rest of the run.
-    (Was: the plain "is not waiting for a decision any more", naming neither.)"""
-    from miniagents.ext.dbos import aapprove
-
-    database = f"sqlite:///{tmp_path / 'r.db'}"
-    tool = FunctionTool(_remove, requires_approval=True)
-    calls = [CallTool("_remove", {"name": "a.txt"}), CallTool("_remove", {"name": "b.txt"})]
-    alias = f"NOTED_ELSEWHERE_{protocol.replace('-', '_').upper()}"
-    agent = durable(
-        offline_agent.fork(
-            alias=alias, tools=[tool], reply=one_per_call(calls, "Done."), token_delay=0
-        ),
-        database_url=database,
-    )
-    app_of = agui_app if protocol == "ag-ui" else ai_sdk_app
-    app = app_of(agent, authentication=NoAuthentication())
-    note_pause = DurableJobs.anote_pause
-    decided_meanwhile: list[ToolApprovalRequest] = []  # (the call to decide there, once)
-
-    async def anote_pause(jobs: DurableJobs, *args: Any, **kwargs: Any) -> None:
-        await note_pause(jobs, *args, **kwargs)
-        if decided_meanwhile:  # (after decide() read both calls pending, before the check)
-            elsewhere = decided_meanwhile.pop()
-            assert workflow is not None
+        async def adecide_elsewhere() -> None:
             await aapprove(workflow, elsewhere.call_id, database_url=database)
             await until(lambda: not elsewhere.pending)  # (the run reads the decision, here)
 
-    monkeypatch.setattr(DurableJobs, "anote_pause", anote_pause)
-    async with served(app) as client:
-        first = agui_input("r1", thread="t1") if protocol == "ag-ui" else chat_request("c1")
-        _, paused = await post_events(client, first)
-        manager: RunManager = app.state.runs
-        job = manager.paused("t1" if protocol == "ag-ui" else "c1")
-        assert job is not None
-        workflow = job.workflow_id
-        elsewhere, here = job.waiting()
-        decided_meanwhile.append(elsewhere)
+        if when == "before":
+            await adecide_elsewhere()
+        else:
+            note_pause = DurableJobs.anote_pause
+
+            async def anote_pause(jobs: DurableJobs, *args: Any, **kwargs: Any) -> None:
+                await note_pause(jobs, *args, **kwargs)
+                monkeypatch.undo()  # (once)
+                await adecide_elsewhere()
+
+            monkeypatch.setattr(DurableJobs, "anote_pause", anote_pause)
         refused = await client.post("/", json=_resume_of(protocol, paused, [elsewhere, here]))
-        assert not decided_meanwhile  # (decided there as the resume noted the pause)
         assert refused.status_code == 409
         error = refused.json()["error"]
         assert error["code"] == "not_pending"
