@@ -543,29 +543,36 @@ async def test_a_paused_run_whose_call_is_decided_elsewhere_is_resumed_with_the_
     assert "Done." in streamed
 
 
-async def test_a_paused_run_decided_elsewhere_outlives_its_expired_job(
-    tmp_path: Path, destroyed: None
-) -> None:
-    """A durable run paused here for an approval whose call is decided elsewhere goes on;
-    nobody resumes the pause here, and the job's wait expires (``keep_runs_for``) while the
-    run still runs: the server forgets the job, and the run goes on to its end, the durable
-    engine's now. (Was: the expiry cancelled the durable run, ``acancel_run``, mid-way.)"""
-    from miniagents.ext.dbos import aapprove, afind_runs
+@asynccontextmanager
+async def _unread_after_expiry(
+    tmp_path: Path, alias: str, *later: ScriptedReply | str
+) -> AsyncIterator[tuple[RunManager, Job, asyncio.Event, list[str]]]:
+    """A durable AG-UI run (thread ``t1``, ``keep_runs_for=60``) paused here at the approval
+    of ``_remove_slowly`` (``a.txt``), which is approved elsewhere (``aapprove`` of another
+    process): its tool runs, held until the gate yielded is set, and the pause expires (on
+    the virtual clock), its job going on unread. ``later``: the model's turns after that
+    call's. Yields the app's runs, the job, the gate and the names removed so far."""
+    from miniagents.ext.dbos import aapprove
     from miniagents.testing import virtual_time
 
     database = f"sqlite:///{tmp_path / 'r.db'}"
     running, gate = asyncio.Event(), asyncio.Event()
+    removed: list[str] = []
 
     async def _remove_slowly(name: str) -> str:
         """Remove a file (pretend), slowly: it waits for a person's approval."""
         running.set()
         await gate.wait()
+        removed.append(name)
         return f"removed {name}"
 
-    tool = FunctionTool(_remove_slowly, requires_approval=True)
-    script = one_per_call(CallTool("_remove_slowly", {"name": "a.txt"}), "Done.")
+    tools = [
+        FunctionTool(_remove_slowly, requires_approval=True),
+        FunctionTool(_remove, requires_approval=True),
+    ]
+    script = one_per_call(CallTool("_remove_slowly", {"name": "a.txt"}), *later)
     agent = durable(
-        offline_agent.fork(alias="EXPIRED_ELSEWHERE", tools=[tool], reply=script, token_delay=0),
+        offline_agent.fork(alias=alias, tools=tools, reply=script, token_delay=0),
         database_url=database,
     )
     app = agui_app(agent, authentication=NoAuthentication(), settings=WebSettings(keep_runs_for=60))
@@ -575,17 +582,45 @@ async def test_a_paused_run_decided_elsewhere_outlives_its_expired_job(
         job = manager.paused("t1")
         assert job is not None
         assert job.task is not None
-        run = job.workflow_id
-        assert run is not None
+        assert job.workflow_id is not None
         [asked] = job.waiting()
-        await aapprove(run, asked.call_id, database_url=database, decided_by="elsewhere")
+        await aapprove(job.workflow_id, asked.call_id, database_url=database, decided_by="there")
         await asyncio.wait_for(running.wait(), WAIT)  # (the run went on: its tool runs)
         with virtual_time():  # (the job's wait expires, on the virtual clock)
             await asyncio.sleep(61)
-        assert manager.paused("t1") is None  # (forgotten as paused)
+        assert manager.paused("t1") is None  # (forgotten as paused: it goes on unread)
+        yield manager, job, gate, removed
+
+
+async def _acancelled(agent: MiniAgent[..., Message], run: str) -> None:
+    """Wait for the durable run ``run`` of ``agent`` to end cancelled (a bound: WAIT)."""
+    from dbos import DBOS
+    from dbos._error import DBOSAwaitedWorkflowCancelledError
+
+    from miniagents.ext.dbos import afind_runs
+
+    with pytest.raises(DBOSAwaitedWorkflowCancelledError):  # (its cancel, spawned, lands)
+        await asyncio.wait_for((await DBOS.retrieve_workflow_async(run)).get_result(), WAIT)
+    [info] = await afind_runs(agent, run)
+    assert info.cancelled
+
+
+async def test_a_paused_run_decided_elsewhere_outlives_its_expired_job(
+    tmp_path: Path, destroyed: None
+) -> None:
+    """A durable run paused here for an approval whose call is decided elsewhere goes on;
+    nobody resumes the pause here, and the job's wait expires (``keep_runs_for``) while the
+    run still runs: the server forgets the job, and the run goes on to its end, the durable
+    engine's now. (Was: the expiry cancelled the durable run, ``acancel_run``, mid-way.)"""
+    from miniagents.ext.dbos import afind_runs
+
+    async with _unread_after_expiry(tmp_path, "EXPIRED_ELSEWHERE", "Done.") as unread:
+        manager, job, gate, _ = unread
+        assert job.task is not None
+        assert job.workflow_id is not None
         gate.set()
         await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
-        [info] = await afind_runs(agent, run)
+        [info] = await afind_runs(manager.agent, job.workflow_id)
         assert info.ended
         assert not info.cancelled  # (was: cancelled by the job's expiry, mid-way)
 
@@ -682,56 +717,13 @@ async def test_an_unread_job_paused_again_waits_under_its_pause_key_until_its_ne
     under its thread's key as any pause does, for ``keep_runs_for`` from that pause, and
     nobody resuming it, the new expiry cancels the job and its durable run (the call
     withdrawn undecided: it never runs)."""
-    from dbos import DBOS
-    from dbos._error import DBOSAwaitedWorkflowCancelledError
-
-    from miniagents.ext.dbos import aapprove, afind_runs
     from miniagents.testing import virtual_time
 
-    database = f"sqlite:///{tmp_path / 'r.db'}"
-    running, gate = asyncio.Event(), asyncio.Event()
-    removed: list[str] = []
-
-    async def _remove_slowly(name: str) -> str:
-        """Remove a file (pretend), slowly: it waits for a person's approval."""
-        running.set()
-        await gate.wait()
-        removed.append(name)
-        return f"removed {name}"
-
-    def _remove_too(name: str) -> str:
-        """Remove another file (pretend): it waits for a person's approval."""
-        removed.append(name)
-        return f"removed {name}"
-
-    tools = [
-        FunctionTool(_remove_slowly, requires_approval=True),
-        FunctionTool(_remove_too, requires_approval=True),
-    ]
-    script = one_per_call(
-        CallTool("_remove_slowly", {"name": "a.txt"}),
-        CallTool("_remove_too", {"name": "b.txt"}),
-        "Done.",
-    )
-    agent = durable(
-        offline_agent.fork(alias="PAUSED_AGAIN_UNREAD", tools=tools, reply=script, token_delay=0),
-        database_url=database,
-    )
-    app = agui_app(agent, authentication=NoAuthentication(), settings=WebSettings(keep_runs_for=60))
-    async with served(app) as client:
-        await post_events(client, agui_input("r1", thread="t1"))
-        manager: RunManager = app.state.runs
-        job = manager.paused("t1")
-        assert job is not None
+    later = CallTool("_remove", {"name": "b.txt"})
+    async with _unread_after_expiry(tmp_path, "PAUSED_AGAIN_UNREAD", later, "Done.") as unread:
+        manager, job, gate, removed = unread
         assert job.task is not None
-        run = job.workflow_id
-        assert run is not None
-        [first] = job.waiting()
-        await aapprove(run, first.call_id, database_url=database, decided_by="elsewhere")
-        await asyncio.wait_for(running.wait(), WAIT)  # (the run went on: its tool runs)
-        with virtual_time():  # (the first pause expires, on the virtual clock)
-            await asyncio.sleep(61)
-        assert manager.paused("t1") is None  # (it goes on unread)
+        assert job.workflow_id is not None
         gate.set()
         await asyncio.wait_for(job.asettled(), WAIT)  # (its second round: it pauses again)
         assert manager.paused("t1") is job
@@ -746,12 +738,8 @@ async def test_an_unread_job_paused_again_waits_under_its_pause_key_until_its_ne
             await asyncio.sleep(2)
         await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
         assert manager.paused("t1") is None
-        assert second.withdrawn
-        with pytest.raises(DBOSAwaitedWorkflowCancelledError):  # (its cancel, spawned, lands)
-            await asyncio.wait_for((await DBOS.retrieve_workflow_async(run)).get_result(), WAIT)
-        [info] = await afind_runs(agent, run)
-        assert info.cancelled
-    assert removed == ["a.txt"]
+        assert second.withdrawn  # (it never ran)
+        await _acancelled(manager.agent, job.workflow_id)
 
 
 async def test_a_durable_run_paused_here_whose_pause_expires_is_cancelled(
@@ -762,39 +750,17 @@ async def test_a_durable_run_paused_here_whose_pause_expires_is_cancelled(
     next start). (Was: the job here was cancelled, but the cancel of its durable run, a task
     of the job's own ``MiniAgents`` block, which its expiry's timer ran in, was cancelled by
     that block's exit before it started: the run stayed waiting in the database.)"""
-    from dbos import DBOS
-    from dbos._error import DBOSAwaitedWorkflowCancelledError
-
-    from miniagents.ext.dbos import afind_runs
     from miniagents.testing import virtual_time
 
-    tool = FunctionTool(_remove, requires_approval=True)
-    agent = durable(
-        offline_agent.fork(
-            alias="EXPIRED_HERE",
-            tools=[tool],
-            reply=one_per_call(CallTool("_remove", {"name": "a.txt"}), "Done."),
-            token_delay=0,
-        ),
-        database_url=f"sqlite:///{tmp_path / 'r.db'}",
-    )
-    app = agui_app(agent, authentication=NoAuthentication(), settings=WebSettings(keep_runs_for=60))
-    async with served(app) as client:
-        await post_events(client, agui_input("r1", thread="t1"))
-        manager: RunManager = app.state.runs
-        job = manager.paused("t1")
-        assert job is not None
+    call = CallTool("_remove", {"name": "a.txt"})
+    async with _paused_here(tmp_path, "ag-ui", "EXPIRED_HERE", call) as (_, _, job):
         assert job.task is not None
-        run = job.workflow_id
-        assert run is not None
-        with virtual_time():  # (its pause expires, on the virtual clock)
-            await asyncio.sleep(61)
+        assert job.workflow_id is not None
+        with virtual_time():  # (its pause expires, keep_runs_for: 300 s, on the virtual clock)
+            await asyncio.sleep(301)
         await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
-        assert manager.paused("t1") is None
-        with pytest.raises(DBOSAwaitedWorkflowCancelledError):  # (its cancel, spawned, lands)
-            await asyncio.wait_for((await DBOS.retrieve_workflow_async(run)).get_result(), WAIT)
-        [info] = await afind_runs(agent, run)
-        assert info.cancelled
+        assert job.manager.paused("t1") is None
+        await _acancelled(job.manager.agent, job.workflow_id)
 
 
 async def test_a_durable_run_cut_past_max_live_run_bytes_is_cancelled(
@@ -804,11 +770,6 @@ async def test_a_durable_run_cut_past_max_live_run_bytes_is_cancelled(
     so, and its durable run is cancelled (not recovered at the next start). (Was: the cancel
     of its durable run, a task of the job's own ``MiniAgents`` block, which the cut ran in,
     was cancelled by that block's exit before it started.)"""
-    from dbos import DBOS
-    from dbos._error import DBOSAwaitedWorkflowCancelledError
-
-    from miniagents.ext.dbos import afind_runs
-
     tokens: asyncio.Queue[str | None] = asyncio.Queue()
     for _ in range(100):  # (then it waits for more: its run is cut meanwhile)
         tokens.put_nowait("x" * 100)
@@ -828,7 +789,4 @@ async def test_a_durable_run_cut_past_max_live_run_bytes_is_cancelled(
         run = job.workflow_id
         assert run is not None
         await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
-        with pytest.raises(DBOSAwaitedWorkflowCancelledError):  # (its cancel, spawned, lands)
-            await asyncio.wait_for((await DBOS.retrieve_workflow_async(run)).get_result(), WAIT)
-        [info] = await afind_runs(agent, run)
-        assert info.cancelled
+        await _acancelled(agent, run)
