@@ -192,11 +192,17 @@ class DurableJobs:
 
         return replay(self._agent, workflow_id)
 
-    def abandon(self, workflow_id: str) -> None:
-        """Cancel the run of a job given up on: the next start does not recover it."""
+    def abandon(self, workflow_id: str, owner: set[asyncio.Task[None]]) -> None:
+        """Cancel the run of a job given up on: the next start does not recover it.
+
+        The cancel is a task of ``owner`` (the app's): never of the ``MiniAgents`` block
+        current where the job is given up on, its own (its expiry's timer, its cut), whose
+        exit, as the job's cancellation ends it, would cancel the cancel before it starts.
+        """
         from miniagents.ext.dbos import acancel_run
 
-        spawn(acancel_run(self._agent, workflow_id), f"cancel the durable run {workflow_id}")
+        what = f"cancel the durable run {workflow_id}"
+        spawn(acancel_run(self._agent, workflow_id), what, owner)
 
     async def afind(
         self,

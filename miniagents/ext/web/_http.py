@@ -380,23 +380,38 @@ def invalid_arguments(where: str, why: str, problems: Sequence[str] = ()) -> JSO
 
 
 def not_pending(
-    call_id: str, tool_name: str, resumed: Sequence[ToolApprovalRequest | None] = ()
+    call_id: str,
+    tool_name: str,
+    resumed: Sequence[ToolApprovalRequest | None] = (),
+    *,
+    waiting: Sequence[ToolApprovalRequest] = (),
 ) -> JSONResponse:
     """The 409 of a decision for a call that waits for none (any more).
 
     ``resumed``: the calls a resume decides (``None``: one it does not know). Where some of
     them still wait, the message names those decided already (elsewhere: a call's first
     decision holds) and says to send the resume again with the others' decisions only.
+    ``waiting``: the calls still waiting of the run that streams, for a decision at the
+    approvals URL of a call decided already; where there are some, the message names them
+    and says to decide those only.
     """
-    waiting = [asked.call_id for asked in resumed if asked is not None and asked.pending]
-    if waiting:
+    pending = [asked.call_id for asked in resumed if asked is not None and asked.pending]
+    if pending:
         decided = [asked.call_id for asked in resumed if asked is not None and not asked.pending]
         return error_response(
             409,
             "not_pending",
             "These calls of the paused run were decided already, elsewhere (a call's first "
             f"decision holds): {', '.join(map(repr, decided))}. Send the resume again with "
-            f"the decisions of the calls still waiting only: {', '.join(map(repr, waiting))}.",
+            f"the decisions of the calls still waiting only: {', '.join(map(repr, pending))}.",
+        )
+    if waiting:
+        return error_response(
+            409,
+            "not_pending",
+            f"The call {call_id!r} of {tool_name} was decided already (a call's first "
+            "decision holds); decide only the calls of the run still waiting: "
+            f"{', '.join(repr(asked.call_id) for asked in waiting)}.",
         )
     return error_response(
         409,

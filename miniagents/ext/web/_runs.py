@@ -1535,7 +1535,7 @@ class RunManager:
         abandon = workflow = None
         if self.durable is not None:  # a run given up on is not recovered at the next start
             workflow = self.durable.workflow_id(owner, ids.key, ids.group)
-            abandon = functools.partial(self.durable.abandon, workflow)
+            abandon = functools.partial(self.durable.abandon, workflow, self.tasks)
         for replaced in self._replaced(owner, ids.key, None if found else ids.pause_key):
             replaced.cancel()
         usage = JobUsage(from_texts=workflow is not None)  # (a durable run's replay: see there)
@@ -1742,8 +1742,8 @@ class RunManager:
             if still is not job or job.last_pause is not pause:
                 return gone()  # resumed (or ended) meanwhile
             for asked, _ in decisions:
-                if not asked.pending:
-                    return not_pending(asked.call_id, asked.tool_name)
+                if not asked.pending:  # (decided elsewhere meanwhile: those still waiting said)
+                    return not_pending(asked.call_id, asked.tool_name, [a for a, _ in decisions])
         for asked, decision in decisions:
             decision.apply(asked, job.owner)
         self.unpaused(job)
@@ -1801,8 +1801,8 @@ class RunManager:
                 "unknown_approval",
                 f"The run {run.key!r} asked for no approval of a call {call_id!r}.",
             )
-        if not asked.pending or job.done:
-            return not_pending(call_id, asked.tool_name)
+        if not asked.pending or job.done:  # (decided already: the calls still waiting said)
+            return not_pending(call_id, asked.tool_name, waiting=[] if job.done else job.waiting())
         if job.paused:
             return error_response(
                 409,

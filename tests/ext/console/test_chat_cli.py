@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import json
 import os
 import re
@@ -27,10 +28,11 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from miniagents.ext.console import _terminal
 from miniagents.ext.console.chat_cli import BROKEN_PIPE_STATUS, main
+from miniagents.ext.console.web_options import SERVING_OPTIONS, option_flag
 from miniagents.ext.history import ChatHistoryError
 from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.web import WebSettings
-from miniagents.ext.web.serving import HEADERS_SECONDS, MAX_CONNECTIONS
+from miniagents.ext.web.serving import HEADERS_SECONDS, MAX_CONNECTIONS, server_config
 from miniagents.ext.web.settings import LOCAL_HOSTS
 from miniagents.testing import FakeLLMServer
 from tests.ext.console.terminal import WAIT, read_until, run_with_stdin_closed
@@ -702,6 +704,13 @@ def test_miniagents_web_help_says_each_settings_default_as_the_settings_have_it(
             assert float(said.group(1)) == default, flag
     assert "--grace-period SECONDS" in helped  # (None: the app's own, 10 s, said in its help)
     assert "(default: 10;" in helped.split("--grace-period", 1)[1]
+    serving = inspect.signature(server_config).parameters  # (the serving's options alike)
+    for name in SERVING_OPTIONS:
+        flag, default = option_flag(name), serving[name].default
+        if isinstance(default, (int, float)):
+            said = re.search(rf"{flag} (?:SECONDS|N) .*?\(default: ([0-9.]+)", helped)
+            assert said is not None, flag
+            assert float(said.group(1)) == default, flag
 
 
 def test_a_history_file_that_cannot_be_written_mid_chat_is_a_one_line_error(

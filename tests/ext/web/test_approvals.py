@@ -769,6 +769,42 @@ async def test_an_agui_page_is_asked_in_stream_and_its_edited_approval_resumes_t
     assert deleted == ["b.txt"]
 
 
+async def test_an_in_stream_decision_of_a_call_decided_already_names_the_calls_still_waiting() -> (
+    None
+):
+    """A run that streams waits at two calls; one is decided at the approvals URL, and a
+    second decision of it is refused with a 409 that names the call still waiting; deciding
+    that one goes on. (Was: the plain "is not waiting for a decision any more", which did
+    not say which of the run's calls still wait.)"""
+    calls = [CallTool("delete_file", {"path": "a.txt"}), CallTool("delete_file", {"path": "b.txt"})]
+    agent = offline_agent.fork(
+        tools=[FunctionTool(delete_file, requires_approval=True)],
+        reply=one_per_call(calls, "Finished."),
+        token_delay=0,
+    )
+    app = agui_app(agent, authentication=NoAuthentication(), approval_flow="in_stream")
+    async with served(app) as client, client.stream("POST", "/", json=approval_input()) as response:
+        reader = SSEReader(response)
+        first_id, second_id = [
+            (await reader.until("CUSTOM"))[-1].json["value"]["toolCallId"] for _ in range(2)
+        ]
+        decided = await client.post(f"/runs/r1/approvals/{first_id}", json={"approved": True})
+        assert decided.status_code == 200
+        again = await client.post(f"/runs/r1/approvals/{first_id}", json={"approved": False})
+        assert again.status_code == 409
+        assert again.json()["error"] == {
+            "code": "not_pending",
+            "message": f"The call {first_id!r} of delete_file was decided already (a call's "
+            "first decision holds); decide only the calls of the run still waiting: "
+            f"{second_id!r}.",
+        }
+        decided = await client.post(f"/runs/r1/approvals/{second_id}", json={"approved": True})
+        assert decided.status_code == 200
+        rest = await reader.rest()
+    assert rest[-1].type == "RUN_FINISHED"
+    assert sorted(deleted) == ["a.txt", "b.txt"]
+
+
 async def test_an_ai_sdk_page_is_asked_in_stream_and_its_denial_reaches_the_model() -> None:
     async with (
         served(

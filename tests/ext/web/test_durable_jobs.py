@@ -35,6 +35,7 @@ from tests.ext.web.serving import (
     answered_chat,
     chat_request,
     event_types,
+    gated,
     get_events,
     post_events,
     served,
@@ -542,29 +543,36 @@ async def test_a_paused_run_whose_call_is_decided_elsewhere_is_resumed_with_the_
     assert "Done." in streamed
 
 
-async def test_a_paused_run_decided_elsewhere_outlives_its_expired_job(
-    tmp_path: Path, destroyed: None
-) -> None:
-    """A durable run paused here for an approval whose call is decided elsewhere goes on;
-    nobody resumes the pause here, and the job's wait expires (``keep_runs_for``) while the
-    run still runs: the server forgets the job, and the run goes on to its end, the durable
-    engine's now. (Was: the expiry cancelled the durable run, ``acancel_run``, mid-way.)"""
-    from miniagents.ext.dbos import aapprove, afind_runs
+@asynccontextmanager
+async def _unread_after_expiry(
+    tmp_path: Path, alias: str, *later: ScriptedReply | str
+) -> AsyncIterator[tuple[RunManager, Job, asyncio.Event, list[str]]]:
+    """A durable AG-UI run (thread ``t1``, ``keep_runs_for=60``) paused here at the approval
+    of ``_remove_slowly`` (``a.txt``), which is approved elsewhere (``aapprove`` of another
+    process): its tool runs, held until the gate yielded is set, and the pause expires (on
+    the virtual clock), its job going on unread. ``later``: the model's turns after that
+    call's. Yields the app's runs, the job, the gate and the names removed so far."""
+    from miniagents.ext.dbos import aapprove
     from miniagents.testing import virtual_time
 
     database = f"sqlite:///{tmp_path / 'r.db'}"
     running, gate = asyncio.Event(), asyncio.Event()
+    removed: list[str] = []
 
     async def _remove_slowly(name: str) -> str:
         """Remove a file (pretend), slowly: it waits for a person's approval."""
         running.set()
         await gate.wait()
+        removed.append(name)
         return f"removed {name}"
 
-    tool = FunctionTool(_remove_slowly, requires_approval=True)
-    script = one_per_call(CallTool("_remove_slowly", {"name": "a.txt"}), "Done.")
+    tools = [
+        FunctionTool(_remove_slowly, requires_approval=True),
+        FunctionTool(_remove, requires_approval=True),
+    ]
+    script = one_per_call(CallTool("_remove_slowly", {"name": "a.txt"}), *later)
     agent = durable(
-        offline_agent.fork(alias="EXPIRED_ELSEWHERE", tools=[tool], reply=script, token_delay=0),
+        offline_agent.fork(alias=alias, tools=tools, reply=script, token_delay=0),
         database_url=database,
     )
     app = agui_app(agent, authentication=NoAuthentication(), settings=WebSettings(keep_runs_for=60))
@@ -574,17 +582,45 @@ async def test_a_paused_run_decided_elsewhere_outlives_its_expired_job(
         job = manager.paused("t1")
         assert job is not None
         assert job.task is not None
-        run = job.workflow_id
-        assert run is not None
+        assert job.workflow_id is not None
         [asked] = job.waiting()
-        await aapprove(run, asked.call_id, database_url=database, decided_by="elsewhere")
+        await aapprove(job.workflow_id, asked.call_id, database_url=database, decided_by="there")
         await asyncio.wait_for(running.wait(), WAIT)  # (the run went on: its tool runs)
         with virtual_time():  # (the job's wait expires, on the virtual clock)
             await asyncio.sleep(61)
-        assert manager.paused("t1") is None  # (forgotten as paused)
+        assert manager.paused("t1") is None  # (forgotten as paused: it goes on unread)
+        yield manager, job, gate, removed
+
+
+async def _acancelled(agent: MiniAgent[..., Message], run: str) -> None:
+    """Wait for the durable run ``run`` of ``agent`` to end cancelled (a bound: WAIT)."""
+    from dbos import DBOS
+    from dbos._error import DBOSAwaitedWorkflowCancelledError
+
+    from miniagents.ext.dbos import afind_runs
+
+    with pytest.raises(DBOSAwaitedWorkflowCancelledError):  # (its cancel, spawned, lands)
+        await asyncio.wait_for((await DBOS.retrieve_workflow_async(run)).get_result(), WAIT)
+    [info] = await afind_runs(agent, run)
+    assert info.cancelled
+
+
+async def test_a_paused_run_decided_elsewhere_outlives_its_expired_job(
+    tmp_path: Path, destroyed: None
+) -> None:
+    """A durable run paused here for an approval whose call is decided elsewhere goes on;
+    nobody resumes the pause here, and the job's wait expires (``keep_runs_for``) while the
+    run still runs: the server forgets the job, and the run goes on to its end, the durable
+    engine's now. (Was: the expiry cancelled the durable run, ``acancel_run``, mid-way.)"""
+    from miniagents.ext.dbos import afind_runs
+
+    async with _unread_after_expiry(tmp_path, "EXPIRED_ELSEWHERE", "Done.") as unread:
+        manager, job, gate, _ = unread
+        assert job.task is not None
+        assert job.workflow_id is not None
         gate.set()
         await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
-        [info] = await afind_runs(agent, run)
+        [info] = await afind_runs(manager.agent, job.workflow_id)
         assert info.ended
         assert not info.cancelled  # (was: cancelled by the job's expiry, mid-way)
 
@@ -619,25 +655,43 @@ def _resume_of(
     return chat_request("c1", messages=[user, assistant_message])
 
 
+@pytest.mark.parametrize("when", ["before", "noting"])
 @pytest.mark.parametrize("protocol", ["ag-ui", "ai-sdk"])
 async def test_a_resume_deciding_a_call_decided_elsewhere_names_the_calls_to_decide(
-    tmp_path: Path, destroyed: None, protocol: str
+    tmp_path: Path, destroyed: None, protocol: str, when: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A durable run paused here at two calls, one of them decided elsewhere (``aapprove``
-    of another process): a resume that decides both is refused, its message naming the call
-    decided already and the one to decide, and the resume that decides that one only gets
-    the rest of the run, both calls run. (Was: a bare "is not waiting for a decision any
-    more" that did not say to send the others' decisions only.)"""
+    of another process) before the resume that decides both, or while that resume notes the
+    run's pause in its database (its decisions read, both pending): the resume is refused,
+    its message naming the call decided already and the one to decide, and the resume that
+    decides that one only gets the rest of the run, both calls run. (Was: a bare "is not
+    waiting for a decision any more" that did not say to send the others' decisions only;
+    decided while the pause was noted, until stop 97.)"""
     from miniagents.ext.dbos import aapprove
 
     database = f"sqlite:///{tmp_path / 'r.db'}"
     calls = [CallTool("_remove", {"name": "a.txt"}), CallTool("_remove", {"name": "b.txt"})]
-    alias = f"PARTLY_ELSEWHERE_{protocol.replace('-', '_').upper()}"
+    alias = f"PARTLY_ELSEWHERE_{protocol.replace('-', '_').upper()}_{when.upper()}"
     async with _paused_here(tmp_path, protocol, alias, calls) as (client, paused, job):
-        assert job.workflow_id is not None
+        workflow = job.workflow_id
+        assert workflow is not None
         elsewhere, here = job.waiting()
-        await aapprove(job.workflow_id, elsewhere.call_id, database_url=database)
-        await until(lambda: not elsewhere.pending)  # (the run reads the decision, here)
+
+        async def adecide_elsewhere() -> None:
+            await aapprove(workflow, elsewhere.call_id, database_url=database)
+            await until(lambda: not elsewhere.pending)  # (the run reads the decision, here)
+
+        if when == "before":
+            await adecide_elsewhere()
+        else:
+            note_pause = DurableJobs.anote_pause
+
+            async def anote_pause(jobs: DurableJobs, *args: Any, **kwargs: Any) -> None:
+                await note_pause(jobs, *args, **kwargs)
+                monkeypatch.undo()  # (once)
+                await adecide_elsewhere()
+
+            monkeypatch.setattr(DurableJobs, "anote_pause", anote_pause)
         refused = await client.post("/", json=_resume_of(protocol, paused, [elsewhere, here]))
         assert refused.status_code == 409
         error = refused.json()["error"]
@@ -653,3 +707,86 @@ async def test_a_resume_deciding_a_call_decided_elsewhere_names_the_calls_to_dec
     assert "removed a.txt" in streamed
     assert "removed b.txt" in streamed
     assert "Done." in streamed
+
+
+async def test_an_unread_job_paused_again_waits_under_its_pause_key_until_its_new_expiry(
+    tmp_path: Path, destroyed: None
+) -> None:
+    """A durable run paused here for an approval decided elsewhere outlives its pause's
+    expiry, its job going on unread; at a later approval round it pauses again: it waits
+    under its thread's key as any pause does, for ``keep_runs_for`` from that pause, and
+    nobody resuming it, the new expiry cancels the job and its durable run (the call
+    withdrawn undecided: it never runs)."""
+    from miniagents.testing import virtual_time
+
+    later = CallTool("_remove", {"name": "b.txt"})
+    async with _unread_after_expiry(tmp_path, "PAUSED_AGAIN_UNREAD", later, "Done.") as unread:
+        manager, job, gate, removed = unread
+        assert job.task is not None
+        assert job.workflow_id is not None
+        gate.set()
+        await asyncio.wait_for(job.asettled(), WAIT)  # (its second round: it pauses again)
+        assert manager.paused("t1") is job
+        [second] = job.waiting()
+        assert job.last_pause is not None
+        assert job.last_pause.at == second.call_id
+        assert removed == ["a.txt"]
+        with virtual_time():  # (59 s after its second pause: it still waits there)
+            await asyncio.sleep(59)
+        assert manager.paused("t1") is job
+        with virtual_time():  # (past keep_runs_for from its second pause: cancelled)
+            await asyncio.sleep(2)
+        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+        assert manager.paused("t1") is None
+        assert second.withdrawn  # (it never ran)
+        await _acancelled(manager.agent, job.workflow_id)
+
+
+async def test_a_durable_run_paused_here_whose_pause_expires_is_cancelled(
+    tmp_path: Path, destroyed: None
+) -> None:
+    """A durable run paused here for an approval that nobody decides: its pause expires
+    (``keep_runs_for``), and the run is cancelled, its durable run too (not recovered at the
+    next start). (Was: the job here was cancelled, but the cancel of its durable run, a task
+    of the job's own ``MiniAgents`` block, which its expiry's timer ran in, was cancelled by
+    that block's exit before it started: the run stayed waiting in the database.)"""
+    from miniagents.testing import virtual_time
+
+    call = CallTool("_remove", {"name": "a.txt"})
+    async with _paused_here(tmp_path, "ag-ui", "EXPIRED_HERE", call) as (_, _, job):
+        assert job.task is not None
+        assert job.workflow_id is not None
+        with virtual_time():  # (its pause expires, keep_runs_for: 300 s, on the virtual clock)
+            await asyncio.sleep(301)
+        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+        assert job.manager.paused("t1") is None
+        await _acancelled(job.manager.agent, job.workflow_id)
+
+
+async def test_a_durable_run_cut_past_max_live_run_bytes_is_cancelled(
+    tmp_path: Path, destroyed: None
+) -> None:
+    """A durable run whose events grow past ``max_live_run_bytes`` is cut, its client told
+    so, and its durable run is cancelled (not recovered at the next start). (Was: the cancel
+    of its durable run, a task of the job's own ``MiniAgents`` block, which the cut ran in,
+    was cancelled by that block's exit before it started.)"""
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    for _ in range(100):  # (then it waits for more: its run is cut meanwhile)
+        tokens.put_nowait("x" * 100)
+    agent = durable(
+        gated(tokens).fork(alias="CUT_DURABLE"), database_url=f"sqlite:///{tmp_path / 'r.db'}"
+    )
+    settings = WebSettings(max_live_run_bytes=5_000)
+    app = agui_app(agent, authentication=NoAuthentication(), settings=settings)
+    async with served(app) as client:
+        _, events = await post_events(client, agui_input("r1", thread="t1"))
+        assert events[-1].type == "RUN_ERROR", events[-1]
+        assert "was cut" in events[-1].json["message"]
+        manager: RunManager = app.state.runs
+        job = manager.job("r1")
+        assert job is not None
+        assert job.task is not None
+        run = job.workflow_id
+        assert run is not None
+        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+        await _acancelled(agent, run)
