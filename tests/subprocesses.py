@@ -11,6 +11,7 @@ import contextlib
 import importlib.metadata
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -119,6 +120,7 @@ def start_python(
     llm: FakeLLMServer | None = None,
     env: Mapping[str, str] | None = None,
     kind: type[subprocess.Popen[str]] = subprocess.Popen,
+    python: Path | str = sys.executable,
     **popen: Any,
 ) -> subprocess.Popen[str]:
     """Start ``python *args`` in ``cwd`` (see :func:`python_env`), text mode, ``popen`` given on.
@@ -126,11 +128,12 @@ def start_python(
     The child leads a process group of its own, which the processes it starts join (Ray's
     daemons among them): :func:`end_process_group` ends them all, where killing the child
     alone would leave them running with no parent (a timed-out Ray program did, eating CPU
-    for the rest of the run). ``kind`` is the class of the child made (a ``Popen``).
+    for the rest of the run). ``kind`` is the class of the child made (a ``Popen``);
+    ``python`` its interpreter (this one, unless another environment's is given).
     """
     with default_sigint_in_children():
         return kind(
-            [sys.executable, *args],
+            [str(python), *args],
             cwd=cwd,
             env=python_env(llm, **(env or {})),
             text=True,
@@ -197,10 +200,38 @@ class StderrRead(subprocess.Popen[str]):
         return out, "".join(self._written)
 
 
+class ProcessGroups(contextlib.ExitStack):
+    """The children a test starts (see :func:`start_python`): at the exit, whatever happened,
+    each is ended with every process it started (a test that failed before a child's end
+    left them running for the rest of the run)."""
+
+    def python(self, args: list[str], cwd: Path, **options: Any) -> subprocess.Popen[str]:
+        """Start ``python *args`` in ``cwd``, as :func:`start_python` (the same ``options``)."""
+        child = start_python(args, cwd, **options)
+        self.callback(killed, child)
+        return child
+
+
+def killed(child: subprocess.Popen[str], timeout: float = 120) -> tuple[Any, Any]:
+    """Kill ``child`` with every process of its group (see :func:`end_process_group`); what
+    it wrote (``communicate``: its pipes read to their ends, and closed)."""
+    end_process_group(child)
+    return child.communicate(timeout=timeout)
+
+
 def end_process_group(child: subprocess.Popen[str]) -> None:
     """Kill ``child`` (started by :func:`start_python`) and every process of its group."""
     with contextlib.suppress(ProcessLookupError):  # (all of them ended already)
         os.killpg(child.pid, signal.SIGKILL)
+
+
+def ends_within(pid: int, seconds: float) -> bool:
+    """Whether the process ``pid`` (one a child started, say) ends within ``seconds``."""
+    ended = os.pidfd_open(pid)  # (readable once that process has ended)
+    try:
+        return select.select([ended], [], [], seconds)[0] == [ended]
+    finally:
+        os.close(ended)
 
 
 @contextlib.contextmanager

@@ -45,6 +45,7 @@ from miniagents.ext.a2a import (
 )
 from tests.ext.a2a.contract_agent import app
 from tests.ext.a2a.rpc import serving
+from tests.subprocesses import end_process_group, ends_within, start_python
 
 ROOT = Path(__file__).resolve().parents[3]
 DUMMY_VENV = ROOT / os.environ.get("MINIAGENTS_DUMMY_A2A_VENV", ".venv-dummy-a2a")
@@ -86,13 +87,14 @@ class DummyChild:
 
     def __init__(self, mode: str) -> None:
         # -I: nothing of ours (PYTHONPATH, the script's folder) on its path
-        command = [str(dummy_python()), "-I", *CHILD_WARNINGS, str(CHILD), mode]
-        self.process = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        pipe = subprocess.PIPE
+        self.process = start_python(
+            ["-I", *CHILD_WARNINGS, str(CHILD), mode],
+            ROOT,
+            python=dummy_python(),
+            stdin=pipe,
+            stdout=pipe,
+            stderr=pipe,
         )
         assert self.process.stdout is not None
         assert self.process.stderr is not None
@@ -143,14 +145,16 @@ class DummyChild:
         return self.read()
 
     def close(self) -> None:
-        """Stop the child (killed if it has not ended after ``DEADLINE`` seconds)."""
+        """Stop the child (killed if it has not ended after ``DEADLINE`` seconds), and end
+        every process it started."""
         if self.process.stdin is not None and not self.process.stdin.closed:
             with contextlib.suppress(BrokenPipeError):  # (it ended already)
                 self.process.stdin.close()
         try:
-            self.process.wait(timeout=DEADLINE)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):  # (then killed)
+                self.process.wait(timeout=DEADLINE)
+        finally:  # (its group: what it left running too, whatever stopped the wait)
+            end_process_group(self.process)
             self.process.wait()
         for reader in self._readers:
             reader.join(DEADLINE)
@@ -338,3 +342,25 @@ def test_without_dummy_a2as_environment_the_tests_fail_saying_to_run_the_setup(
     monkeypatch.setattr(f"{__name__}.DUMMY_VENV", tmp_path / "missing")
     with pytest.raises(pytest.fail.Exception, match=r"run `bash \.ci/setup`"):
         DummyChild("serve")
+
+
+_STARTING = """\
+import subprocess, sys
+started = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+print(started.pid, flush=True)
+sys.stdin.read()
+"""
+"""A child that starts a process of its own, says its pid, and ends when its stdin does."""
+
+
+def test_a_stopped_child_ends_with_what_it_started(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # (was: the child alone was stopped, killed alone if it hung: what it started ran on)
+    program = tmp_path / "starting.py"
+    program.write_text(_STARTING, encoding="utf-8")
+    monkeypatch.setattr(f"{__name__}.CHILD", program)
+    child = DummyChild("serve")
+    started = child.read()
+    child.close()  # (it ends at once: its stdin closed)
+    assert ends_within(started, DEADLINE)

@@ -1,4 +1,5 @@
-"""The databases of durable runs that the subprocess tests of ``miniagents.ext.dbos`` share."""
+"""The databases of durable runs that the subprocess tests of ``miniagents.ext.dbos`` share,
+and the children they start."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.ext.dbos.killed_child import Children
 from tests.fakes.postgres import PostgresServer, postgres_binaries
+
+
+@pytest.fixture
+def children() -> Iterator[Children]:
+    """The children a test starts (``children.start(...)``): each ended, with all it
+    started, at the test's end, whatever happened in it."""
+    with Children() as started:
+        yield started
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

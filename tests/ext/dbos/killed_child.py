@@ -7,9 +7,10 @@ import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.subprocesses import ROOT, end_process_group, start_python
+from tests.subprocesses import ROOT, ProcessGroups, killed, start_python
 
 CHILD = Path(__file__).with_name("durable_child.py")
 TIMEOUT = 120.0  # seconds a child may take, at most, on a loaded machine
@@ -55,7 +56,12 @@ class Outcome:
 
 
 class Child:
-    """One run of ``durable_child.py`` whose stdout is read line by line."""
+    """One run of ``durable_child.py`` whose stdout is read line by line.
+
+    A context manager: its exit ends the child and every process it started, whatever
+    happened (a test that failed before :meth:`finish` or :meth:`kill` left them running);
+    a test takes its children from the ``children`` fixture (see :class:`Children`).
+    """
 
     def __init__(
         self, llm: FakeLLMServer | None, folder: Path, url: str, child: Path = CHILD, **env: str
@@ -66,6 +72,17 @@ class Child:
             [str(child), "run-1"], ROOT, llm=llm, env=env, stdout=pipe, stderr=pipe
         )
         self.lines: list[str] = []
+
+    def __enter__(self) -> Child:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.kill()
 
     def read_until(self, wanted: str) -> None:
         """Read lines until one starts with ``wanted`` (fails if the child ends first)."""
@@ -86,9 +103,11 @@ class Child:
             self.lines.append(line.rstrip("\n"))
 
     def kill(self) -> None:
-        """SIGKILL, to the child and every process it started: nothing of them runs after this."""
-        end_process_group(self.process)
-        self.process.communicate(timeout=TIMEOUT)  # and close its pipes
+        """SIGKILL, to the child and every process it started: nothing of them runs after this.
+
+        (A child that ended already is no error: what it started, if it runs, is ended.)
+        """
+        killed(self.process, TIMEOUT)
 
     def failure(self) -> tuple[int, str]:
         """Wait for the child's end (expected to fail); its return code and stderr."""
@@ -103,6 +122,24 @@ class Child:
         outcome = Outcome(self.lines, self.process.returncode)
         assert self.process.returncode == 0, f"the child failed:\n{err[-4000:]}"
         return outcome
+
+
+class Children(ProcessGroups):
+    """The children a test starts: at the exit, each is ended with all it started (those of
+    :meth:`start` and those of :meth:`python`)."""
+
+    def start(
+        self, llm: FakeLLMServer | None, folder: Path, url: str, child: Path = CHILD, **env: str
+    ) -> Child:
+        """Start a :class:`Child` (the same arguments), ended at the exit of this stack."""
+        return self.enter_context(Child(llm, folder, url, child, **env))
+
+    def logged(self, program: Path, folder: Path, **env: str) -> subprocess.Popen[str]:
+        """Start ``program`` in ``folder`` (its output piped), on the SQLite file of ``folder``
+        (``DB_URL``), logging to its ``log.txt`` (``LOG``), ``env`` added."""
+        env |= {"DB_URL": f"sqlite:///{folder / 'runs.sqlite'}", "LOG": str(folder / "log.txt")}
+        pipe = subprocess.PIPE
+        return self.python([str(program)], folder, env=env, stdout=pipe, stderr=pipe)
 
 
 def side_effects(folder: Path) -> list[str]:

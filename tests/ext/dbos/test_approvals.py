@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,13 +42,14 @@ from tests.ext.dbos.killed_child import (
     MAIN,
     TIMEOUT,
     Child,
+    Children,
     Outcome,
     models,
     side_effects,
 )
 from tests.ext.dbos.queued import Waiting, queued_nowhere
 from tests.fakes.postgres import PostgresServer
-from tests.subprocesses import default_sigint_in_children, python_env, run_python
+from tests.subprocesses import end_process_group, run_python
 
 LISTED_WITHIN = 60.0
 """Seconds a waiting call may take, at most, to be listed (a loaded machine)."""
@@ -90,9 +90,10 @@ OFFLINE_CALL = "offline_call_1"
 """The id of the offline model's call of ``remove`` (``durable_child.py`` with ``OFFLINE=1``)."""
 
 
-def _offline(folder: Path, url: str, **env: str) -> Child:
-    """``durable_child.py`` over the offline model: no SDK imported, its calls printed."""
-    return Child(None, folder, url, CHILD, OFFLINE="1", **env)
+def _offline(children: Children, folder: Path, url: str, **env: str) -> Child:
+    """``durable_child.py`` over the offline model (one of ``children``): no SDK imported,
+    its calls printed."""
+    return children.start(None, folder, url, CHILD, OFFLINE="1", **env)
 
 
 def _model_calls(child: Child) -> int:
@@ -104,16 +105,19 @@ def _model_calls(child: Child) -> int:
 def approved_here(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     """The reply of the run approved on its request, never stopped (the reference)."""
     folder = tmp_path_factory.mktemp("approved_here")
-    outcome = _offline(folder, f"sqlite:///{folder / 'runs.sqlite'}", APPROVE="1").finish()
+    with Children() as children:
+        outcome = _offline(
+            children, folder, f"sqlite:///{folder / 'runs.sqlite'}", APPROVE="1"
+        ).finish()
     assert side_effects(folder) == ["removed a.txt"]
     assert outcome.lines.count("MODEL") == 2
     return outcome
 
 
 def test_an_approval_sent_while_the_process_is_down_resumes_the_recovered_run(
-    tmp_path: Path, database_url: str, approved_here: Outcome
+    children: Children, tmp_path: Path, database_url: str, approved_here: Outcome
 ) -> None:
-    waiting = _offline(tmp_path, database_url)  # nobody approves there
+    waiting = _offline(children, tmp_path, database_url)  # nobody approves there
     waiting.read_until(f"APPROVAL {OFFLINE_CALL} True")
     assert _listed(database_url, "run-1") == [
         PendingApproval("run-1", OFFLINE_CALL, "remove", {"name": "a.txt"})
@@ -126,7 +130,7 @@ def test_an_approval_sent_while_the_process_is_down_resumes_the_recovered_run(
         asyncio.run(adeny("run-1", OFFLINE_CALL, database_url=database_url))  # the first kept
     assert side_effects(tmp_path) == []
 
-    again = _offline(tmp_path, database_url)  # recovered: nobody approves
+    again = _offline(children, tmp_path, database_url)  # recovered: nobody approves
     outcome = again.finish()
 
     assert (_model_calls(waiting), _model_calls(again)) == (1, 1)  # the first not made again
@@ -138,7 +142,7 @@ def test_an_approval_sent_while_the_process_is_down_resumes_the_recovered_run(
 
 
 def test_a_run_cancelled_by_dbos_while_its_process_is_down_leaves_no_approval_waiting(
-    tmp_path: Path, database_url: str
+    children: Children, tmp_path: Path, database_url: str
 ) -> None:
     # (was: its approval, recovered at every launch, waited there forever: nothing decides
     # a call of a cancelled run). At the next launch it ends withdrawn, at once
@@ -146,7 +150,7 @@ def test_a_run_cancelled_by_dbos_while_its_process_is_down_leaves_no_approval_wa
 
     from miniagents.ext.dbos._engine import aengine_for
 
-    waiting = _offline(tmp_path, database_url)
+    waiting = _offline(children, tmp_path, database_url)
     waiting.read_until(f"APPROVAL {OFFLINE_CALL} True")
     [approval] = _listed(database_url, "run-1")
     waiting.kill()  # stopped while the call waits
@@ -177,7 +181,7 @@ def test_a_run_cancelled_by_dbos_while_its_process_is_down_leaves_no_approval_wa
 
 
 def test_a_denial_from_another_process_resumes_the_waiting_run_at_once(
-    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
+    children: Children, fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
 ) -> None:
     fake_llm.reply(
         tokens=["Removing."],
@@ -185,7 +189,7 @@ def test_a_denial_from_another_process_resumes_the_waiting_run_at_once(
         for_model=MAIN,
     )
     fake_llm.reply(tokens=["Not ", "removed."], for_model=MAIN)
-    running = Child(fake_llm, tmp_path, database_url)
+    running = children.start(fake_llm, tmp_path, database_url)
     running.read_until("APPROVAL r1 True")
     _listed(database_url, "run-1")
 
@@ -325,17 +329,11 @@ it prints ``APPROVAL <call id> <pending>``, each message as ``<class> | <text>``
 ``removing a.txt`` when the call runs."""
 
 
-def _offline_run(folder: Path, url: str) -> subprocess.Popen[str]:
-    """:data:`OFFLINE_RUN` started in ``folder`` on the database ``url`` (read line by line)."""
-    with default_sigint_in_children():
-        return subprocess.Popen(
-            [sys.executable, "-c", OFFLINE_RUN, url],
-            env=python_env(),
-            cwd=folder,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+def _offline_run(children: Children, folder: Path, url: str) -> subprocess.Popen[str]:
+    """:data:`OFFLINE_RUN` started in ``folder`` on the database ``url`` (read line by line),
+    one of ``children``."""
+    pipe = subprocess.PIPE
+    return children.python(["-c", OFFLINE_RUN, url], folder, stdout=pipe, stderr=pipe)
 
 
 DECIDE = """
@@ -387,6 +385,7 @@ def _together(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("deciders", ["tasks", "processes"])
 def test_of_two_decisions_at_the_same_instant_one_wins_and_the_other_is_refused(
+    children: Children,
     tmp_path: Path,
     database_url: str,
     deciders: str,
@@ -394,19 +393,14 @@ def test_of_two_decisions_at_the_same_instant_one_wins_and_the_other_is_refused(
 ) -> None:
     # (the run's model is offline: the durable child's, the openai SDK, took most of the
     # test's time to import in each of its two processes, under load 10 s or more each)
+    pipe = subprocess.PIPE
     processes = {  # (started now: they import while the run starts, and decide when told)
-        how: subprocess.Popen(
-            [sys.executable, "-c", DECIDE, database_url, how],
-            env=python_env(),
-            cwd=tmp_path,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        how: children.python(
+            ["-c", DECIDE, database_url, how], tmp_path, stdin=pipe, stdout=pipe, stderr=pipe
         )
         for how in (("approve", "deny") if deciders == "processes" else ())
     }
-    waiting = _offline_run(tmp_path, database_url)  # nobody decides there
+    waiting = _offline_run(children, tmp_path, database_url)  # nobody decides there
     assert waiting.stdout is not None
     for line in waiting.stdout:
         if line.startswith("APPROVAL"):
@@ -415,7 +409,7 @@ def test_of_two_decisions_at_the_same_instant_one_wins_and_the_other_is_refused(
     else:
         raise AssertionError(f"the run ended before its approval: {waiting.communicate()}")
     _listed(database_url, "run-1")
-    waiting.kill()  # nobody reads the decisions: both would have been sent before
+    end_process_group(waiting)  # nobody reads the decisions: both would have been sent before
     waiting.communicate(timeout=TIMEOUT)
 
     if deciders == "tasks":
@@ -460,7 +454,7 @@ def test_of_two_decisions_at_the_same_instant_one_wins_and_the_other_is_refused(
     ), outcomes
     assert asyncio.run(apending_approvals(database_url=database_url)) == []
 
-    again = _offline_run(tmp_path, database_url)  # recovered: it reads the winner
+    again = _offline_run(children, tmp_path, database_url)  # recovered: it reads the winner
     out, err = again.communicate(timeout=TIMEOUT)
     assert again.returncode == 0, err
     lines = out.splitlines()
@@ -478,9 +472,11 @@ def test_of_two_decisions_at_the_same_instant_one_wins_and_the_other_is_refused(
 # -- bad decisions ------------------------------------------------------------------------------
 
 
-def test_a_decision_for_a_run_or_call_that_does_not_wait_is_refused(tmp_path: Path) -> None:
+def test_a_decision_for_a_run_or_call_that_does_not_wait_is_refused(
+    children: Children, tmp_path: Path
+) -> None:
     url = f"sqlite:///{tmp_path / 'runs.sqlite'}"
-    waiting = _offline(tmp_path, url)
+    waiting = _offline(children, tmp_path, url)
     waiting.read_until(f"APPROVAL {OFFLINE_CALL} True")
     _listed(url, "run-1")
     waiting.kill()

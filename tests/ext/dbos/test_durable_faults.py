@@ -31,7 +31,7 @@ from miniagents.ext.dbos._engine import Engine, redacted
 from miniagents.ext.dbos.durable import _input_id
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.dbos.database_failures import afailure_at_start, remember, said_in_one_line
-from tests.ext.dbos.killed_child import MAIN, Child, script
+from tests.ext.dbos.killed_child import MAIN, Children, script
 from tests.fakes.postgres import free_port
 from tests.subprocesses import run_python
 
@@ -286,15 +286,15 @@ def test_a_workflow_id_must_be_a_non_empty_string() -> None:
 
 
 def test_a_run_whose_code_changed_is_refused_not_mixed(
-    fake_llm: FakeLLMServer, tmp_path: Path
+    children: Children, fake_llm: FakeLLMServer, tmp_path: Path
 ) -> None:
     url = f"sqlite:///{tmp_path / 'runs.sqlite'}"
     script(fake_llm)
-    first = Child(fake_llm, tmp_path, url, HANG_IN_LOOKUP="1", SYSTEM="Be brief.")
+    first = children.start(fake_llm, tmp_path, url, HANG_IN_LOOKUP="1", SYSTEM="Be brief.")
     first.read_until("EVENT lookup")
     first.kill()
 
-    changed = Child(fake_llm, tmp_path, url, SYSTEM="Be verbose.")  # other code
+    changed = children.start(fake_llm, tmp_path, url, SYSTEM="Be verbose.")  # other code
     returncode, stderr = changed.failure()
 
     assert returncode != 0
@@ -303,14 +303,16 @@ def test_a_run_whose_code_changed_is_refused_not_mixed(
     assert len(fake_llm.requests) == 2  # nothing of the changed code called the model
 
 
-def test_the_same_workflow_id_runs_once(fake_llm: FakeLLMServer, tmp_path: Path) -> None:
+def test_the_same_workflow_id_runs_once(
+    children: Children, fake_llm: FakeLLMServer, tmp_path: Path
+) -> None:
     url = f"sqlite:///{tmp_path / 'runs.sqlite'}"
     fake_llm.reply(
         tokens=["Noting."], tool_calls=[ToolCall("note", {"text": "a"}, id="c1")], for_model=MAIN
     )
     fake_llm.reply(tokens=["Done."], for_model=MAIN)
-    first = Child(fake_llm, tmp_path, url).finish()
-    second = Child(fake_llm, tmp_path, url).finish()
+    first = children.start(fake_llm, tmp_path, url).finish()
+    second = children.start(fake_llm, tmp_path, url).finish()
 
     assert len(fake_llm.requests) == 2  # the second run called nothing
     assert (tmp_path / "side_effects.txt").read_text() == "a\n"

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -29,40 +27,44 @@ from tests.ext.dbos.killed_child import (
     HELPER,
     MAIN,
     TIMEOUT,
-    Child,
+    Children,
     Outcome,
     models,
     script,
     side_effects,
 )
 from tests.ext.dbos.recorded_steps import recorded_keys, rows
-from tests.subprocesses import default_sigint_in_children, python_env
+from tests.subprocesses import ROOT, end_process_group, run_python
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     """The reply of the run no one killed (the same for every database)."""
     folder = tmp_path_factory.mktemp("uninterrupted")
-    with FakeLLMServer() as llm:
+    with FakeLLMServer() as llm, Children() as children:
         script(llm)
-        outcome = Child(llm, folder, f"sqlite:///{folder / 'runs.sqlite'}").finish()
+        outcome = children.start(llm, folder, f"sqlite:///{folder / 'runs.sqlite'}").finish()
         assert len(llm.requests) == 3
     assert side_effects(folder) == ["a"]
     return outcome
 
 
 def test_killed_during_the_second_of_three_model_calls(
-    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str, uninterrupted: Outcome
+    children: Children,
+    fake_llm: FakeLLMServer,
+    tmp_path: Path,
+    database_url: str,
+    uninterrupted: Outcome,
 ) -> None:
     script(fake_llm, pause_second=True)
-    first = Child(fake_llm, tmp_path, database_url)
+    first = children.start(fake_llm, tmp_path, database_url)
     first.read_until('TOKEN "Let "')  # the second call streams, and waits (paused)
     assert fake_llm.wait_requests(2)[1].paused
     first.kill()
 
     fake_llm.clear_script()
     script(fake_llm, start=1)  # the second call again, then the third
-    again = Child(fake_llm, tmp_path, database_url).finish()
+    again = children.start(fake_llm, tmp_path, database_url).finish()
 
     assert models(fake_llm) == [MAIN] * 4  # 1 done, 1 killed, then only 2 and 3
     assert side_effects(tmp_path) == ["a"]  # the note ran once
@@ -71,15 +73,19 @@ def test_killed_during_the_second_of_three_model_calls(
 
 
 def test_killed_during_a_tool_after_one_with_a_side_effect(
-    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str, uninterrupted: Outcome
+    children: Children,
+    fake_llm: FakeLLMServer,
+    tmp_path: Path,
+    database_url: str,
+    uninterrupted: Outcome,
 ) -> None:
     script(fake_llm)
-    first = Child(fake_llm, tmp_path, database_url, HANG_IN_LOOKUP="1")
+    first = children.start(fake_llm, tmp_path, database_url, HANG_IN_LOOKUP="1")
     first.read_until("EVENT lookup")  # the note is done; the lookup runs (forever)
     first.kill()
     assert side_effects(tmp_path) == ["a"]
 
-    again = Child(fake_llm, tmp_path, database_url).finish()
+    again = children.start(fake_llm, tmp_path, database_url).finish()
 
     assert models(fake_llm) == [MAIN] * 3  # the two calls before were not made again
     assert side_effects(tmp_path) == ["a"]  # the note did not run again
@@ -89,7 +95,7 @@ def test_killed_during_a_tool_after_one_with_a_side_effect(
 
 
 def test_a_run_scripted_one_reply_per_call_killed_in_its_second_tool_refunds_once(
-    fake_llm: FakeLLMServer, tmp_path: Path
+    children: Children, fake_llm: FakeLLMServer, tmp_path: Path
 ) -> None:
     # issue 62, item 2: docs/durability.md scripts the offline model with one_per_call; an
     # iterator that the replayed calls did not advance gave the recovered run's live call
@@ -98,15 +104,17 @@ def test_a_run_scripted_one_reply_per_call_killed_in_its_second_tool_refunds_onc
     child = CHILD.with_name("refund_child.py")
     whole = tmp_path / "uninterrupted"
     whole.mkdir()
-    uninterrupted = Child(fake_llm, whole, f"sqlite:///{whole / 'runs.sqlite'}", child).finish()
+    uninterrupted = children.start(
+        fake_llm, whole, f"sqlite:///{whole / 'runs.sqlite'}", child
+    ).finish()
     assert side_effects(whole) == ["refund A17 12.5"]
     url = f"sqlite:///{tmp_path / 'runs.sqlite'}"
-    first = Child(fake_llm, tmp_path, url, child, HANG_IN_NOTIFY="1")
+    first = children.start(fake_llm, tmp_path, url, child, HANG_IN_NOTIFY="1")
     first.read_until("EVENT notify")  # the refund is done; the notice runs (forever)
     first.kill()
     assert side_effects(tmp_path) == ["refund A17 12.5"]
 
-    again = Child(fake_llm, tmp_path, url, child).finish()
+    again = children.start(fake_llm, tmp_path, url, child).finish()
 
     assert side_effects(tmp_path) == ["refund A17 12.5"]  # once
     assert [line for line in again.lines if line.startswith("EVENT")] == ["EVENT notify A17"]
@@ -123,7 +131,7 @@ def test_a_run_scripted_one_reply_per_call_killed_in_its_second_tool_refunds_onc
 
 
 def test_killed_during_a_nested_agents_stream(
-    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
+    children: Children, fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
 ) -> None:
     def script(*, pause: bool) -> None:
         fake_llm.reply(
@@ -137,12 +145,14 @@ def test_killed_during_a_nested_agents_stream(
         fake_llm.reply(tokens=["It ", "says ", "hi."], for_model=MAIN)
 
     script(pause=False)
-    reference = Child(fake_llm, tmp_path, f"sqlite:///{tmp_path / 'reference.sqlite'}").finish()
+    reference = children.start(
+        fake_llm, tmp_path, f"sqlite:///{tmp_path / 'reference.sqlite'}"
+    ).finish()
     fake_llm.clear_script()
     done_before = len(fake_llm.requests)
 
     script(pause=True)
-    first = Child(fake_llm, tmp_path, database_url)
+    first = children.start(fake_llm, tmp_path, database_url)
     first.read_until('TOKEN "helper "')  # the nested agent's reply streams into the tool's
     assert fake_llm.wait_requests(done_before + 2)[-1].paused
     first.kill()
@@ -150,7 +160,7 @@ def test_killed_during_a_nested_agents_stream(
     fake_llm.clear_script()
     fake_llm.reply(tokens=["The ", "helper ", "says ", "hi."], for_model=HELPER)
     fake_llm.reply(tokens=["It ", "says ", "hi."], for_model=MAIN)
-    again = Child(fake_llm, tmp_path, database_url).finish()
+    again = children.start(fake_llm, tmp_path, database_url).finish()
 
     assert models(fake_llm)[done_before:] == [MAIN, HELPER, HELPER, MAIN]  # main's 1st: once
     assert again.reply == reference.reply
@@ -162,14 +172,14 @@ FANNED = "fanned-model"
 
 
 def test_calls_of_one_agent_at_once_killed_between_their_records_recover_their_own(
-    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
+    children: Children, fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
 ) -> None:
     fanned = CHILD.with_name("fanned_child.py")
 
     def asked(since: int) -> list[str]:
         return [request.json["messages"][-1]["content"] for request in fake_llm.requests[since:]]
 
-    reference = Child(
+    reference = children.start(
         fake_llm, tmp_path, f"sqlite:///{tmp_path / 'reference.sqlite'}", fanned
     ).finish()  # the echo of each question: the reply of a run nobody killed
     assert reference.reply == [
@@ -180,12 +190,12 @@ def test_calls_of_one_agent_at_once_killed_between_their_records_recover_their_o
 
     fake_llm.reply(for_model=FANNED)  # A's call first: it ends (recorded)
     fake_llm.reply(for_model=FANNED, pause_after=1)  # then B's: it streams, and waits
-    first = Child(fake_llm, tmp_path, database_url, fanned, ORDER="A,B")
+    first = children.start(fake_llm, tmp_path, database_url, fanned, ORDER="A,B")
     fake_llm.wait_paused(done_before + 1, timeout=TIMEOUT)  # A's record written, B's not
     first.kill()
 
     fake_llm.clear_script()  # the echo
-    again = Child(fake_llm, tmp_path, database_url, fanned, ORDER="B,A").finish()
+    again = children.start(fake_llm, tmp_path, database_url, fanned, ORDER="B,A").finish()
 
     # B's call made again (it was killed), first this time; A's replayed, not made again
     assert asked(done_before) == ["Question A", "Question B", "Question B"]
@@ -200,7 +210,7 @@ BACKUP = "backup-model"
 
 
 def test_a_failed_call_that_was_handled_is_not_made_again_after_a_kill(
-    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
+    children: Children, fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
 ) -> None:
     """A durable ``fallback_agent``: the primary fails (after a retry), the backup answers."""
     failover = Path(__file__).with_name("failover_child.py")
@@ -212,7 +222,7 @@ def test_a_failed_call_that_was_handled_is_not_made_again_after_a_kill(
         )
 
     script(pause=False)
-    reference = Child(
+    reference = children.start(
         fake_llm, tmp_path, f"sqlite:///{tmp_path / 'reference.sqlite'}", child=failover
     ).finish()
     assert models(fake_llm) == [PRIMARY, PRIMARY, BACKUP]
@@ -220,14 +230,14 @@ def test_a_failed_call_that_was_handled_is_not_made_again_after_a_kill(
     done_before = len(fake_llm.requests)
 
     script(pause=True)
-    first = Child(fake_llm, tmp_path, database_url, child=failover)
+    first = children.start(fake_llm, tmp_path, database_url, child=failover)
     first.read_until('TOKEN "Backup "')  # the failure is recorded; the backup's call streams
     assert fake_llm.wait_requests(done_before + 3)[-1].paused
     first.kill()
 
     fake_llm.clear_script()  # the primary would answer now (an echo): it must not be asked
     fake_llm.reply(tokens=["Backup ", "says ", "hi."], for_model=BACKUP)
-    again = Child(fake_llm, tmp_path, database_url, child=failover).finish()
+    again = children.start(fake_llm, tmp_path, database_url, child=failover).finish()
 
     assert models(fake_llm)[done_before:] == [PRIMARY, PRIMARY, BACKUP, BACKUP]
     assert again.reply == reference.reply == [["OpenAIMessage", "Backup says hi."]]
@@ -250,7 +260,7 @@ KILLED_KEY = "key-of-the-killed-run"
 
 @pytest.mark.timeout(60 + 60 * KILLS)
 def test_random_kill_points_make_no_difference(
-    fake_llm: FakeLLMServer, tmp_path: Path, uninterrupted: Outcome
+    children: Children, fake_llm: FakeLLMServer, tmp_path: Path, uninterrupted: Outcome
 ) -> None:
     seed = int(os.environ.get("MINIAGENTS_DBOS_SEED", str(time.time_ns())))
     rng = random.Random(seed)
@@ -267,7 +277,7 @@ def test_random_kill_points_make_no_difference(
         # the killed child's key marks its requests: one it sent just before it died may
         # be recorded by the server after the kill, so its connections are waited for
         # before the script is cleared (else that request could take the rerun's reply)
-        first = Child(fake_llm, folder, url, OPENAI_API_KEY=KILLED_KEY)
+        first = children.start(fake_llm, folder, url, OPENAI_API_KEY=KILLED_KEY)
         first.read_lines(point)
         first.kill()
         fake_llm.wait_connections_closed()
@@ -281,7 +291,7 @@ def test_random_kill_points_make_no_difference(
         note_recorded = any("/tool.c1." in key for key in keys)
         fake_llm.clear_script()
         script(fake_llm, start=calls_recorded)
-        again = Child(fake_llm, folder, url).finish()
+        again = children.start(fake_llm, folder, url).finish()
 
         context = f"seed {seed}, kill {number} after {point} lines, recorded {keys}"
         made_again = sum(
@@ -307,7 +317,7 @@ def test_random_kill_points_make_no_difference(
 
 
 def test_an_approval_waits_across_a_restart(
-    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
+    children: Children, fake_llm: FakeLLMServer, tmp_path: Path, database_url: str
 ) -> None:
     fake_llm.reply(
         tokens=["Removing."],
@@ -315,12 +325,12 @@ def test_an_approval_waits_across_a_restart(
         for_model=MAIN,
     )
     fake_llm.reply(tokens=["Removed ", "it."], for_model=MAIN)
-    waiting = Child(fake_llm, tmp_path, database_url)  # nobody approves here
+    waiting = children.start(fake_llm, tmp_path, database_url)  # nobody approves here
     waiting.read_until("APPROVAL r1 True")
     waiting.kill()  # stopped while the call waits for its approval
     assert side_effects(tmp_path) == []
 
-    approving = Child(fake_llm, tmp_path, database_url, APPROVE="1")
+    approving = children.start(fake_llm, tmp_path, database_url, APPROVE="1")
     approving.read_until("APPROVAL r1 True")  # asked again (the model is not)
     approving.read_until("EVENT remove a.txt")  # approved: the call runs
     done = approving.finish()
@@ -336,21 +346,17 @@ def test_an_approval_waits_across_a_restart(
 
 @pytest.mark.parametrize("mode", ["agent", "switch"])
 def test_a_pipeline_killed_mid_run_resumes_at_the_item_it_was_at(
-    fake_llm: FakeLLMServer, tmp_path: Path, database_url: str, mode: str
+    children: Children, fake_llm: FakeLLMServer, tmp_path: Path, database_url: str, mode: str
 ) -> None:
     """``durable(agent, ids_by_input=True)`` over the items, or ``pipeline(durable=True)``."""
     pipeline_child = Path(__file__).with_name("pipeline_child.py")
-    env = python_env(fake_llm, DB_URL=database_url, MODE=mode)
+    env = {"DB_URL": database_url, "MODE": mode}
 
     def start() -> subprocess.Popen[str]:
-        with default_sigint_in_children():
-            return subprocess.Popen(
-                [sys.executable, str(pipeline_child)],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
+        pipe = subprocess.PIPE
+        return children.python(
+            [str(pipeline_child)], ROOT, llm=fake_llm, env=env, stdout=pipe, stderr=pipe
+        )
 
     for _ in range(3):
         fake_llm.reply()  # items 0 to 2: the echo of the item
@@ -360,7 +366,7 @@ def test_a_pipeline_killed_mid_run_resumes_at_the_item_it_was_at(
     seen = [first.stdout.readline().strip() for _ in range(3)]
     assert seen == [f"RESULT {index} item {index}" for index in range(3)]
     fake_llm.wait_requests(4)  # item 3 is asked (its reply cannot end: it pauses)
-    first.send_signal(signal.SIGKILL)
+    end_process_group(first)
     first.communicate(timeout=TIMEOUT)
 
     fake_llm.clear_script()  # the echo for every item from now on
@@ -378,15 +384,8 @@ def test_equal_items_at_two_positions_are_two_runs_and_a_rerun_calls_nothing(
     url = f"sqlite:///{tmp_path / 'runs.sqlite'}"
 
     def run(**extra: str) -> list[str]:
-        env = python_env(fake_llm, DB_URL=url, MODE="switch", ITEMS="same|other|same", **extra)
-        done = subprocess.run(
-            [sys.executable, str(pipeline_child)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            check=False,
-        )
+        env = {"DB_URL": url, "MODE": "switch", "ITEMS": "same|other|same", **extra}
+        done = run_python([str(pipeline_child)], ROOT, llm=fake_llm, env=env, timeout=TIMEOUT)
         assert done.returncode == 0, done.stderr
         return done.stdout.splitlines()
 

@@ -19,9 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,7 +35,8 @@ from miniagents.ext.tools.messages import ToolResultMessage
 from miniagents.messages import Message, MessagePromise
 from miniagents.pipeline import ItemResult, Pipeline, pipeline
 from miniagents.testing import manual_time
-from tests.subprocesses import default_sigint_in_children, python_env
+from tests.ext.dbos.killed_child import Children
+from tests.subprocesses import end_process_group
 
 HERE = Path(__file__).parent
 TIMEOUT = 120.0  # seconds a child may take, at most, on a loaded machine
@@ -158,35 +156,19 @@ def test_a_recovered_run_runs_in_a_context_of_its_own_and_is_read_by_its_id(
     assert persisted == ["Hi", "Launched."]  # the launcher's context saw its own run only
 
 
-def _child(name: str, folder: Path, **env: str) -> subprocess.Popen[str]:
-    with default_sigint_in_children():
-        return subprocess.Popen(
-            [sys.executable, str(HERE / name)],
-            env=python_env(
-                None,
-                DB_URL=f"sqlite:///{folder / 'runs.sqlite'}",
-                LOG=str(folder / "log.txt"),
-                **env,
-            ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=folder,
-        )
-
-
 def test_a_recovered_run_whose_agent_is_never_made_is_released_cleanly_and_kept(
-    tmp_path: Path,
+    children: Children, tmp_path: Path
 ) -> None:
-    child = _child("version_child.py", tmp_path, HANG="1")  # LATE's run "late", killed
+    # LATE's run "late", killed
+    child = children.logged(HERE / "version_child.py", tmp_path, HANG="1")
     assert child.stdout is not None
     for line in child.stdout:
         if line.startswith("EVENT tool"):
             break
-    child.send_signal(signal.SIGKILL)
+    end_process_group(child)
     child.communicate(timeout=TIMEOUT)
 
-    out, err = _child("recovery_child.py", tmp_path).communicate(timeout=TIMEOUT)
+    out, err = children.logged(HERE / "recovery_child.py", tmp_path).communicate(timeout=TIMEOUT)
 
     assert out.splitlines() == ["OTHER Other."]
     assert "Asyncio task cancelled" not in err  # released, not an error
@@ -194,7 +176,7 @@ def test_a_recovered_run_whose_agent_is_never_made_is_released_cleanly_and_kept(
     assert "'late'" in err
     assert "LATE" in err
 
-    out, err = _child("version_child.py", tmp_path).communicate(timeout=TIMEOUT)
+    out, err = children.logged(HERE / "version_child.py", tmp_path).communicate(timeout=TIMEOUT)
 
     replies = [json.loads(line[6:]) for line in out.splitlines() if line.startswith("REPLY ")]
     assert replies == [EXPECTED], err  # recovered by the process that makes LATE

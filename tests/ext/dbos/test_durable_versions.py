@@ -12,55 +12,36 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from miniagents.ext.dbos._versions import DurableAgents
-from tests.subprocesses import default_sigint_in_children, python_env
+from tests.ext.dbos.killed_child import Children
+from tests.subprocesses import end_process_group
 
 CHILD = Path(__file__).with_name("version_child.py")
 TIMEOUT = 120.0  # seconds a child may take, at most, on a loaded machine
 EXPECTED = ['{"what": "a"}', "waited for a", "Done with waited for a."]
 
 
-def _start(folder: Path, **env: str) -> subprocess.Popen[str]:
-    with default_sigint_in_children():
-        return subprocess.Popen(
-            [sys.executable, str(CHILD)],
-            env=python_env(
-                None,
-                DB_URL=f"sqlite:///{folder / 'runs.sqlite'}",
-                LOG=str(folder / "log.txt"),
-                **env,
-            ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=folder,
-        )
-
-
-def _killed_in_the_tool(folder: Path) -> None:
+def _killed_in_the_tool(children: Children, folder: Path) -> None:
     """Run the child until the late run's tool runs (after one model call), and kill it."""
-    child = _start(folder, HANG="1")
+    child = children.logged(CHILD, folder, HANG="1")
     assert child.stdout is not None
     lines = []
     for line in child.stdout:
         lines.append(line.strip())
         if line.startswith("EVENT tool"):
             break
-    child.send_signal(signal.SIGKILL)
+    end_process_group(child)
     child.communicate(timeout=TIMEOUT)
     assert lines == ["FIRST First.", "EVENT tool"]
     assert _log(folder) == ["MODEL", "TOOL"]
 
 
-def _finished(folder: Path, **env: str) -> list[str]:
-    out, err = _start(folder, **env).communicate(timeout=TIMEOUT)
+def _finished(children: Children, folder: Path, **env: str) -> list[str]:
+    out, err = children.logged(CHILD, folder, **env).communicate(timeout=TIMEOUT)
     assert "FIRST First." in out, err
     return out.splitlines()
 
@@ -69,10 +50,12 @@ def _log(folder: Path) -> list[str]:
     return (folder / "log.txt").read_text().splitlines()
 
 
-def test_a_run_of_an_agent_made_after_the_first_run_is_recovered(tmp_path: Path) -> None:
-    _killed_in_the_tool(tmp_path)
+def test_a_run_of_an_agent_made_after_the_first_run_is_recovered(
+    children: Children, tmp_path: Path
+) -> None:
+    _killed_in_the_tool(children, tmp_path)
 
-    lines = _finished(tmp_path, EXTRA="1")  # and one more durable agent in the program
+    lines = _finished(children, tmp_path, EXTRA="1")  # and one more durable agent in the program
 
     replies = [json.loads(line[6:]) for line in lines if line.startswith("REPLY ")]
     assert replies == [EXPECTED]
@@ -80,10 +63,12 @@ def test_a_run_of_an_agent_made_after_the_first_run_is_recovered(tmp_path: Path)
     assert _log(tmp_path) == ["MODEL", "TOOL", "TOOL", "MODEL"]
 
 
-def test_a_run_whose_agent_changed_is_refused_and_kept_for_its_own_code(tmp_path: Path) -> None:
-    _killed_in_the_tool(tmp_path)
+def test_a_run_whose_agent_changed_is_refused_and_kept_for_its_own_code(
+    children: Children, tmp_path: Path
+) -> None:
+    _killed_in_the_tool(children, tmp_path)
 
-    lines = _finished(tmp_path, LATE_SYSTEM="v2")  # the late agent's code changed
+    lines = _finished(children, tmp_path, LATE_SYSTEM="v2")  # the late agent's code changed
 
     refused = [line for line in lines if line.startswith("REFUSED ")]
     assert len(refused) == 1, lines
@@ -91,7 +76,7 @@ def test_a_run_whose_agent_changed_is_refused_and_kept_for_its_own_code(tmp_path
     assert "its agent LATE had the version" in refused[0]
     assert _log(tmp_path) == ["MODEL", "TOOL"]  # nothing of the changed code ran
 
-    lines = _finished(tmp_path)  # the code that started it: it runs to its end
+    lines = _finished(children, tmp_path)  # the code that started it: it runs to its end
     replies = [json.loads(line[6:]) for line in lines if line.startswith("REPLY ")]
     assert replies == [EXPECTED]
     assert _log(tmp_path) == ["MODEL", "TOOL", "TOOL", "MODEL"]

@@ -37,7 +37,7 @@ from tests.fakes.postgres import (
     session_ended_at_first_statement,
     session_idled_out,
 )
-from tests.subprocesses import python_env
+from tests.subprocesses import ProcessGroups, python_env
 
 _NAMES = count()
 
@@ -100,19 +100,14 @@ _APPENDS = 40
 
 def _two_writers(url: str, cwd: Path) -> None:
     """Two processes append ``_APPENDS`` messages each to one conversation, started at once."""
-    writers = [
-        subprocess.Popen(
-            [sys.executable, "-c", _WRITER, url, name, str(_APPENDS)],
-            cwd=cwd,
-            env=python_env(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for name in ("a", "b")
-    ]
-    try:
+    pipe = subprocess.PIPE
+    with ProcessGroups() as started:  # (ended with all they started, whatever happens)
+        writers = [
+            started.python(
+                ["-c", _WRITER, url, name, str(_APPENDS)], cwd, stdin=pipe, stdout=pipe, stderr=pipe
+            )
+            for name in ("a", "b")
+        ]
         for writer in writers:
             assert writer.stdout is not None
             assert writer.stdout.readline() == "ready\n", writer.communicate(timeout=60)
@@ -123,11 +118,6 @@ def _two_writers(url: str, cwd: Path) -> None:
         for writer in writers:
             _, errors = writer.communicate(timeout=120)
             assert writer.returncode == 0, errors
-    finally:
-        for writer in writers:
-            if writer.poll() is None:
-                writer.kill()
-                writer.wait()
 
 
 def _check_both_kept(url: str) -> None:

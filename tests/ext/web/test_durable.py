@@ -32,7 +32,7 @@ from miniagents.ext.dbos._sqlite import close_client, new_client
 from miniagents.testing import FakeLLMServer, RecordedRequest, ToolCall
 from tests.ext.web.serving import SSEEvent, SSEReader, get_events, post_events, until
 from tests.fakes.fixtures import fake_llm  # noqa: F401
-from tests.subprocesses import run_python, start_server
+from tests.subprocesses import killed, run_python, start_server
 
 CHILD = Path(__file__).with_name("durable_server.py")
 TIMEOUT = 120.0  # seconds a child may take to stop, or to reach a call, at most, on a loaded
@@ -57,10 +57,10 @@ class Server:
         return httpx.AsyncClient(base_url=self.url, timeout=60)
 
     def kill(self) -> None:
-        """SIGKILL: nothing of the server runs after this (a second kill does nothing)."""
+        """SIGKILL, to the server and every process it started: nothing of them runs after
+        this (a second kill does nothing)."""
         if self.process.returncode is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.communicate(timeout=TIMEOUT)
+            killed(self.process, TIMEOUT)
 
     def stop(self) -> None:
         """SIGTERM: the server shuts down (its runs are cancelled, not ended)."""
