@@ -908,7 +908,13 @@ class Job:
             self.cancel()
             return
         self.manager.unpaused(self)  # (its new run: nobody reads it, nor finds it by its key)
-        self.resume(f"{self.current.key} (unread)")
+        durable, pause = self.manager.durable, self.last_pause
+        unread = f"{self.current.key} (unread)"
+        if durable is not None and self.workflow_id is not None and pause is not None:
+            # (noted as a resume's pause is: the replay pauses here too, and goes on in it)
+            point = PausePoint(unread, pause.at, pause.waiting)
+            durable.note_pause_later(self.owner, self.workflow_id, self.pauses - 1, point)
+        self.resume(unread)
 
     def _go_on(self, run_key: str) -> None:
         """A replayed pause: the run ends here, the job goes on at once under ``run_key``."""
@@ -1535,7 +1541,7 @@ class RunManager:
         abandon = workflow = None
         if self.durable is not None:  # a run given up on is not recovered at the next start
             workflow = self.durable.workflow_id(owner, ids.key, ids.group)
-            abandon = functools.partial(self.durable.abandon, workflow, self.tasks)
+            abandon = functools.partial(self.durable.abandon, workflow)
         for replaced in self._replaced(owner, ids.key, None if found else ids.pause_key):
             replaced.cancel()
         usage = JobUsage(from_texts=workflow is not None)  # (a durable run's replay: see there)
@@ -1976,21 +1982,21 @@ class RunManager:
             job.stop()
 
     async def aclose(self) -> None:
-        """Cancel every live job and wait for their tasks (the app is shutting down)."""
+        """Cancel every live job and wait for their tasks (the app is shutting down), then for
+        the durable writes its jobs left going (:meth:`~._durable.DurableJobs.awritten`)."""
         self.stop()
         jobs = list(self._jobs)
         for timer in [*self._ended.values(), *self._ended_jobs.values()]:
             timer.cancel()
-        self._ended.clear()
-        self._ended_of.clear()
-        self._ended_jobs.clear()
         self._kept_runs, self._kept_jobs, self._weighed = Kept(), Kept(), Kept()
-        self._waited.clear()
-        self._runs.clear()
+        for held in (self._ended, self._ended_of, self._ended_jobs, self._waited, self._runs):
+            held.clear()
         self._keyed.clear()
         self._paused.clear()
         for job in jobs:
             await _astopped(job)
+        if self.durable is not None:  # (the cancels of runs given up on just before, ...)
+            await self.durable.awritten()
 
 
 async def _astopped(job: Job) -> None:
