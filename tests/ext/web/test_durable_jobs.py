@@ -710,6 +710,43 @@ async def test_a_resume_deciding_a_call_decided_elsewhere_names_the_calls_to_dec
     assert "Done." in streamed
 
 
+@pytest.mark.parametrize("protocol", ["ag-ui", "ai-sdk"])
+async def test_a_resume_whose_calls_are_all_decided_elsewhere_as_it_notes_streams_the_rest(
+    tmp_path: Path, destroyed: None, protocol: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A durable run paused here at a call that is decided elsewhere (``aapprove`` of
+    another process) while the resume that decides it notes the run's pause in its
+    database: the resume gets the rest of the run, the call's result as it was decided
+    there, as a resume sent after that decision does. (Was: a plain 409 ``not_pending``
+    naming the call, and the rest of the run was never streamed.)"""
+    from miniagents.ext.dbos import aapprove
+
+    call = CallTool("_remove", {"name": "a.txt"})
+    alias = f"ALL_ELSEWHERE_NOTING_{protocol.replace('-', '_').upper()}"
+    async with _paused_here(tmp_path, protocol, alias, call) as (client, paused, job):
+        workflow = job.workflow_id
+        assert workflow is not None
+        [asked] = job.waiting()
+        note_pause = DurableJobs.anote_pause
+
+        async def anote_pause(jobs: DurableJobs, *args: Any, **kwargs: Any) -> None:
+            await note_pause(jobs, *args, **kwargs)
+            monkeypatch.undo()  # (once)
+            database = f"sqlite:///{tmp_path / 'r.db'}"
+            await aapprove(workflow, asked.call_id, database_url=database, decided_by="there")
+            await until(lambda: not asked.pending)  # (the run reads the decision, here)
+
+        monkeypatch.setattr(DurableJobs, "anote_pause", anote_pause)
+        denied = _resume_of(protocol, paused, [asked])
+        if protocol == "ag-ui":
+            denied["resume"][0]["payload"] = {"approved": False}
+        response, ended = await post_events(client, denied)
+    assert response.status_code == 200, ended  # (was: 409, not_pending)
+    streamed = "".join(event.data for event in ended)
+    assert "removed a.txt" in streamed  # (approved there: it ran, the late denial unsent)
+    assert "Done." in streamed
+
+
 async def test_an_unread_job_paused_again_waits_under_its_pause_key_until_its_new_expiry(
     tmp_path: Path, destroyed: None
 ) -> None:
