@@ -30,10 +30,12 @@ async def _per_end(kept: int, ends: int, bound: str, size: int) -> float:
     """The manager's µs per run end, ``kept`` ended runs kept at the bound."""
     manager = await manager_at_bound(bound, kept, size)
     spent = [0.0]
-    originals = {name: getattr(RunManager, name) for name in ["forget_later", "forget_job"]}
+    ended = getattr(manager, "ended", manager)  # (its ended runs' own, since stop 97)
+    owners = {"forget_later": type(ended), "forget_job": RunManager}
+    originals = {name: getattr(owner, name) for name, owner in owners.items()}
 
-    def timed(method: Callable[[RunManager, Any], None]) -> Callable[[RunManager, Any], None]:
-        def timed_method(self: RunManager, argument: Any) -> None:
+    def timed(method: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+        def timed_method(self: Any, argument: Any) -> None:
             start = time.perf_counter()
             method(self, argument)
             spent[0] += time.perf_counter() - start
@@ -41,12 +43,12 @@ async def _per_end(kept: int, ends: int, bound: str, size: int) -> float:
         return timed_method
 
     for name, method in originals.items():
-        setattr(RunManager, name, timed(method))
+        setattr(owners[name], name, timed(method))
     try:
         await end_runs(manager, [f"m{n:06}" for n in range(ends)])
     finally:
         for name, method in originals.items():
-            setattr(RunManager, name, method)
+            setattr(owners[name], name, method)
     await manager.aclose()
     return spent[0] / ends * 1e6
 

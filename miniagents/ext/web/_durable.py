@@ -62,7 +62,11 @@ from miniagents.promising.lowlevel import core_of, spawn
 if TYPE_CHECKING:
     from miniagents.ext.dbos import DurableRunInfo
 
-__all__ = ["DurableJobs", "FoundRun", "PausePoint"]
+__all__ = ["STOP_WRITES_GRACE", "DurableJobs", "FoundRun", "PausePoint"]
+
+STOP_WRITES_GRACE = 10.0
+"""Seconds an app that stops waits for the durable writes its jobs left going (cancels, notes)."""
+
 
 _PAUSE_NOTE = "web.pause."
 _FAILURE_NOTE = "web.failure"
@@ -131,7 +135,7 @@ class _AppStopped(Exception):
 class DurableJobs:
     """The durable runs of one app's jobs (see the module docstring)."""
 
-    __slots__ = ("_agent", "_keeper", "_launched", "_protocol", "_ready")
+    __slots__ = ("_agent", "_keeper", "_launched", "_protocol", "_ready", "_writes")
 
     def __init__(self, agent: MiniAgent[..., Message], protocol: str) -> None:
         self._agent = agent
@@ -139,6 +143,8 @@ class DurableJobs:
         self._launched = False  # in the app's context (its lifespan's, or its own task's)
         self._keeper: asyncio.Task[None] | None = None  # that task, for a mounted app
         self._ready: asyncio.Future[None] | None = None
+        # (its writes that outlive who started them: see abandon, note_pause_later, awritten)
+        self._writes: set[asyncio.Task[None]] = set()
 
     @classmethod
     def of(cls, agent: MiniAgent[..., Message], protocol: str) -> DurableJobs | None:
@@ -192,17 +198,37 @@ class DurableJobs:
 
         return replay(self._agent, workflow_id)
 
-    def abandon(self, workflow_id: str, owner: set[asyncio.Task[None]]) -> None:
+    def abandon(self, workflow_id: str) -> None:
         """Cancel the run of a job given up on: the next start does not recover it.
 
-        The cancel is a task of ``owner`` (the app's): never of the ``MiniAgents`` block
-        current where the job is given up on, its own (its expiry's timer, its cut), whose
-        exit, as the job's cancellation ends it, would cancel the cancel before it starts.
+        The cancel is a task of its own (see :meth:`awritten`): never of the ``MiniAgents``
+        block current where the job is given up on, its own (its expiry's timer, its cut),
+        whose exit, as the job's cancellation ends it, would cancel the cancel before it starts.
         """
         from miniagents.ext.dbos import acancel_run
 
         what = f"cancel the durable run {workflow_id}"
-        spawn(acancel_run(self._agent, workflow_id), what, owner)
+        spawn(acancel_run(self._agent, workflow_id), what, self._writes)
+
+    def note_pause_later(
+        self, owner: str | None, workflow_id: str, index: int, point: PausePoint
+    ) -> None:
+        """:meth:`anote_pause` in a task of its own (see :meth:`awritten`), for a job that
+        goes on at once (its pause expired, its run went on without it: see ``Job``)."""
+        what = f"note the pause {index} of the durable run {workflow_id}"
+        spawn(self.anote_pause(owner, workflow_id, index, point, named=False), what, self._writes)
+
+    async def awritten(self) -> None:
+        """(As the app stops.) Wait for the writes :meth:`abandon` and :meth:`note_pause_later`
+        started, ``STOP_WRITES_GRACE`` seconds at most; those still going then are cancelled
+        (a run whose cancel is cut so is recovered at the next start)."""
+        if not self._writes:
+            return
+        _, late = await asyncio.wait(set(self._writes), timeout=STOP_WRITES_GRACE)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
 
     async def afind(
         self,

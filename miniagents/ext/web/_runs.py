@@ -26,11 +26,11 @@ the key of its first run (:meth:`RunManager.job`) while it runs or waits, and
 about it (its encoder's: A2A's task), not its runs, each of which is kept as long as the
 manager keeps that run (see :meth:`Job.last_run`). At most ``max_live_runs`` jobs run (or
 wait paused) at once, and at most ``max_ended_runs`` ended runs (and as many ended jobs)
-are kept: past it, the oldest ended run of the principal who has the most kept is
-forgotten before its time, so one principal's burst pushes out their own (a paused job's
-run, which its job waits on, is live: never forgotten so); so is the oldest ended of the
-principal who keeps the most bytes while the ended runs' events and jobs' records keep
-over ``max_ended_run_bytes``. At most
+are kept (:class:`EndedRuns`): past it, the oldest ended run of the principal who has the
+most kept is forgotten before its time, so one principal's burst pushes out their own (a
+paused job's run, which its job waits on, is live: never forgotten so); so is the oldest
+ended of the principal who keeps the most bytes while the ended runs' events and jobs'
+records keep over ``max_ended_run_bytes``. At most
 ``max_streams`` event streams are sent at once (``max_streams_per_principal`` of one
 principal's): a stream's slot is taken as its response starts, and freed as it closes.
 
@@ -106,6 +106,7 @@ __all__ = [
     "DEFAULT_MAX_LIVE_RUNS",
     "DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL",
     "ApprovalDecision",
+    "EndedRuns",
     "Job",
     "NoRoom",
     "Pause",
@@ -304,7 +305,7 @@ class Run(EventLog):
         """The stream ends here; the run is forgotten ``keep_runs_for`` seconds later."""
         if not self.done:
             super().end()
-            self._manager.forget_later(self)
+            self._manager.ended.forget_later(self)
 
     def blank(self) -> Run:
         """An ended run of no events under this run's key, of its job (no manager keeps it)."""
@@ -908,7 +909,13 @@ class Job:
             self.cancel()
             return
         self.manager.unpaused(self)  # (its new run: nobody reads it, nor finds it by its key)
-        self.resume(f"{self.current.key} (unread)")
+        durable, pause = self.manager.durable, self.last_pause
+        unread = f"{self.current.key} (unread)"
+        if durable is not None and self.workflow_id is not None and pause is not None:
+            # (noted as a resume's pause is: the replay pauses here too, and goes on in it)
+            point = PausePoint(unread, pause.at, pause.waiting)
+            durable.note_pause_later(self.owner, self.workflow_id, self.pauses - 1, point)
+        self.resume(unread)
 
     def _go_on(self, run_key: str) -> None:
         """A replayed pause: the run ends here, the job goes on at once under ``run_key``."""
@@ -1309,23 +1316,16 @@ class RunManager:
     """
 
     __slots__ = (
-        "_ended",
-        "_ended_jobs",
-        "_ended_of",
         "_jobs",
-        "_kept_jobs",
-        "_kept_runs",
         "_keyed",
-        "_order",
         "_paused",
         "_resuming",
         "_runs",
-        "_waited",
-        "_weighed",
         "agent",
         "approval_flow",
         "context",
         "durable",
+        "ended",
         "protocol",
         "settings",
         "streams",
@@ -1374,18 +1374,7 @@ class RunManager:
         # thread may both pause): live jobs, so bounded by max_live_runs
         self._paused: dict[tuple[str | None, str], dict[Job, None]] = {}
         self._resuming: set[tuple[str | None, str]] = set()  # (a resume waits for its pause)
-        # the ended runs and jobs, the oldest ended first, with the timers that forget them
-        self._ended: dict[Run, asyncio.TimerHandle] = {}
-        self._ended_of: dict[Job, dict[Run, None]] = {}  # (the same runs, by their job)
-        self._ended_jobs: dict[Job, asyncio.TimerHandle] = {}
-        # the same, by principal with their totals, for the bounds: the ended runs (count),
-        # the ended jobs (count), and what is let go of at once past max_ended_run_bytes (an
-        # ended job with its ended runs, or an ended run of a job not kept as ended)
-        self._order = itertools.count()  # (the order they ended in)
-        self._kept_runs: Kept[Run] = Kept()
-        self._kept_jobs: Kept[Job] = Kept()
-        self._weighed: Kept[Job | Run] = Kept()
-        self._waited: dict[Job, Run] = {}  # the ended runs paused jobs wait on (held)
+        self.ended = EndedRuns(self)  # the ended runs and jobs it keeps, within its bounds
 
     @property
     def live(self) -> int:
@@ -1437,10 +1426,7 @@ class RunManager:
             jobs.pop(job, None)
             if not jobs:
                 del self._paused[job.owner, job.pause_key]
-        waited = self._waited.pop(job, None)
-        if waited is not None:  # (its job waits there no more: it counts again)
-            self._kept_runs.hold(waited, False)
-            self._weighed.hold(waited, False)
+        self.ended.unheld(job)
 
     async def aroom(self, owner: str | None, key: str, pause_key: str | None) -> Response | None:
         """The refusal of ``owner``'s new job under ``key``, streamed, if there is no room for it.
@@ -1535,7 +1521,7 @@ class RunManager:
         abandon = workflow = None
         if self.durable is not None:  # a run given up on is not recovered at the next start
             workflow = self.durable.workflow_id(owner, ids.key, ids.group)
-            abandon = functools.partial(self.durable.abandon, workflow, self.tasks)
+            abandon = functools.partial(self.durable.abandon, workflow)
         for replaced in self._replaced(owner, ids.key, None if found else ids.pause_key):
             replaced.cancel()
         usage = JobUsage(from_texts=workflow is not None)  # (a durable run's replay: see there)
@@ -1741,6 +1727,8 @@ class RunManager:
             still = self.paused(job.pause_key, job.owner, lambda found: found is job)
             if still is not job or job.last_pause is not pause:
                 return gone()  # resumed (or ended) meanwhile
+            if job.went_on:  # (each call decided elsewhere meanwhile: the rest, as aresume)
+                decisions = ()
             for asked, _ in decisions:
                 if not asked.pending:  # (decided elsewhere meanwhile: those still waiting said)
                     return not_pending(asked.call_id, asked.tool_name, [a for a, _ in decisions])
@@ -1829,6 +1817,111 @@ class RunManager:
         jobs[job] = None
 
     def forget_job(self, job: Job) -> None:
+        """``job`` has ended: it is found by its key ``keep_runs_for`` seconds more (see
+        :meth:`EndedRuns.add_job`)."""
+        self._jobs.discard(job)
+        self.unpaused(job)
+        self.ended.add_job(job)
+
+    def resize_ended(self, job: Job, change: int) -> None:
+        """``job``, if ended and kept, keeps ``change`` bytes more now (e.g. a webhook set).
+
+        Counted toward ``max_ended_run_bytes`` at once (what is over let go of); a job not
+        ended yet counts what its encoder keeps as it ends.
+        """
+        self.ended.resize(job, change)
+
+    def unkey(self, job: Job) -> None:
+        """``job`` is found by its key no more (unless another job took the key since)."""
+        if self._keyed.get((job.owner, job.key)) is job:
+            del self._keyed[job.owner, job.key]
+
+    def drop(self, run: Run) -> None:
+        """``run`` is found by its key no more (unless another run took the key since)."""
+        if self._runs.get((run.job.owner, run.key)) is run:
+            del self._runs[run.job.owner, run.key]
+
+    def _forget_expired(self) -> None:
+        now = asyncio.get_running_loop().time()
+        expired = [
+            key
+            for key, run in self._runs.items()
+            if run.ended_at is not None
+            and now - run.ended_at >= self.settings.keep_runs_for
+            and not _waited_on(run)
+        ]
+        for key in expired:
+            self.ended.unkeep(self._runs.pop(key))
+
+    def stop(self) -> None:
+        """The server stops: every live job is stopped now (:meth:`Job.stop`)."""
+        for job in list(self._jobs):
+            job.stop()
+
+    async def aclose(self) -> None:
+        """Cancel every live job and wait for their tasks (the app is shutting down), then for
+        the durable writes its jobs left going (:meth:`~._durable.DurableJobs.awritten`)."""
+        self.stop()
+        jobs = list(self._jobs)
+        self.ended.close()
+        self._runs.clear()
+        self._keyed.clear()
+        self._paused.clear()
+        for job in jobs:
+            await _astopped(job)
+        if self.durable is not None:  # (the cancels of runs given up on just before, ...)
+            await self.durable.awritten()
+
+
+class EndedRuns:
+    """The ended runs and jobs of a manager, kept ``keep_runs_for`` seconds within its bounds.
+
+    The ended runs and jobs, the oldest ended first, with the timers that forget them; the
+    same, by principal with their totals, for the bounds: the ended runs (count), the ended
+    jobs (count), and what is let go of at once past ``max_ended_run_bytes`` (an ended job
+    with its ended runs, or an ended run of a job not kept as ended). What it lets go of,
+    its manager finds by its key no more (:meth:`RunManager.drop`, :meth:`RunManager.unkey`).
+    """
+
+    __slots__ = (
+        "_ended",
+        "_ended_jobs",
+        "_ended_of",
+        "_kept_jobs",
+        "_kept_runs",
+        "_manager",
+        "_order",
+        "_waited",
+        "_weighed",
+    )
+
+    def __init__(self, manager: RunManager) -> None:
+        self._manager = manager
+        self._ended: dict[Run, asyncio.TimerHandle] = {}
+        self._ended_of: dict[Job, dict[Run, None]] = {}  # (the same runs, by their job)
+        self._ended_jobs: dict[Job, asyncio.TimerHandle] = {}
+        self._order = itertools.count()  # (the order they ended in)
+        self._kept_runs: Kept[Run] = Kept()
+        self._kept_jobs: Kept[Job] = Kept()
+        self._weighed: Kept[Job | Run] = Kept()
+        self._waited: dict[Job, Run] = {}  # the ended runs paused jobs wait on (held)
+
+    def unheld(self, job: Job) -> None:
+        """``job`` waits paused no more: the ended run it waited on counts again."""
+        waited = self._waited.pop(job, None)
+        if waited is not None:
+            self._kept_runs.hold(waited, False)
+            self._weighed.hold(waited, False)
+
+    def close(self) -> None:
+        """Let go of every ended run and job now, their timers cancelled (the app stops)."""
+        for timer in [*self._ended.values(), *self._ended_jobs.values()]:
+            timer.cancel()
+        self._kept_runs, self._kept_jobs, self._weighed = Kept(), Kept(), Kept()
+        for held in (self._ended, self._ended_of, self._ended_jobs, self._waited):
+            held.clear()
+
+    def add_job(self, job: Job) -> None:
         """``job`` has ended: it is found by its key ``keep_runs_for`` seconds more.
 
         Sooner when over ``max_ended_runs`` ended jobs are kept, each time the oldest of the
@@ -1837,17 +1930,14 @@ class RunManager:
         of now where the protocol answers from what its encoder keeps
         (``answers_from_kept``), but those a client's stream still follows.
         """
-        self._jobs.discard(job)
-        self.unpaused(job)
         loop = asyncio.get_running_loop()
-        keep_runs_for = self.settings.keep_runs_for
-        timer = loop.call_later(keep_runs_for, self._forget_keyed, job)
+        keep_runs_for = self._manager.settings.keep_runs_for
+        timer = loop.call_later(keep_runs_for, self._forget_job, job)
         self._ended_jobs[job] = timer
-        if self.protocol.answers_from_kept:  # (nobody reads its ended runs: let go of now)
+        if self._manager.protocol.answers_from_kept:  # (nobody reads its ended runs: let go of now)
             for run in list(self._ended_of.get(job, ())):
                 if run.followers == 0:
-                    self._unkeep(run)
-                    self._drop(run)
+                    self._let_go(run)
         order = next(self._order)
         self._kept_jobs.add(job, job.owner, 1, (order,))
         size = job.kept_bytes
@@ -1855,13 +1945,13 @@ class RunManager:
             self._weighed.remove(run)
             size += run.size
         self._weighed.add(job, job.owner, size, (timer.when(), 0, order))
-        over = self._kept_jobs.total - self.settings.max_ended_runs
+        over = self._kept_jobs.total - self._manager.settings.max_ended_runs
         for oldest in self._kept_jobs.choose(over):
             self._ended_jobs[oldest].cancel()  # (the timer lets go of it)
-            self._forget_keyed(oldest)
+            self._forget_job(oldest)
         self._forget_over_bytes()
 
-    def resize_ended(self, job: Job, change: int) -> None:
+    def resize(self, job: Job, change: int) -> None:
         """``job``, if ended and kept, keeps ``change`` bytes more now (e.g. a webhook set).
 
         Counted toward ``max_ended_run_bytes`` at once (what is over let go of); a job not
@@ -1872,21 +1962,20 @@ class RunManager:
             self._weighed.resize(job, change)
             self._forget_over_bytes()
 
-    def _forget_keyed(self, job: Job) -> None:
+    def _forget_job(self, job: Job) -> None:
         if self._ended_jobs.pop(job, None) is not None:
             self._kept_jobs.remove(job)
             self._weighed.remove(job)
             for run in self._ended_of.get(job, ()):  # (kept on: let go of each on its own)
                 self._weigh(run, held=False)
-        if self._keyed.get((job.owner, job.key)) is job:
-            del self._keyed[job.owner, job.key]
+        self._manager.unkey(job)
 
     def forget_later(self, run: Run) -> None:
         """``run`` has ended: forget it ``keep_runs_for`` seconds from now (or sooner, when over
         ``max_ended_runs`` ended runs are kept and it is the oldest)."""
-        self._unkeep(run)  # (its job still waits there: kept as long, as if ended now)
+        self.unkeep(run)  # (its job still waits there: kept as long, as if ended now)
         loop = asyncio.get_running_loop()
-        self._ended[run] = loop.call_later(self.settings.keep_runs_for, self._forget, run)
+        self._ended[run] = loop.call_later(self._manager.settings.keep_runs_for, self._forget, run)
         self._ended_of.setdefault(run.job, {})[run] = None
         held = _waited_on(run)
         if held:
@@ -1901,7 +1990,7 @@ class RunManager:
         place = (self._ended[run].when(), 1, *self._kept_runs.key_of(run))
         self._weighed.add(run, run.job.owner, run.size, place, held=held)
 
-    def _unkeep(self, run: Run) -> None:
+    def unkeep(self, run: Run) -> None:
         """``run`` is kept as an ended run no more (its timer, if still to come, is cancelled)."""
         timer = self._ended.pop(run, None)
         if timer is None:
@@ -1923,10 +2012,9 @@ class RunManager:
         """Forget the ended runs over ``max_ended_runs``, each the oldest of the principal who
         has the most kept (a run a paused job waits on is live: neither counted nor
         forgotten)."""
-        over = self._kept_runs.total - self.settings.max_ended_runs
+        over = self._kept_runs.total - self._manager.settings.max_ended_runs
         for run in self._kept_runs.choose(over):
-            self._unkeep(run)  # (the timer lets go of it)
-            self._drop(run)
+            self._let_go(run)  # (the timer lets go of it)
 
     def _forget_over_bytes(self) -> None:
         """Forget ended jobs and runs while they keep over ``max_ended_run_bytes``, each time
@@ -1937,60 +2025,25 @@ class RunManager:
         otherwise (live, or its record forgotten); a run a paused job waits on is live:
         neither counted nor forgotten.
         """
-        over = self._weighed.total - self.settings.max_ended_run_bytes
+        over = self._weighed.total - self._manager.settings.max_ended_run_bytes
         for gone in self._weighed.choose(over):  # (the oldest ended first: a job before a run)
             runs = list(self._ended_of.get(gone, ())) if isinstance(gone, Job) else [gone]
             if isinstance(gone, Job):
                 self._ended_jobs[gone].cancel()  # (the timer lets go of it)
-                self._forget_keyed(gone)
+                self._forget_job(gone)
             for run in runs:
-                self._unkeep(run)
-                self._drop(run)
+                self._let_go(run)
 
     def _forget(self, run: Run) -> None:
         if _waited_on(run):  # its job waits there: kept as long
             self.forget_later(run)
         else:
-            self._unkeep(run)
-            self._drop(run)
+            self._let_go(run)
 
-    def _drop(self, run: Run) -> None:
-        if self._runs.get((run.job.owner, run.key)) is run:
-            del self._runs[run.job.owner, run.key]
-
-    def _forget_expired(self) -> None:
-        now = asyncio.get_running_loop().time()
-        expired = [
-            key
-            for key, run in self._runs.items()
-            if run.ended_at is not None
-            and now - run.ended_at >= self.settings.keep_runs_for
-            and not _waited_on(run)
-        ]
-        for key in expired:
-            self._unkeep(self._runs.pop(key))
-
-    def stop(self) -> None:
-        """The server stops: every live job is stopped now (:meth:`Job.stop`)."""
-        for job in list(self._jobs):
-            job.stop()
-
-    async def aclose(self) -> None:
-        """Cancel every live job and wait for their tasks (the app is shutting down)."""
-        self.stop()
-        jobs = list(self._jobs)
-        for timer in [*self._ended.values(), *self._ended_jobs.values()]:
-            timer.cancel()
-        self._ended.clear()
-        self._ended_of.clear()
-        self._ended_jobs.clear()
-        self._kept_runs, self._kept_jobs, self._weighed = Kept(), Kept(), Kept()
-        self._waited.clear()
-        self._runs.clear()
-        self._keyed.clear()
-        self._paused.clear()
-        for job in jobs:
-            await _astopped(job)
+    def _let_go(self, run: Run) -> None:
+        """``run`` is kept no more, and its manager finds it by its key no more."""
+        self.unkeep(run)
+        self._manager.drop(run)
 
 
 async def _astopped(job: Job) -> None:

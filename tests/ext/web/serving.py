@@ -382,7 +382,10 @@ class GatedDurable:
     ) -> MessageSequencePromise[Message]:
         return self.agent.inquire(messages, **kwargs)
 
-    def abandon(self, workflow_id: str, owner: set[asyncio.Task[None]]) -> None:
+    def abandon(self, workflow_id: str) -> None:
+        pass
+
+    async def awritten(self) -> None:
         pass
 
     async def alogged_failure(self, workflow_id: str, error: Exception) -> str:

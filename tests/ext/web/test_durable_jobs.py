@@ -546,12 +546,13 @@ async def test_a_paused_run_whose_call_is_decided_elsewhere_is_resumed_with_the_
 @asynccontextmanager
 async def _unread_after_expiry(
     tmp_path: Path, alias: str, *later: ScriptedReply | str
-) -> AsyncIterator[tuple[RunManager, Job, asyncio.Event, list[str]]]:
+) -> AsyncIterator[tuple[RunManager, Job, asyncio.Event, list[str], httpx.AsyncClient]]:
     """A durable AG-UI run (thread ``t1``, ``keep_runs_for=60``) paused here at the approval
     of ``_remove_slowly`` (``a.txt``), which is approved elsewhere (``aapprove`` of another
     process): its tool runs, held until the gate yielded is set, and the pause expires (on
     the virtual clock), its job going on unread. ``later``: the model's turns after that
-    call's. Yields the app's runs, the job, the gate and the names removed so far."""
+    call's. Yields the app's runs, the job, the gate, the names removed so far and the
+    app's client."""
     from miniagents.ext.dbos import aapprove
     from miniagents.testing import virtual_time
 
@@ -589,7 +590,7 @@ async def _unread_after_expiry(
         with virtual_time():  # (the job's wait expires, on the virtual clock)
             await asyncio.sleep(61)
         assert manager.paused("t1") is None  # (forgotten as paused: it goes on unread)
-        yield manager, job, gate, removed
+        yield manager, job, gate, removed, client
 
 
 async def _acancelled(agent: MiniAgent[..., Message], run: str) -> None:
@@ -615,7 +616,7 @@ async def test_a_paused_run_decided_elsewhere_outlives_its_expired_job(
     from miniagents.ext.dbos import afind_runs
 
     async with _unread_after_expiry(tmp_path, "EXPIRED_ELSEWHERE", "Done.") as unread:
-        manager, job, gate, _ = unread
+        manager, job, gate, _, _ = unread
         assert job.task is not None
         assert job.workflow_id is not None
         gate.set()
@@ -709,6 +710,43 @@ async def test_a_resume_deciding_a_call_decided_elsewhere_names_the_calls_to_dec
     assert "Done." in streamed
 
 
+@pytest.mark.parametrize("protocol", ["ag-ui", "ai-sdk"])
+async def test_a_resume_whose_calls_are_all_decided_elsewhere_as_it_notes_streams_the_rest(
+    tmp_path: Path, destroyed: None, protocol: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A durable run paused here at a call that is decided elsewhere (``aapprove`` of
+    another process) while the resume that decides it notes the run's pause in its
+    database: the resume gets the rest of the run, the call's result as it was decided
+    there, as a resume sent after that decision does. (Was: a plain 409 ``not_pending``
+    naming the call, and the rest of the run was never streamed.)"""
+    from miniagents.ext.dbos import aapprove
+
+    call = CallTool("_remove", {"name": "a.txt"})
+    alias = f"ALL_ELSEWHERE_NOTING_{protocol.replace('-', '_').upper()}"
+    async with _paused_here(tmp_path, protocol, alias, call) as (client, paused, job):
+        workflow = job.workflow_id
+        assert workflow is not None
+        [asked] = job.waiting()
+        note_pause = DurableJobs.anote_pause
+
+        async def anote_pause(jobs: DurableJobs, *args: Any, **kwargs: Any) -> None:
+            await note_pause(jobs, *args, **kwargs)
+            monkeypatch.undo()  # (once)
+            database = f"sqlite:///{tmp_path / 'r.db'}"
+            await aapprove(workflow, asked.call_id, database_url=database, decided_by="there")
+            await until(lambda: not asked.pending)  # (the run reads the decision, here)
+
+        monkeypatch.setattr(DurableJobs, "anote_pause", anote_pause)
+        denied = _resume_of(protocol, paused, [asked])
+        if protocol == "ag-ui":
+            denied["resume"][0]["payload"] = {"approved": False}
+        response, ended = await post_events(client, denied)
+    assert response.status_code == 200, ended  # (was: 409, not_pending)
+    streamed = "".join(event.data for event in ended)
+    assert "removed a.txt" in streamed  # (approved there: it ran, the late denial unsent)
+    assert "Done." in streamed
+
+
 async def test_an_unread_job_paused_again_waits_under_its_pause_key_until_its_new_expiry(
     tmp_path: Path, destroyed: None
 ) -> None:
@@ -721,7 +759,7 @@ async def test_an_unread_job_paused_again_waits_under_its_pause_key_until_its_ne
 
     later = CallTool("_remove", {"name": "b.txt"})
     async with _unread_after_expiry(tmp_path, "PAUSED_AGAIN_UNREAD", later, "Done.") as unread:
-        manager, job, gate, removed = unread
+        manager, job, gate, removed, _ = unread
         assert job.task is not None
         assert job.workflow_id is not None
         gate.set()
@@ -740,6 +778,88 @@ async def test_an_unread_job_paused_again_waits_under_its_pause_key_until_its_ne
         assert manager.paused("t1") is None
         assert second.withdrawn  # (it never ran)
         await _acancelled(manager.agent, job.workflow_id)
+
+
+async def test_an_unread_job_resumed_at_its_next_pause_is_replayed_with_both_pauses(
+    tmp_path: Path, destroyed: None
+) -> None:
+    """A durable run paused here for an approval decided elsewhere outlives its pause's
+    expiry, its job going on unread; it pauses again, and a resume goes on from there: its
+    run, read after a restart, pauses where it paused, both times, and the run of the
+    resume keeps its events' numbers. (Was: the first pause, expired, was never noted with
+    the run, and the resume's note, the second, was not read past the missing first: the
+    replay found no pause, and the resume's run was unknown after a restart.)"""
+    later = CallTool("_remove", {"name": "b.txt"})
+    async with _unread_after_expiry(tmp_path, "UNREAD_RESUMED", later, "Done.") as unread:
+        manager, job, gate, _, client = unread
+        assert job.task is not None
+        assert job.last_pause is not None
+        first = job.last_pause.at  # (its expired pause)
+        gate.set()
+        await asyncio.wait_for(job.asettled(), WAIT)  # (its second round: it pauses again)
+        [second] = job.waiting()
+        entry = {"interruptId": second.call_id, "status": "resolved"}
+        resume = agui_input("r2", thread="t1", resume=[{**entry, "payload": {"approved": True}}])
+        response, resumed = await post_events(client, resume)
+        assert response.status_code == 200, resumed
+        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+    assert manager.durable is not None
+    found = await manager.durable.afind(None, key="r1")
+    assert found is not None
+    assert [point.at for point in found.pauses] == [first, second.call_id]
+    again = agui_app(manager.agent, authentication=NoAuthentication())  # (a restart)
+    async with served(again) as client:
+        response, replayed = await get_events(client, "/runs/r2")
+    assert response.status_code == 200, replayed
+    assert [(event.id, event.type) for event in replayed] == [
+        (event.id, event.type) for event in resumed
+    ]
+    assert "Done." in "".join(event.data for event in replayed)
+
+
+@pytest.mark.parametrize("cancel", ["lands", "hangs"])
+async def test_an_app_that_stops_waits_for_the_cancel_of_a_run_given_up_on_just_before(
+    cancel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A durable run given up on (its client left, its pause expired, a new turn replaced
+    it) just before the app stops: the app's stop waits for the cancel of the durable run
+    to be written (``lands``), and no more than ``STOP_WRITES_GRACE`` seconds, then cancels
+    it (``hangs``: the run is recovered at the next start). (Was: the stop waited for the
+    jobs' tasks only, and the cancel, a task of the app's, was cut off: the run given up on
+    was recovered at the next start.)"""
+    import miniagents.ext.dbos as dbos
+    from miniagents.ext.web._durable import STOP_WRITES_GRACE
+    from miniagents.testing import virtual_time
+
+    written, cut = [], []
+    landing = asyncio.Event()
+
+    async def acancel_run(agent: MiniAgent[..., Message], workflow_id: str) -> None:
+        try:
+            await landing.wait()  # (the database's write, as long as the test says)
+        except asyncio.CancelledError:
+            cut.append(workflow_id)
+            raise
+        written.append(workflow_id)
+
+    monkeypatch.setattr(dbos, "acancel_run", acancel_run)
+    app = agui_app(echo, authentication=NoAuthentication())
+    manager: RunManager = app.state.runs
+    manager.durable = DurableJobs(echo, "ag-ui")
+    manager.durable.abandon("run-1")  # (given up on, just before the app stops)
+    loop = asyncio.get_running_loop()
+    with virtual_time():
+        start = loop.time()
+        if cancel == "lands":
+            loop.call_later(STOP_WRITES_GRACE / 2, landing.set)
+        await manager.aclose()
+        waited = loop.time() - start
+    if cancel == "lands":
+        assert (written, cut) == (["run-1"], [])  # (was: [], [] as the stop returned)
+        assert waited == pytest.approx(STOP_WRITES_GRACE / 2)
+    else:
+        assert (written, cut) == ([], ["run-1"])
+        assert waited == pytest.approx(STOP_WRITES_GRACE)
 
 
 async def test_a_durable_run_paused_here_whose_pause_expires_is_cancelled(

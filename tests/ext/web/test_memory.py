@@ -92,7 +92,9 @@ async def test_a_thousand_runs_leave_no_run_kept_and_the_memory_level(protocol: 
         levelled = resident_mb()
         await runs(client, protocol, WARM_UP, RUNS, again=False)  # nobody reads them again
         # (a job is let go of by its own timer, which may fire after its runs' forgetting)
-        await until(lambda: manager.kept == 0 and manager.live == 0 and not manager._ended_jobs)
+        await until(
+            lambda: manager.kept == 0 and manager.live == 0 and not manager.ended._ended_jobs
+        )
         assert_kept_consistent(manager, forgotten=True)
         gc.collect()
         after = resident_mb()
@@ -110,7 +112,9 @@ async def test_runs_read_again_are_forgotten_too(protocol: Protocol) -> None:
     async with served(app) as client:
         await runs(client, protocol, 0, 100, again=True)
         # (a job is let go of by its own timer, which may fire after its runs' forgetting)
-        await until(lambda: manager.kept == 0 and manager.live == 0 and not manager._ended_jobs)
+        await until(
+            lambda: manager.kept == 0 and manager.live == 0 and not manager.ended._ended_jobs
+        )
         assert_kept_consistent(manager, forgotten=True)
 
 
@@ -148,31 +152,31 @@ def assert_kept_consistent(manager: RunManager, *, forgotten: bool = False) -> N
 
     ``forgotten``: every run has ended and been forgotten, so nothing is kept at all.
     """
-    runs = kept_entries(manager._kept_runs)
-    jobs = kept_entries(manager._kept_jobs)
-    weighed = kept_entries(manager._weighed)
-    assert set(runs) == set(manager._ended)
-    assert set(jobs) == set(manager._ended_jobs)
-    assert {job: dict(ended) for job, ended in manager._ended_of.items()} == {
-        job: {run: None for run in manager._ended if run.job is job}
-        for job in {run.job for run in manager._ended}
+    runs = kept_entries(manager.ended._kept_runs)
+    jobs = kept_entries(manager.ended._kept_jobs)
+    weighed = kept_entries(manager.ended._weighed)
+    assert set(runs) == set(manager.ended._ended)
+    assert set(jobs) == set(manager.ended._ended_jobs)
+    assert {job: dict(ended) for job, ended in manager.ended._ended_of.items()} == {
+        job: {run: None for run in manager.ended._ended if run.job is job}
+        for job in {run.job for run in manager.ended._ended}
     }
-    assert manager._waited == {run.job: run for run in manager._ended if runs[run][2]}
+    assert manager.ended._waited == {run.job: run for run in manager.ended._ended if runs[run][2]}
     expected: dict[Any, tuple[str | None, int, bool]] = {}
-    for job in manager._ended_jobs:
-        ended = manager._ended_of.get(job, {})
+    for job in manager.ended._ended_jobs:
+        ended = manager.ended._ended_of.get(job, {})
         expected[job] = (job.owner, job.kept_bytes + sum(run.size for run in ended), False)
-    for run in manager._ended:
+    for run in manager.ended._ended:
         assert runs[run] == (run.job.owner, 1, run.job.paused and run.job.current is run)
-        if run.job not in manager._ended_jobs:
+        if run.job not in manager.ended._ended_jobs:
             expected[run] = (run.job.owner, run.size, runs[run][2])
     assert weighed == expected
     for job in jobs:
         assert jobs[job] == (job.owner, 1, False)
     if forgotten:
         assert runs == jobs == weighed == {}
-        assert not manager._ended_of
-        assert not manager._waited
+        assert not manager.ended._ended_of
+        assert not manager.ended._waited
 
 
 def runs_named(key: str) -> list[Run]:
@@ -369,8 +373,8 @@ async def test_a_job_that_ends_walks_through_none_of_the_runs_kept(protocol: Pro
         for n in range(40):
             await one_run(client, protocol, f"k{n}", again=False)
         await until(lambda: manager.live == 0)
-        counted = _CountedRuns(manager._ended)
-        manager._ended = counted
+        counted = _CountedRuns(manager.ended._ended)
+        manager.ended._ended = counted
         await one_run(client, protocol, "last", again=False)
         await until(lambda: manager.live == 0)
         assert len(counted) == 41
@@ -407,8 +411,8 @@ async def calls_per_end_at_the_bound(
     assert kept * 9 // 10 <= full <= kept
     counted = [0]
     with monkeypatch.context() as patched:
-        for name in ["forget_later", "forget_job"]:
-            patched.setattr(RunManager, name, counting_calls(getattr(RunManager, name), counted))
+        for owner, name in [(type(manager.ended), "forget_later"), (RunManager, "forget_job")]:
+            patched.setattr(owner, name, counting_calls(getattr(owner, name), counted))
         await end_runs(manager, [f"m{n:05}" for n in range(10)])
     assert manager.kept == full
     assert_kept_consistent(manager)
