@@ -213,15 +213,21 @@ class DurableJobs:
     def note_pause_later(
         self, owner: str | None, workflow_id: str, index: int, point: PausePoint
     ) -> None:
-        """:meth:`anote_pause` in a task of its own (see :meth:`awritten`), for a job that
-        goes on at once (its pause expired, its run went on without it: see ``Job``)."""
+        """Note a pause as :meth:`anote_pause` does, in a task of its own (see :meth:`awritten`).
+
+        For a job that goes on at once (its pause expired, its run went on without it: see
+        ``Job``).
+        """
         what = f"note the pause {index} of the durable run {workflow_id}"
         spawn(self.anote_pause(owner, workflow_id, index, point, named=False), what, self._writes)
 
     async def awritten(self) -> None:
-        """(As the app stops.) Wait for the writes :meth:`abandon` and :meth:`note_pause_later`
-        started, ``STOP_WRITES_GRACE`` seconds at most; those still going then are cancelled
-        (a run whose cancel is cut so is recovered at the next start)."""
+        """Wait, as the app stops, for the writes that outlive who started them.
+
+        Those :meth:`abandon` and :meth:`note_pause_later` started, ``STOP_WRITES_GRACE``
+        seconds at most; those still going then are cancelled (a run whose cancel is cut so
+        is recovered at the next start).
+        """
         if not self._writes:
             return
         _, late = await asyncio.wait(set(self._writes), timeout=STOP_WRITES_GRACE)

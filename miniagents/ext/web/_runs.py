@@ -1817,8 +1817,10 @@ class RunManager:
         jobs[job] = None
 
     def forget_job(self, job: Job) -> None:
-        """``job`` has ended: it is found by its key ``keep_runs_for`` seconds more (see
-        :meth:`EndedRuns.add_job`)."""
+        """``job`` has ended: it is found by its key ``keep_runs_for`` seconds more.
+
+        See :meth:`EndedRuns.add_job`.
+        """
         self._jobs.discard(job)
         self.unpaused(job)
         self.ended.add_job(job)
@@ -1859,8 +1861,11 @@ class RunManager:
             job.stop()
 
     async def aclose(self) -> None:
-        """Cancel every live job and wait for their tasks (the app is shutting down), then for
-        the durable writes its jobs left going (:meth:`~._durable.DurableJobs.awritten`)."""
+        """Cancel every live job and wait for their tasks (the app is shutting down).
+
+        Then wait for the durable writes its jobs left going
+        (:meth:`~._durable.DurableJobs.awritten`).
+        """
         self.stop()
         jobs = list(self._jobs)
         self.ended.close()
