@@ -71,7 +71,7 @@ from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.utils import adialog_loop
 from tests.ext.history.histories import TRICKY_TEXTS, scripted_user
 from tests.history_calls import every_call
-from tests.subprocesses import default_sigint_in_children, python_env, run_python
+from tests.subprocesses import ProcessGroups, run_python
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -1206,24 +1206,16 @@ class SlowDialog:
     a text is a wait for the dialog to print it (bounded by the test's own timeout only).
     """
 
-    def __init__(self, tmp_path: Path, agents: str) -> None:
+    def __init__(self, started: ProcessGroups, tmp_path: Path, agents: str) -> None:
         self.tmp_path = tmp_path
         self.chat = tmp_path / "chat.md"
         self.printed = b""
         script = SLOW_TEMPLATE.format(agents=agents)
         (tmp_path / "slow.py").write_text(script, encoding="utf-8")
-        with (
-            (tmp_path / "err.txt").open("w") as err,
-            default_sigint_in_children(),  # Ctrl+C works even if the test run ignores it
-        ):
-            self.process = subprocess.Popen(
-                [sys.executable, "slow.py"],
-                cwd=tmp_path,
-                env=python_env(),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                text=True,
+        pipe = subprocess.PIPE
+        with (tmp_path / "err.txt").open("w") as err:  # (Ctrl+C works: see start_python)
+            self.process = started.python(
+                ["slow.py"], tmp_path, stdin=pipe, stdout=pipe, stderr=err
             )
 
     def say(self, text: str) -> None:
@@ -1265,27 +1257,13 @@ class SlowDialog:
         self.read_until("word2 ")
         assert b"word1999" not in self.printed
 
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=10)
-        for pipe in (self.process.stdin, self.process.stdout):
-            if pipe is not None:
-                pipe.close()
-
 
 @pytest.fixture
 def slow_dialogs(tmp_path: Path) -> Iterator[Callable[[str], SlowDialog]]:
-    started: list[SlowDialog] = []
-
-    def start(agents: str) -> SlowDialog:
-        dialog = SlowDialog(tmp_path, agents)
-        started.append(dialog)
-        return dialog
-
-    yield start
-    for dialog in started:
-        dialog.close()
+    """Starts dialogs; each is ended with every process it started once the test is over,
+    whatever happened (and its pipes closed)."""
+    with ProcessGroups() as started:
+        yield lambda agents: SlowDialog(started, tmp_path, agents)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")

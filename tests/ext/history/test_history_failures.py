@@ -25,7 +25,7 @@ from miniagents import Message
 from miniagents.ext.history import ChatHistoryError, MalformedChatHistoryError
 from miniagents.ext.history.markdown import ChatHistoryMD
 from miniagents.ext.llm.messages import AssistantMessage, UserMessage
-from tests.subprocesses import python_env, run_python
+from tests.subprocesses import ProcessGroups, run_python
 
 LOGGER = "miniagents.ext.history.markdown"
 EARLIER: list[Message] = [
@@ -270,25 +270,15 @@ def test_a_process_killed_mid_write_loses_no_completed_message(
 ) -> None:
     caplog.set_level(logging.WARNING, logger=LOGGER)
     (tmp_path / "crash.py").write_text(CRASH_SCRIPT, encoding="utf-8")
-    process = subprocess.Popen(
-        [sys.executable, "crash.py", written],
-        cwd=tmp_path,
-        env=python_env(),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    pipe = subprocess.PIPE
+    with ProcessGroups() as started:  # (ended with all it started, whatever happens)
+        process = started.python(["crash.py", written], tmp_path, stdin=pipe, stdout=pipe)
         assert process.stdout is not None
         stored = process.stdout.readline().split()
         wrote = process.stdout.readline().split()
         assert (stored[:1], wrote[:1]) == (["stored"], ["written"]), (stored, wrote)
         process.send_signal(signal.SIGKILL)
         assert process.wait(timeout=10) == -signal.SIGKILL
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=10)
 
     path = tmp_path / "chat.md"
     before = path.read_bytes()[: int(stored[1])]

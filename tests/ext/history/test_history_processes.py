@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from miniagents.ext.history import ChatHistoryMD
+from tests.subprocesses import ROOT, ProcessGroups
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the children use POSIX pipes")
 
@@ -45,15 +46,10 @@ asyncio.run(main(sys.argv[2]))
 
 
 class _Child:
-    def __init__(self, path: Path, name: str) -> None:
-        root = str(Path(__file__).resolve().parents[3])
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, str(path), name],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=root,
-            env={"PYTHONPATH": root, "PATH": ""},
+    def __init__(self, started: ProcessGroups, path: Path, name: str) -> None:
+        pipe = subprocess.PIPE
+        self.process = started.python(
+            ["-c", _CHILD, str(path), name], ROOT, stdin=pipe, stdout=pipe
         )
 
     def says(self, line: str) -> None:
@@ -71,8 +67,8 @@ class _Child:
 
 async def test_two_processes_appending_to_one_file_lose_no_message(tmp_path: Path) -> None:
     path = tmp_path / "CHAT.md"
-    first, second = _Child(path, "first"), _Child(path, "second")
-    try:
+    with ProcessGroups() as started:  # (ended with all they started, whatever happens)
+        first, second = _Child(started, path, "first"), _Child(started, path, "second")
         first.says("loaded")
         second.says("loaded")
         first.tell("append")
@@ -85,10 +81,5 @@ async def test_two_processes_appending_to_one_file_lose_no_message(tmp_path: Pat
         second.tell("write")
         second.says("appended")
         second.ends()
-    finally:
-        for child in (first, second):
-            child.process.kill()
-            with child.process:  # closes its pipes and waits for it
-                pass
     loaded = await ChatHistoryMD(path).load()
     assert [message.text for message in loaded] == ["from first", "from second"]

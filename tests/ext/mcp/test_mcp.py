@@ -42,7 +42,7 @@ from miniagents.ext.tools.running import error_part
 from miniagents.testing.virtual_time import virtual_time
 from tests.ext.mcp.served import divide
 from tests.ext.mcp.server import server as in_process_server
-from tests.subprocesses import python_env
+from tests.subprocesses import ProcessGroups
 
 T = TypeVar("T")
 
@@ -66,24 +66,21 @@ def stdio_session(prefix: str = "") -> MCPSession:
 
 @contextlib.contextmanager
 def http_server() -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """The test server, serving streamable HTTP on a free port of 127.0.0.1, and its URL."""
-    process = subprocess.Popen(
-        [sys.executable, *SERVER, "http"],
-        cwd=ROOT,
-        env=python_env(),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        port = process.stdout.readline().strip()  # the server prints its port once it listens
-        assert port.isdigit(), f"the MCP test server did not start (it printed {port!r})"
-        yield process, f"http://127.0.0.1:{port}/mcp"
-    finally:
-        process.terminate()
-        process.wait(timeout=SAFETY)
-        if process.stdout is not None:
-            process.stdout.close()
+    """The test server, serving streamable HTTP on a free port of 127.0.0.1, and its URL.
+
+    At the exit the server is asked to stop (SIGTERM), then ended with every process it
+    started, whatever happened (and its output closed).
+    """
+    with ProcessGroups() as started:
+        process = started.python([*SERVER, "http"], ROOT, stdout=subprocess.PIPE)
+        try:
+            assert process.stdout is not None
+            port = process.stdout.readline().strip()  # it prints its port once it listens
+            assert port.isdigit(), f"the MCP test server did not start (it printed {port!r})"
+            yield process, f"http://127.0.0.1:{port}/mcp"
+        finally:
+            process.terminate()
+            process.wait(timeout=SAFETY)
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,29 +21,25 @@ from pathlib import Path
 import pytest
 
 from miniagents.testing import FakeLLMServer, ToolCall
-from tests.subprocesses import default_sigint_in_children, python_env
+from tests.subprocesses import ROOT, ProcessGroups, killed
 
 CHILD = Path(__file__).with_name("batch_child.py")
 TIMEOUT = 120.0  # seconds a child may take, at most, on a loaded machine
 
 
 class Child:
-    """One run of ``batch_child.py``."""
+    """One run of ``batch_child.py``, ended with every process it started at the exit of
+    ``started``, whatever happened."""
 
-    def __init__(self, llm: FakeLLMServer, **env: str) -> None:
-        with default_sigint_in_children():
-            self.process = subprocess.Popen(
-                [sys.executable, str(CHILD)],
-                env=python_env(llm, **env),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
+    def __init__(self, started: ProcessGroups, llm: FakeLLMServer, **env: str) -> None:
+        pipe = subprocess.PIPE
+        self.process = started.python(
+            [str(CHILD)], ROOT, llm=llm, env=env, stdout=pipe, stderr=pipe
+        )
 
     def kill(self) -> None:
-        """SIGKILL: nothing of the child runs after this."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.communicate(timeout=TIMEOUT)
+        """SIGKILL, to the child and every process it started: nothing of them runs after this."""
+        killed(self.process, TIMEOUT)
 
     def results(self) -> dict[int, list[str]]:
         """Wait for the child's end (it must succeed); its results by item."""
@@ -82,8 +76,8 @@ def _script_tools(llm: FakeLLMServer) -> None:
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[int, list[str]]:
     """The results of the run no one killed (items echoed)."""
     folder = tmp_path_factory.mktemp("uninterrupted")
-    with FakeLLMServer() as llm:
-        results = Child(llm, JOURNAL=str(folder / "journal.jsonl")).results()
+    with FakeLLMServer() as llm, ProcessGroups() as started:
+        results = Child(started, llm, JOURNAL=str(folder / "journal.jsonl")).results()
         assert len(llm.batches.created) == 1
     return results
 
@@ -93,18 +87,18 @@ def test_a_killed_batch_pipeline_started_again_pays_for_no_request_twice(
     stalled: bool, tmp_path: Path, uninterrupted: dict[int, list[str]]
 ) -> None:
     journal = tmp_path / "journal.jsonl"
-    with FakeLLMServer() as llm:
+    with FakeLLMServer() as llm, ProcessGroups() as started:
         llm.batches.hold()
         if stalled:  # killed once the batch is made, before the child hears of it
             llm.batches.stall_next_create()
-        child = Child(llm, JOURNAL=str(journal))
+        child = Child(started, llm, JOURNAL=str(journal))
         (batch,) = llm.batches.wait_created(1, TIMEOUT)
         if not stalled:
             _wait_for(lambda: _noted(journal), "noted its batch")
         child.kill()
         assert journal.exists()
         llm.batches.release()
-        results = Child(llm, JOURNAL=str(journal)).results()
+        results = Child(started, llm, JOURNAL=str(journal)).results()
         assert llm.batches.created == [batch]  # no request submitted twice
         assert len(set(batch.custom_ids)) == 6
         assert not [request for request in llm.requests if "/chat/" in request.path]
@@ -116,15 +110,15 @@ def test_a_killed_agent_of_two_calls_makes_only_its_second_call_after_the_restar
     tmp_path: Path,
 ) -> None:
     journal = tmp_path / "journal.jsonl"
-    with FakeLLMServer() as llm:
+    with FakeLLMServer() as llm, ProcessGroups() as started:
         _script_tools(llm)
         llm.batches.hold()
-        child = Child(llm, JOURNAL=str(journal), MODE="tools")
+        child = Child(started, llm, JOURNAL=str(journal), MODE="tools")
         (first,) = llm.batches.wait_created(1, TIMEOUT)
         _wait_for(lambda: _noted(journal), "noted its batch")
         child.kill()
         llm.batches.release()
-        results = Child(llm, JOURNAL=str(journal), MODE="tools").results()
+        results = Child(started, llm, JOURNAL=str(journal), MODE="tools").results()
         created = llm.batches.created
     assert [len(batch.requests) for batch in created] == [6, 6]  # the first batch once
     assert created[0] is first
@@ -149,14 +143,14 @@ def test_a_killed_durable_batch_pipeline_keeps_its_batches_in_the_database(
             return False
         return any('"submitted"' in row[0] for row in rows)
 
-    with FakeLLMServer() as llm:
+    with FakeLLMServer() as llm, ProcessGroups() as started:
         llm.batches.hold()
-        child = Child(llm, MODE="durable", DB_URL=url, JOURNAL="")
+        child = Child(started, llm, MODE="durable", DB_URL=url, JOURNAL="")
         (batch,) = llm.batches.wait_created(1, TIMEOUT)
         _wait_for(noted, "noted its batch in the database")
         child.kill()
         llm.batches.release()
-        results = Child(llm, MODE="durable", DB_URL=url, JOURNAL="").results()
+        results = Child(started, llm, MODE="durable", DB_URL=url, JOURNAL="").results()
         assert llm.batches.created == [batch]
         assert not [request for request in llm.requests if "/chat/" in request.path]
     assert results == uninterrupted

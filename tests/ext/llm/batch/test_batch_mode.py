@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import subprocess
-import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from pathlib import Path
@@ -49,7 +48,7 @@ from tests.ext.llm.batch.kit import (
     until_looked,
 )
 from tests.fakes.fixtures import WAIT, fake_llm  # noqa: F401
-from tests.subprocesses import python_env
+from tests.subprocesses import ROOT, ProcessGroups
 
 Api = Literal["chat", "responses", "anthropic"]
 APIS: tuple[Api, ...] = ("chat", "responses", "anthropic")
@@ -838,19 +837,15 @@ async def test_a_file_journal_is_held_by_one_run_of_any_process_until_it_lets_go
     tmp_path: Path, ending: str
 ) -> None:
     journal = FileJournal(tmp_path / "run.jsonl")
-    child = subprocess.Popen(  # noqa: ASYNC220  # (it prints one line, then waits for ours)
-        [sys.executable, "-c", _HOLDING, str(journal.path), ending],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env=python_env(),
-        text=True,
-    )
-    try:
+    pipe = subprocess.PIPE
+    with ProcessGroups() as started:  # (ended with all it started, whatever happens)
+        child = started.python(  # (it prints one line, then waits for ours)
+            ["-c", _HOLDING, str(journal.path), ending], ROOT, stdin=pipe, stdout=pipe
+        )
         assert child.stdout is not None
         assert child.stdout.readline() == "held\n"
         with pytest.raises(LLMConfigurationError, match=rf"\(process {child.pid}\) is using"):
             await journal.ahold("pipeline")
-    finally:
         child.communicate("", timeout=WAIT)  # it lets go, or ends holding it (as a crash)
     assert child.returncode == 0
     assert journal.lock_path.exists() == (ending == "exit")  # a crash leaves its lock file
