@@ -265,7 +265,7 @@ async def test_an_http_server_that_dies_gives_error_results_and_the_block_goes_o
             connection = session._running  # (the task that holds the connection)
             assert connection is not None
             process.kill()
-            await asyncio.to_thread(process.wait)
+            await asyncio.to_thread(process.wait, SAFETY)
             cut = await soon(hanging)
             await soon(asyncio.wait([connection]))  # it ends as the transport fails
             after = await soon(tools.run(call("add", a=1, b=2)))
