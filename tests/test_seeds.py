@@ -24,6 +24,7 @@ fails the tests until one runs it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
@@ -32,7 +33,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -43,7 +44,7 @@ from miniagents.ext.chat_history_md import ChatHistoryMD
 from miniagents.ext.llm.messages import AssistantMessage, UserMessage
 from miniagents.testing import FakeLLMServer, RecordedRequest
 from tests.fakes.fixtures import fake_llm  # noqa: F401 - a fixture
-from tests.subprocesses import python_env, run_python
+from tests.subprocesses import ProcessGroups, python_env, run_python
 
 
 def seeds_dir(root: Path) -> Path:
@@ -685,6 +686,21 @@ class Interrupted:
     stderr: str
 
 
+@contextlib.contextmanager
+def _group_of(process: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
+    """``process``, killed at the exit with every process of its group, whatever happened.
+
+    ``process`` leads its group (started with ``process_group=0``); its pipes are closed after.
+    """
+    with process:
+        try:
+            yield process
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # (all of them ended already)
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(TIMEOUT)
+
+
 def interrupt_at_the_prompt(
     key: str, tmp_path: Path, llm: FakeLLMServer, turns: Sequence[Turn]
 ) -> Interrupted:
@@ -706,8 +722,9 @@ def interrupt_at_the_prompt(
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        process_group=0,
     )
-    try:
+    with _group_of(process):  # (ended with all it started, whatever happens)
         assert process.stdin is not None
         assert process.stdout is not None
         process.stdin.write(stdin.encode("utf-8"))
@@ -723,11 +740,7 @@ def interrupt_at_the_prompt(
                 shown += os.read(process.stdout.fileno(), 65536)
         process.send_signal(signal.SIGINT)
         process.wait(timeout=TIMEOUT)  # stdin still open: only Ctrl+C can end the snippet
-        stdout, stderr = process.communicate()  # (communicate closes stdin: an end of input)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        stdout, stderr = process.communicate(timeout=TIMEOUT)  # (closes stdin: an end of input)
     return Interrupted(process.returncode, (shown + stdout).decode("utf-8"), stderr.decode("utf-8"))
 
 
@@ -956,24 +969,15 @@ def test_an_endless_chain_snippet_loops_until_it_is_stopped(key: str, tmp_path: 
     script.write_text(as_a_user_runs_it(BY_KEY[key].code), encoding="utf-8")
     runner = tmp_path / "harness.py"
     runner.write_text(PROGRESS_HARNESS, encoding="utf-8")
-    process = subprocess.Popen(
-        [sys.executable, str(runner), str(script)],
-        cwd=tmp_path,
-        env=python_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    pipe = subprocess.PIPE
+    with ProcessGroups() as started:  # (ended with all it started, whatever happens)
+        process = started.python(
+            [str(runner), str(script)], tmp_path, stdin=subprocess.DEVNULL, stdout=pipe, stderr=pipe
+        )
         said = first_line(process, TIMEOUT)
         still_running = process.poll() is None
         process.terminate()
         stdout, stderr = process.communicate(timeout=TIMEOUT)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert said == "200 inquiries, and still going\n", f"{said!r}{stdout!r}{stderr}"
     assert still_running, f"the loop ended (exit code {process.returncode}):\n{stderr}"
     assert stderr == ""

@@ -13,8 +13,11 @@ nothing is downloaded at test time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +94,12 @@ def conformance_app() -> Starlette:
     return Starlette(routes=[*routes, *(Mount(f"/{name}", app=app) for name, app in apps.items())])
 
 
+def _end_group(pid: int) -> None:
+    """Kill ``pid`` (started with ``process_group=0``) and every process of its group."""
+    with contextlib.suppress(ProcessLookupError):  # (all of them ended already)
+        os.killpg(pid, signal.SIGKILL)
+
+
 def node() -> str:
     """The node executable, with the package installed (else the test fails saying how)."""
     found = shutil.which("node")
@@ -115,13 +124,16 @@ async def test_the_official_javascript_client_takes_every_stream() -> None:
             cwd=JS,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            process_group=0,  # (it leads a group: ended with all it started, whatever happens)
         )
         try:
             out, err = await asyncio.wait_for(process.communicate(), NODE_TIMEOUT)
         except TimeoutError:
-            process.kill()
-            out, err = await process.communicate()
+            _end_group(process.pid)
+            out, err = await asyncio.wait_for(process.communicate(), NODE_TIMEOUT)
             pytest.fail(f"The node script did not end in {NODE_TIMEOUT} s: {err.decode()[-4000:]}")
+        finally:
+            _end_group(process.pid)
     assert process.returncode == 0, err.decode()[-4000:]
     report: dict[str, Any] = json.loads(out)
     assert not report["problems"], json.dumps(report["problems"], indent=1)

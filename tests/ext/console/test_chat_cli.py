@@ -7,6 +7,7 @@ and with the real OpenAI and Anthropic SDKs talking to the fake provider server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import inspect
 import json
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
@@ -62,6 +64,21 @@ def chat(
 def assert_ended_well(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+@contextlib.contextmanager
+def _group_of(process: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
+    """``process``, killed at the exit with every process of its group, whatever happened.
+
+    ``process`` leads its group (started with ``process_group=0``); its pipes are closed after.
+    """
+    with process:
+        try:
+            yield process
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # (all of them ended already)
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(WAIT)
 
 
 def test_offline_without_a_key_a_chat_streams_replies_until_exit(tmp_path: Path) -> None:
@@ -233,8 +250,9 @@ def test_ctrl_c_mid_reply_ends_the_chat_with_the_reply_line_ended(
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            process_group=0,
         )
-    try:
+    with _group_of(process):  # (ended with all it started, whatever happens)
         assert process.stdin is not None
         assert process.stdout is not None
         process.stdin.write(b"Tell me a story.\n")
@@ -245,10 +263,6 @@ def test_ctrl_c_mid_reply_ends_the_chat_with_the_reply_line_ended(
         # stdin stays open until the chat has ended: only Ctrl+C can end it here
         assert process.wait(timeout=WAIT) == 0
         rest, errors = process.communicate(timeout=WAIT)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
 
     assert errors == b""
     assert bytes(shown + rest).decode() == (
@@ -263,14 +277,17 @@ def test_ctrl_c_mid_reply_ends_the_chat_with_the_reply_line_ended(
 def test_a_reader_that_goes_away_ends_the_chat_quietly(tmp_path: Path) -> None:
     with (
         default_sigint_in_children(),
-        subprocess.Popen(
-            [sys.executable, "-m", "miniagents", "chat", "--provider", "offline"],
-            cwd=tmp_path,
-            env=python_env(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        ) as process,
+        _group_of(
+            subprocess.Popen(
+                [sys.executable, "-m", "miniagents", "chat", "--provider", "offline"],
+                cwd=tmp_path,
+                env=python_env(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                process_group=0,
+            )
+        ) as process,  # (ended with all it started, whatever happens)
     ):
         assert process.stdin is not None
         assert process.stdout is not None
@@ -493,22 +510,25 @@ def test_miniagents_web_serves_the_chat_page_with_the_offline_model(tmp_path: Pa
         port = probe.getsockname()[1]
     with (
         default_sigint_in_children(),
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "miniagents",
-                "web",
-                "--provider",
-                "offline",
-                "--port",
-                str(port),
-            ],
-            cwd=tmp_path,
-            env=python_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        ) as server,
+        _group_of(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "miniagents",
+                    "web",
+                    "--provider",
+                    "offline",
+                    "--port",
+                    str(port),
+                ],
+                cwd=tmp_path,
+                env=python_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                process_group=0,
+            )
+        ) as server,  # (ended with all it started, whatever happens)
     ):
         assert server.stdout is not None
         shown = bytearray()

@@ -64,6 +64,21 @@ OFFLINE = '(offline model "offline", 1 message(s) in the prompt) You said: '
 """The start of the offline model's default reply to a one-message prompt."""
 
 
+@contextlib.contextmanager
+def _group_of(process: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
+    """``process``, killed at the exit with every process of its group, whatever happened.
+
+    ``process`` leads its group (started with ``process_group=0``); its pipes are closed after.
+    """
+    with process:
+        try:
+            yield process
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # (all of them ended already)
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(WAIT)
+
+
 def write_script(directory: Path, name: str, code: str) -> Path:
     path = directory / name
     path.write_text(code, encoding="utf-8")
@@ -428,33 +443,32 @@ asyncio.run(main())
 @pytest.mark.parametrize("mode", ["dialog", "output"])
 def test_tokens_are_printed_as_they_stream(tmp_path: Path, mode: str) -> None:
     script = write_script(tmp_path, "script.py", GATED)
-    with subprocess.Popen(
-        [sys.executable, str(script), mode],
-        cwd=tmp_path,
-        env=python_env(),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    ) as process:
+    with _group_of(
+        subprocess.Popen(
+            [sys.executable, str(script), mode],
+            cwd=tmp_path,
+            env=python_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            process_group=0,
+        )
+    ) as process:  # (ended with all it started, whatever happens)
         assert process.stdin is not None
         assert process.stdout is not None
         assert process.stderr is not None
-        try:
-            output = bytearray()
-            if mode == "dialog":
-                process.stdin.write(b"hi\n")
-                process.stdin.flush()
-            label = b"ASSISTANT: " if mode == "dialog" else b"OUT: "
-            read_until(process.stdout.fileno(), output, label + b"first ")
-            assert b"second" not in output  # the reply is still streaming
-            (tmp_path / "go").touch()
-            read_until(process.stdout.fileno(), output, b"second")
-            process.stdin.close()
-            rest, errors = process.stdout.read(), process.stderr.read()
-            assert process.wait(WAIT) == 0, errors
-        finally:
-            if process.poll() is None:
-                process.kill()
+        output = bytearray()
+        if mode == "dialog":
+            process.stdin.write(b"hi\n")
+            process.stdin.flush()
+        label = b"ASSISTANT: " if mode == "dialog" else b"OUT: "
+        read_until(process.stdout.fileno(), output, label + b"first ")
+        assert b"second" not in output  # the reply is still streaming
+        (tmp_path / "go").touch()
+        read_until(process.stdout.fileno(), output, b"second")
+        process.stdin.close()
+        rest, errors = process.stdout.read(), process.stderr.read()
+        assert process.wait(WAIT) == 0, errors
     assert errors == b""
     if mode == "dialog":
         assert bytes(output + rest) == b"USER: hi\nASSISTANT: first second\nUSER: \nDONE\n"
@@ -779,10 +793,13 @@ class Terminal:
         return bool(chunk)
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        os.close(self.master)
+        """Kill the child with every process of its group (its session's), then close the pty."""
+        with contextlib.suppress(ProcessLookupError):  # (all of them ended already)
+            os.killpg(self.process.pid, signal.SIGKILL)  # (the child leads its new session)
+        try:
+            self.process.wait(WAIT)
+        finally:
+            os.close(self.master)
 
 
 @pytest.fixture

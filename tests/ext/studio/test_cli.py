@@ -29,7 +29,7 @@ from miniagents.testing import FakeLLMServer
 from tests.ext.studio import program
 from tests.ext.studio.kit import many_calls
 from tests.ext.web.serving import configs_run
-from tests.subprocesses import default_sigint_in_children, python_env
+from tests.subprocesses import ProcessGroups
 
 
 def _refused(store: RunStore, arguments: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -181,26 +181,16 @@ asyncio.run(main())
 """
 
 
-def _interrupted(command: list[str], cwd: Path) -> tuple[int, str]:
-    """Start ``command``, press Ctrl+C (SIGINT) once it printed ``ready``: how it ended."""
-    with default_sigint_in_children():
-        process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=python_env(MINIAGENTS_STUDIO=str(cwd / "runs.sqlite")),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-    try:
+def _interrupted(args: list[str], cwd: Path) -> tuple[int, str]:
+    """Start ``python *args``, press Ctrl+C (SIGINT) once it printed ``ready``: how it ended."""
+    pipe = subprocess.PIPE
+    env = {"MINIAGENTS_STUDIO": str(cwd / "runs.sqlite")}
+    with ProcessGroups() as started:  # (ended with all it started, whatever happens)
+        process = started.python(args, cwd, env=env, stdout=pipe, stderr=pipe)
         assert process.stdout is not None
         assert process.stdout.readline() == "ready\n"
         process.send_signal(signal.SIGINT)
         _, errors = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     return process.returncode, errors
 
 
@@ -209,8 +199,8 @@ def test_ctrl_c_ends_a_run_as_it_ends_the_program_with_its_own_traceback(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "slow.py").write_text(_SLOW_PROGRAM)
-    plain = _interrupted([sys.executable, "slow.py"], tmp_path)
-    recorded = _interrupted([sys.executable, "-m", "miniagents", "run", "slow.py"], tmp_path)
+    plain = _interrupted(["slow.py"], tmp_path)
+    recorded = _interrupted(["-m", "miniagents", "run", "slow.py"], tmp_path)
     status, errors = recorded
     said, traceback = errors.split("\n", 1)
     assert said.startswith("[miniagents] recorded the run ")

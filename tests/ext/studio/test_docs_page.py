@@ -12,13 +12,12 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
 
-from tests.subprocesses import ROOT, python_env, run_python
+from tests.subprocesses import ROOT, ProcessGroups, killed, run_python
 
 PAGE = ROOT / "docs" / "studio.md"
 
@@ -80,30 +79,26 @@ def test_the_pages_studio_command_serves_the_page_and_its_api(tmp_path: Path) ->
     folder = _in_a_copy(tmp_path)
     recorded = run_python(["-m", "miniagents", "run", "examples/research_team.py"], cwd=folder)
     assert recorded.returncode == 0, recorded.stderr
-    with subprocess.Popen(
-        [sys.executable, "-m", *serve, "--port", "0"],  # (a free port: the page's is 8100)
-        cwd=folder,
-        env=python_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as server:
-        try:
-            assert server.stdout is not None
-            line = server.stdout.readline()
-            found = re.fullmatch(
-                r"The studio of \S+ is at (http://127\.0\.0\.1:\d+)/#token=(\S+)\n", line
-            )
-            assert found, (line, server.stderr.read() if server.stderr else "")
-            address, token = found.groups()
-            page = httpx.get(f"{address}/", timeout=30)
-            assert page.status_code == 200
-            assert "MiniAgents Studio" in page.text
-            assert httpx.get(f"{address}/api/runs", timeout=30).status_code == 401
-            runs = httpx.get(
-                f"{address}/api/runs", headers={"Authorization": f"Bearer {token}"}, timeout=30
-            ).json()
-            assert [run["name"] for run in runs["runs"]] == ["research_team.py"]
-        finally:
-            server.terminate()
-            server.wait(30)
+    pipe = subprocess.PIPE
+    with ProcessGroups() as started:  # (the server: ended with all it started, whatever happens)
+        server = started.python(
+            ["-m", *serve, "--port", "0"],  # (a free port: the page's is 8100)
+            folder,
+            stdout=pipe,
+            stderr=pipe,
+        )
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        found = re.fullmatch(
+            r"The studio of \S+ is at (http://127\.0\.0\.1:\d+)/#token=(\S+)\n", line
+        )
+        assert found, (line, killed(server))
+        address, token = found.groups()
+        page = httpx.get(f"{address}/", timeout=30)
+        assert page.status_code == 200
+        assert "MiniAgents Studio" in page.text
+        assert httpx.get(f"{address}/api/runs", timeout=30).status_code == 401
+        runs = httpx.get(
+            f"{address}/api/runs", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ).json()
+        assert [run["name"] for run in runs["runs"]] == ["research_team.py"]

@@ -17,8 +17,11 @@ stops the answer. The packages are installed from ``js/package-lock.json`` (``np
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import shutil
+import signal
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -189,6 +192,12 @@ def conformance_app(llm: FakeLLMServer) -> Starlette:
     return Starlette(routes=routes)
 
 
+def _end_group(pid: int) -> None:
+    """Kill ``pid`` (started with ``process_group=0``) and every process of its group."""
+    with contextlib.suppress(ProcessLookupError):  # (all of them ended already)
+        os.killpg(pid, signal.SIGKILL)
+
+
 def node() -> str:
     """The node executable, with the packages installed (else the test fails saying how)."""
     found = shutil.which("node")
@@ -220,13 +229,16 @@ async def judged(protocol: str, llm: FakeLLMServer) -> dict[str, Any]:
             cwd=JS,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            process_group=0,  # (it leads a group: ended with all it started, whatever happens)
         )
         try:
             out, err = await asyncio.wait_for(process.communicate(), NODE_TIMEOUT)
         except TimeoutError:
-            process.kill()
-            out, err = await process.communicate()
+            _end_group(process.pid)
+            out, err = await asyncio.wait_for(process.communicate(), NODE_TIMEOUT)
             pytest.fail(f"The node script did not end in {NODE_TIMEOUT} s: {err.decode()[-4000:]}")
+        finally:
+            _end_group(process.pid)
     assert process.returncode == 0, err.decode()[-4000:]
     report: dict[str, Any] = json.loads(out)
     return report
