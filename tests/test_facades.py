@@ -208,7 +208,10 @@ def test_the_annotations_of_every_public_class_resolve_at_run_time() -> None:
 
 
 _OTEL = "opentelemetry's TracerProvider (the otel extra, imported at first use)"
-_WEB = "the web extra's WebSettings (miniagents.ext.web needs Starlette: the mcp extra's do not)"
+_WEB = (
+    "the web extra's WebSettings (importing miniagents.ext.web needs sse-starlette and "
+    "ag-ui-protocol, which the mcp extra does not bring)"
+)
 
 CALLABLES_WITH_HINTS_OF_AN_OPTIONAL_SDK: dict[str, str] = {
     **{
