@@ -9,17 +9,22 @@ runtime reads the table: the facade's ``__getattr__`` imports a name's home at i
 two agree): each name there is a static ``from home import Name as Name``, its exact type.
 
 A module that moved leaves its former home behind, a module that only re-exports; one that
-is deprecated warns when it is imported (:func:`warn_former_home`), naming the new home.
+is deprecated warns when it is imported (:func:`warn_former_home`), naming the new home. A
+class shown under a module other than its home resolves its annotations first
+(:func:`resolve_own_annotations`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import inspect
 import sys
 import warnings
 from collections.abc import Iterable, Mapping
+from typing import get_type_hints
 
-__all__ = ["FORMER_HOMES_GO_AFTER", "Reexports", "warn_former_home"]
+__all__ = ["FORMER_HOMES_GO_AFTER", "Reexports", "resolve_own_annotations", "warn_former_home"]
 
 
 class Reexports:
@@ -137,3 +142,28 @@ def warn_former_home(former: str, home: str) -> None:
         DeprecationWarning,
         stacklevel=3,  # the former home's import statement (importlib's frames are skipped)
     )
+
+
+def resolve_own_annotations(cls: type) -> None:
+    """Evaluate ``cls``'s own string annotations now, in its home module, once and for all.
+
+    ``typing.get_type_hints`` reads a class's string annotations in the module its
+    ``__module__`` names: call this before showing the class under another module (a
+    facade, a former home), which does not import what they name (``ClassVar``, say). The
+    ``__init__`` a dataclass makes reads its fields' types in the module of the class it
+    is made for: a dataclass resolves its fields' too, for the ``__init__`` of its
+    subclasses in other modules. An annotation that names what is not defined at run time
+    (one imported only for type checkers) leaves them all strings.
+    """
+    own = inspect.get_annotations(cls)
+    if not own:
+        return
+    try:
+        hints = get_type_hints(cls, include_extras=True)
+    except NameError:
+        return
+    cls.__annotations__ = {name: hints[name] for name in own}
+    if dataclasses.is_dataclass(cls):
+        for each in dataclasses.fields(cls):
+            if each.name in own:
+                each.type = hints[each.name]

@@ -1,18 +1,20 @@
 """The root of every error MiniAgents raises, and the error of every argument check.
 
 :class:`MiniAgentsError` is the root; :class:`ArgumentError`, the error of an argument that
-cannot be used, derives from it. They lie below every layer (this module imports nothing of
-the package), so that each layer's ``errors`` module derives from them: the streams'
-(:mod:`miniagents.promising.errors`, which re-exports the root) and the frozen values'
-(:mod:`miniagents.frozen.errors`) alike. ``ArgumentError`` is what every argument check of
-:mod:`miniagents.arguments` raises (or a layer's own subclass of it). Users import both from
-:mod:`miniagents.errors`, where the whole hierarchy is drawn.
+cannot be used, derives from it. They lie below every layer (this module imports only
+:mod:`miniagents.reexports`, which imports nothing of the package), so that each layer's
+``errors`` module derives from them: the streams' (:mod:`miniagents.promising.errors`, which
+re-exports the root) and the frozen values' (:mod:`miniagents.frozen.errors`) alike.
+``ArgumentError`` is what every argument check of :mod:`miniagents.arguments` raises (or a
+layer's own subclass of it). Users import both from :mod:`miniagents.errors`, where the
+whole hierarchy is drawn.
 """
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, get_type_hints
+from typing import Any
+
+from miniagents.reexports import resolve_own_annotations
 
 __all__ = ["ArgumentError", "MiniAgentsError"]
 
@@ -38,25 +40,8 @@ class MiniAgentsError(Exception):
             and not module.startswith("miniagents.testing")
             and not cls.__name__.startswith("_")
         ):
-            _resolve_own_annotations(cls)
+            resolve_own_annotations(cls)  # (miniagents.errors does not import their names)
             cls.__module__ = _PUBLIC_HOME
-
-
-def _resolve_own_annotations(cls: type) -> None:
-    """Evaluate ``cls``'s own string annotations while its ``__module__`` is still its home.
-
-    ``typing.get_type_hints`` reads them in the module ``__module__`` names, and
-    ``miniagents.errors`` does not import what they name (``ClassVar``, say). A name not
-    defined yet (one imported only for type checkers) stays a string.
-    """
-    own = inspect.get_annotations(cls)
-    if not own:
-        return
-    try:
-        hints = get_type_hints(cls)
-    except NameError:
-        return
-    cls.__annotations__ = {name: hints[name] for name in own}
 
 
 MiniAgentsError.__module__ = _PUBLIC_HOME

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, MutableSequence, MutableSet
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Self, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Self, get_origin
 
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 from pydantic._internal._model_construction import ModelMetaclass
@@ -27,6 +27,7 @@ from typing_extensions import dataclass_transform
 from miniagents.frozen._field_types import mutable_part, one_shot, unsure_fields
 from miniagents.frozen._hash_key import TOO_DEEP_FIX, hash_key_of
 from miniagents.frozen.errors import FrozenFieldError, FrozenInstanceError, HashKeyError
+from miniagents.reexports import resolve_own_annotations
 
 __all__ = ["Frozen", "FrozenDict", "freeze", "plain"]
 
@@ -385,7 +386,5 @@ def _input_key(model: Frozen, name: str) -> str:
 # __module__ and __qualname__, so a bare Frozen keeps the key it had before the move (keys
 # are stable across versions), and pickles made before it still load (that module
 # re-exports them).
-# typing.get_type_hints reads a class's string annotations in the module its __module__
-# names, which does not import what they name: resolve Frozen's own here, first.
-Frozen.__annotations__ = {name: get_type_hints(Frozen)[name] for name in Frozen.__annotations__}
+resolve_own_annotations(Frozen)  # (first: that module does not import what they name)
 Frozen.__module__ = FrozenDict.__module__ = "miniagents.promising.frozen"

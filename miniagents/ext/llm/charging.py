@@ -36,11 +36,12 @@ import asyncio
 import contextvars
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from miniagents.ext.llm.errors import BudgetExceededError, LLMConfigurationError
 from miniagents.ext.llm.messages import TokenUsage
 from miniagents.ext.llm.pricing import cost_usd, is_priced, output_token_price, prices_installed
+from miniagents.ext.llm.provider import AudioTokens
 from miniagents.ext.llm.usage import (
     Budget,
     _budgets_given,
@@ -57,9 +58,6 @@ from miniagents.ext.llm.usage import (
     _uncount_start,
     _used_up,
 )
-
-if TYPE_CHECKING:
-    from miniagents.ext.llm.provider import AudioTokens
 
 __all__ = [
     "BudgetLink",

@@ -57,6 +57,7 @@ from miniagents.ext.tools.tool import Tool
 from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.messages.message import Message
 from miniagents.promising.sentinels import DEFAULT, Sentinel
+from miniagents.reexports import resolve_own_annotations
 
 __all__ = [
     "DEFAULT_MAX_TOOL_CALLS",
@@ -499,6 +500,11 @@ class LLMOptions:
     def __getstate__(self) -> dict[str, object]:
         """The fields, for pickling (what :func:`_memo_of` worked out is left out)."""
         return {name: value for name, value in self.__dict__.items() if name != _MEMO}
+
+
+# A provider's options class, in its own module, makes an __init__ that reads these fields'
+# types there (which does not import what they name): give it the types themselves.
+resolve_own_annotations(LLMOptions)
 
 
 def check_kind(

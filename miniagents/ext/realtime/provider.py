@@ -41,6 +41,7 @@ from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.messages.image import ImagePart
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
+from miniagents.reexports import resolve_own_annotations
 
 __all__ = [
     "AudioCut",
@@ -628,3 +629,8 @@ class RealtimeOptions:
     budget: Budget | None = None
     drain_timeout: float = 10.0
     extra_session: Mapping[str, object] | None = None
+
+
+# A provider's options class, in its own module, makes an __init__ that reads these fields'
+# types there (which does not import what they name): give it the types themselves.
+resolve_own_annotations(RealtimeOptions)

@@ -7,6 +7,7 @@ import inspect
 import pickle
 import re
 import sys
+import typing
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -1023,3 +1024,18 @@ def test_a_typed_option_goes_in_extra_body_when_the_sdk_does_not_name_it() -> No
         "temperature": 0.5,
         "extra_body": {"x": 1},
     }
+
+
+@dataclass(frozen=True, kw_only=True)
+class _UsersOptions(LLMOptions):
+    """A user's provider's options, in a module that imports none of what LLMOptions names."""
+
+    depth: int = 1
+
+
+def test_the_init_of_a_users_options_class_has_annotations_that_resolve() -> None:
+    """``typing.get_type_hints`` (``validate_call``, FastAPI...) reads the ``__init__`` a
+    dataclass makes in the module of the subclass: LLMOptions' fields used to be strings
+    there (``Literal[Sentinel.DEFAULT]``, ``Budget``), a ``NameError``."""
+    hints = typing.get_type_hints(_UsersOptions.__init__)
+    assert hints == {**typing.get_type_hints(LLMOptions), "depth": int, "return": type(None)}

@@ -15,7 +15,9 @@ import logging
 import math
 import re
 import socket
+import typing
 from collections.abc import AsyncIterator, Awaitable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -32,6 +34,7 @@ from miniagents.ext.realtime import (
     AudioFormat,
     RealtimeConnectionError,
     RealtimeInputError,
+    RealtimeOptions,
     RealtimeServerError,
     RealtimeUsage,
     SessionEnd,
@@ -1272,3 +1275,18 @@ async def test_a_geminis_turn_transcribed_during_its_answer_is_told_before_that_
         if isinstance(piece, TurnEnd | Transcript)
     ]
     assert told == ["assistant: Hello there.", "user: Hi.", "end"]  # (the answer began first)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _UsersOptions(RealtimeOptions):
+    """A user's realtime provider's options, in a module that imports none of what
+    RealtimeOptions names."""
+
+    depth: int = 1
+
+
+def test_the_init_of_a_users_realtime_options_class_has_annotations_that_resolve() -> None:
+    """``typing.get_type_hints`` reads the ``__init__`` a dataclass makes in the module of the
+    subclass: RealtimeOptions' fields used to be strings there (``Literal``), a ``NameError``."""
+    hints = typing.get_type_hints(_UsersOptions.__init__)
+    assert hints == {**typing.get_type_hints(RealtimeOptions), "depth": int, "return": type(None)}
