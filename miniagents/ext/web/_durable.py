@@ -17,14 +17,21 @@ the thread), and the job is made again from the run's replay: the same events, i
 order, so a client's ``Last-Event-ID`` keeps its place (see
 :mod:`miniagents.ext.web._event_log`). Where a job paused for approvals and was resumed,
 the app notes with the run, before the decisions are given, where the pause was and the
-run the job went on in (``web.pause.<n>``, see :class:`PausePoint`): the replay pauses
+run the job went on in (``web.pause.<n>``, see :class:`PausePoint`; noted by the one that
+took the pause, its resume or its expiry, see ``RunManager.aresume_run``): the replay pauses
 there too and goes on at once in that run, so each run (the paused one, the one that
-resumed it) has its events numbered as they were. The AG-UI run that resumed a job is
-recorded as a name of the durable run (``ag-ui:<runId>``, after the owner), so that it is
-found by its own id. A job that fails notes with its run the reference its client is told
-(``web.failure``, see :meth:`DurableJobs.anote_failure`): read again, however often and
-after however many restarts, the run's failure is told under that reference, the one the
-log has it under, and is not logged again. The app launches DBOS at its start in a
+resumed it) has its events numbered as they were. A note lost (one written in a task of its
+own, cut by the app's stop past ``STOP_WRITES_GRACE``, or by a crash) leaves a gap in the
+indices: the notes after it are read all the same, in the order of their indices. The
+replay does not pause where the lost note's pause was (the decisions given there are
+recorded: it goes on through it in the run before, as if it had not paused there), and the
+job's pauses after the replay are noted past the highest index noted, never over a note.
+The AG-UI run that resumed a job is recorded as a name of the durable run
+(``ag-ui:<runId>``, after the owner), so that it is found by its own id. A job that fails
+notes with its run the reference its client is told (``web.failure``, see
+:meth:`DurableJobs.anote_failure`): read again, however often and after however many
+restarts, the run's failure is told under that reference, the one the log has it under,
+and is not logged again. The app launches DBOS at its start in a
 ``MiniAgents`` context of its own, in which the runs that the restart stopped are recovered
 (not in the first request's). At its end, its jobs and the recovered runs nobody came back
 for are stopped, as at a crash: their tasks are cancelled, but not their durable runs,
@@ -106,17 +113,29 @@ class FoundRun:
     ended: bool
     decided: frozenset[str]  # the calls whose decisions are recorded (replayed, never asked)
     pauses: tuple[PausePoint, ...] = ()  # the pauses it was resumed from, in order
+    lost_pauses: int = 0  # the pauses between those whose notes are missing (see _pauses)
     cancelled: bool = False  # given up on (its replay stops where it was cancelled)
     here: bool = False  # run by this process's DBOS executor (started or recovered here)
     waiting: bool = False  # a call of it waits for a person's decision now
 
 
-def _pauses(notes: Mapping[str, object]) -> tuple[PausePoint, ...]:
-    """The pause points noted with a run, in order (up to the first one missing)."""
-    found: list[PausePoint] = []
-    while (point := PausePoint.of_note(notes.get(f"{_PAUSE_NOTE}{len(found)}"))) is not None:
-        found.append(point)
-    return tuple(found)
+def _pauses(notes: Mapping[str, object]) -> tuple[tuple[PausePoint, ...], int]:
+    """The pause points noted with a run, in the order of their indices, and how many of the
+    indices below the last one have no point (their notes lost: see the module docstring).
+
+    Every ``web.pause.<n>`` note is read (``n`` a non-negative int, as written), not only
+    those up to the first index missing.
+    """
+    points: dict[int, PausePoint] = {}
+    top = -1  # (the highest index noted, whether its note holds a point or not)
+    for name, note in notes.items():
+        index = name.removeprefix(_PAUSE_NOTE)
+        if index == name or not (index.isascii() and index.isdigit()) or str(int(index)) != index:
+            continue
+        top = max(top, int(index))
+        if (point := PausePoint.of_note(note)) is not None:
+            points[int(index)] = point
+    return tuple(points[index] for index in sorted(points)), top + 1 - len(points)
 
 
 def _fingerprint(error: BaseException) -> str:
@@ -298,6 +317,7 @@ class DurableJobs:
         parsed = self._parsed(owner, run.workflow_id)
         if parsed is None:
             return None
+        pauses, lost = _pauses(run.notes)
         return FoundRun(
             run.workflow_id,
             owner,
@@ -305,7 +325,8 @@ class DurableJobs:
             parsed[1],
             run.ended,
             run.decided,
-            _pauses(run.notes),
+            pauses,
+            lost,
             run.cancelled,
             run.here,
             run.waiting,

@@ -549,12 +549,14 @@ class Job:
 
     __slots__ = (
         "_cut_ending",
+        "_expired_taken",
         "_expiry",
         "_last",
         "_moved",
         "_on_abandon",
         "_resumed",
         "_settled",
+        "_taken",
         "approvals",
         "cancelling",
         "current",
@@ -564,6 +566,7 @@ class Job:
         "kept_bytes",
         "key",
         "last_pause",
+        "lost_pauses",
         "manager",
         "owner",
         "pause_key",
@@ -597,6 +600,7 @@ class Job:
         self.workflow_id = workflow_id
         self.tag = secrets.token_hex(4)  # its logs' renames (see EventLog.resume_point)
         self.pauses = 0  # how many times it paused (a replay's resumed pauses too)
+        self.lost_pauses = 0  # its replay's pauses whose notes were lost (FoundRun's)
         self.last_pause: Pause | None = None
         self.question: InputRequest | None = None  # the question it waits on, paused there
         self._moved = asyncio.Event()  # set when it goes to a new run, pauses or ends
@@ -611,6 +615,8 @@ class Job:
         self._resumed: asyncio.Future[str] | None = None
         self._settled = asyncio.Event()  # set where the job pauses, and when it ends
         self._expiry: asyncio.TimerHandle | None = None
+        self._taken = False  # its pause taken by a resume that notes it (see take)
+        self._expired_taken = False  # its expiry came while taken (see give_back)
         self.task: asyncio.Task[None] | None = None
         self.kept_bytes = 0  # what its encoder keeps once it has ended (its protocol's count)
         self.cut: WebRunTooLargeError | None = None  # why it was cut, if it was
@@ -900,11 +906,48 @@ class Job:
         self._settled.set()
         self._notify_moved()
 
+    @property
+    def pause_index(self) -> int:
+        """The index its last pause is noted under (``web.pause.<n>``: see ``_durable``).
+
+        Past the indices of its replay's pauses whose notes were lost, so that a pause after
+        the replay is never noted over a pause of it.
+        """
+        return self.pauses - 1 + self.lost_pauses
+
+    def take(self) -> bool:
+        """Take the paused job's pause for a resume that writes before it goes on (a durable
+        job's note of its pause); ``False`` if another took it already.
+
+        Until :meth:`resume` or :meth:`give_back`, its expiry waits (see :meth:`give_back`)
+        and nobody else takes it: one note of the pause, by the one that goes on from it.
+        """
+        if self._taken:
+            return False
+        self._taken = True
+        return True
+
+    def give_back(self) -> None:
+        """Give back the pause :meth:`take` took, if the job was not resumed (the note
+        failed, or was cancelled, or the resume was refused after it): the job waits to be
+        resumed again, or, its ``keep_runs_for`` past meanwhile, expires now."""
+        if not self._taken:
+            return
+        self._taken = False
+        if self._expired_taken:
+            self._expired_taken = False
+            if self.paused:
+                self._expire()
+
     def _expire(self) -> None:
         """Nobody resumed the pause within ``keep_runs_for``: the job is cancelled, its
         reply's run given up on. Unless that run went on without it (:attr:`went_on`): the
-        run is its durable engine's then, and runs on; the job goes on, unread, to its end."""
+        run is its durable engine's then, and runs on; the job goes on, unread, to its end.
+        A pause taken (:meth:`take`) expires only if it is given back."""
         self._expiry = None
+        if self._taken:
+            self._expired_taken = True
+            return
         if not self.went_on:
             self.cancel()
             return
@@ -914,7 +957,7 @@ class Job:
         if durable is not None and self.workflow_id is not None and pause is not None:
             # (noted as a resume's pause is: the replay pauses here too, and goes on in it)
             point = PausePoint(unread, pause.at, pause.waiting)
-            durable.note_pause_later(self.owner, self.workflow_id, self.pauses - 1, point)
+            durable.note_pause_later(self.owner, self.workflow_id, self.pause_index, point)
         self.resume(unread)
 
     def _go_on(self, run_key: str) -> None:
@@ -961,6 +1004,7 @@ class Job:
         if self._expiry is not None:
             self._expiry.cancel()
             self._expiry = None
+        self._taken = self._expired_taken = False
         following = Run(run_key, self)
         self.current.successor = following
         self.current = following
@@ -1536,6 +1580,8 @@ class RunManager:
             workflow_id=workflow,
             usage=usage,
         )
+        if found is not None:  # (its next pause is noted past those of its replay)
+            job.lost_pauses = found.lost_pauses
         self._jobs.add(job)
         self._keyed[owner, ids.key] = job
         self._runs[owner, ids.key] = job.current
@@ -1715,23 +1761,45 @@ class RunManager:
 
         A durable job notes first where it paused and the run it goes on in (``named``:
         recorded as a name of the durable run too), so that after a restart its replay
-        pauses there too and its events keep their numbers; ``gone()`` answers if another
-        request resumed it meanwhile. The answer is the new run (or that refusal).
+        pauses there too and its events keep their numbers. The pause is taken
+        (:meth:`Job.take`) before that note's write, at once: its expiry and other resumes
+        wait or are refused meanwhile, so one note of the pause is written, by the resume
+        that goes on from it. ``gone()`` answers if another request took it first (or it
+        ended meanwhile). A note that fails (or is cancelled) gives the pause back
+        (:meth:`Job.give_back`): the job waits as it did, for a resume sent again (a write
+        cut so lands before that resume's, the database's writes being one at a time), or
+        expires then if its time passed; so does a resume refused after its note. The answer
+        is the new run (or that refusal).
         """
-        pause = job.last_pause
-        if self.durable is not None and job.workflow_id is not None and pause is not None:
-            point = PausePoint(run_key, pause.at, pause.waiting)
-            await self.durable.anote_pause(
-                job.owner, job.workflow_id, job.pauses - 1, point, named=named
-            )
-            still = self.paused(job.pause_key, job.owner, lambda found: found is job)
-            if still is not job or job.last_pause is not pause:
-                return gone()  # resumed (or ended) meanwhile
-            if job.went_on:  # (each call decided elsewhere meanwhile: the rest, as aresume)
-                decisions = ()
-            for asked, _ in decisions:
-                if not asked.pending:  # (decided elsewhere meanwhile: those still waiting said)
-                    return not_pending(asked.call_id, asked.tool_name, [a for a, _ in decisions])
+        pause, durable, workflow = job.last_pause, self.durable, job.workflow_id
+        if durable is not None and workflow is not None and pause is not None:
+            if not job.take():
+                return gone()  # (another request resumes it: it notes the pause now)
+            try:
+                point = PausePoint(run_key, pause.at, pause.waiting)
+                await durable.anote_pause(job.owner, workflow, job.pause_index, point, named=named)
+                still = self.paused(job.pause_key, job.owner, lambda found: found is job)
+                if still is not job or job.last_pause is not pause:
+                    return gone()  # ended meanwhile (cancelled, or its server stops)
+                if job.went_on:  # (each call decided elsewhere meanwhile: the rest, as aresume)
+                    decisions = ()
+                for asked, _ in decisions:
+                    if not asked.pending:  # (decided elsewhere meanwhile: those waiting said)
+                        return not_pending(
+                            asked.call_id, asked.tool_name, [a for a, _ in decisions]
+                        )
+                return self._resumed(job, run_key, decisions)
+            finally:
+                job.give_back()  # (resumed: nothing to give back)
+        return self._resumed(job, run_key, decisions)
+
+    def _resumed(
+        self,
+        job: Job,
+        run_key: str,
+        decisions: Sequence[tuple[ToolApprovalRequest, ApprovalDecision]],
+    ) -> Run:
+        """Give the paused ``job``'s ``decisions`` and resume it in a new run, ``run_key``."""
         for asked, decision in decisions:
             decision.apply(asked, job.owner)
         self.unpaused(job)

@@ -17,6 +17,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 import sqlalchemy
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp
 
 from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, miniagent
@@ -26,8 +27,8 @@ from miniagents.ext.llm.offline import CallTool, ScriptedReply, offline_agent, o
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
-from miniagents.ext.web._durable import DurableJobs
-from miniagents.ext.web._runs import Job, RunManager
+from miniagents.ext.web._durable import DurableJobs, PausePoint, _pauses
+from miniagents.ext.web._runs import ApprovalDecision, Job, Run, RunManager
 from tests.ext.web.serving import (
     SSEEvent,
     SSEReader,
@@ -910,3 +911,204 @@ async def test_a_durable_run_cut_past_max_live_run_bytes_is_cancelled(
         assert run is not None
         await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
         await _acancelled(agent, run)
+
+
+Notes = list[tuple[int, str]]
+"""The pause notes a test saw written: each its index and the run it names."""
+
+
+def _held_notes(
+    monkeypatch: pytest.MonkeyPatch, *, fails: bool = False
+) -> tuple[Notes, asyncio.Event, asyncio.Event]:
+    """Hold the first pause note's write (``DurableJobs.anote_pause``) until released.
+
+    Returns the notes seen (each at its write's start), the event set once the first is
+    held and the one that releases it; ``fails``: the first write fails then, unwritten.
+    """
+    from miniagents.ext.dbos import DurableDatabaseError
+
+    notes: Notes = []
+    holding, release = asyncio.Event(), asyncio.Event()
+    note_pause = DurableJobs.anote_pause
+
+    async def anote_pause(
+        jobs: DurableJobs, owner: str | None, run: str, index: int, point: PausePoint, **kw: bool
+    ) -> None:
+        notes.append((index, point.run))
+        if not holding.is_set():  # (the first: held, a slow database's write)
+            holding.set()
+            await release.wait()
+            if fails:
+                raise DurableDatabaseError("The database is down (a test's).")
+        await note_pause(jobs, owner, run, index, point, **kw)
+
+    monkeypatch.setattr(DurableJobs, "anote_pause", anote_pause)
+    return notes, holding, release
+
+
+_MEANWHILE = ["resume", "expiry", "expiry of a run that went on"]
+
+
+@pytest.mark.parametrize("meanwhile", _MEANWHILE)
+async def test_a_pause_is_noted_once_by_the_resume_that_took_it_first(
+    tmp_path: Path, destroyed: None, meanwhile: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A durable run paused here is resumed (``r2``), and while that resume's note of the
+    pause is written, another resume (``r3``) comes, or the pause's expiry
+    (``keep_runs_for``, on the virtual clock; for a run that went on without it, the
+    expiry notes the pause too, with the run ``r1 (unread)``): the first resume took the
+    pause, and only it notes it and goes on; another resume gets the "gone" refusal, the
+    expiry waits. (Was: each noted the same pause index after or while the first wrote,
+    the last write won, and the record could name a run that never went on: ``r3``, or
+    ``r1 (unread)``, while the job went on in ``r2``, or was cancelled by the expiry.)"""
+    from miniagents.ext.dbos import aapprove
+    from miniagents.testing import virtual_time
+
+    call = CallTool("_remove", {"name": "a.txt"})
+    alias = f"NOTED_ONCE_{_MEANWHILE.index(meanwhile)}"
+    async with _paused_here(tmp_path, "ag-ui", alias, call) as (_, _, job):
+        manager, workflow = job.manager, job.workflow_id
+        assert workflow is not None
+        [asked] = job.waiting()
+        decisions = [(asked, ApprovalDecision(approved=True))]
+        if meanwhile == "expiry of a run that went on":
+            database = f"sqlite:///{tmp_path / 'r.db'}"
+            await aapprove(workflow, asked.call_id, database_url=database, decided_by="there")
+            await until(lambda: not asked.pending)  # (the run reads the decision, here)
+            decisions = []  # (as aresume reads them: the run went on)
+        notes, holding, release = _held_notes(monkeypatch)
+        gone = JSONResponse({"gone": True}, status_code=409)
+        first = asyncio.ensure_future(
+            manager.aresume_run(job, "r2", decisions, named=True, gone=lambda: gone)
+        )
+        await asyncio.wait_for(holding.wait(), WAIT)
+        if meanwhile == "resume":
+            second = await manager.aresume_run(job, "r3", decisions, named=True, gone=lambda: gone)
+            assert second is gone  # (was: noted too, and the job went on in r3)
+        else:
+            with virtual_time():  # (past keep_runs_for, 300 s: the expiry comes)
+                await asyncio.sleep(301)
+        release.set()
+        resumed = await asyncio.wait_for(first, WAIT)
+        assert isinstance(resumed, Run), resumed  # (was: gone, after r3 or the expiry)
+        assert resumed.key == "r2"
+        assert job.task is not None
+        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+        assert not job.cancelling
+        assert "removed a.txt" in "".join(resumed.events)
+        assert notes == [(0, "r2")]  # (one note of the pause, by the run that went on)
+        assert manager.durable is not None
+        found = await manager.durable.afind(None, key="r1")
+    assert found is not None
+    assert found.pauses == (PausePoint("r2", asked.call_id, (asked.call_id,)),)
+
+
+@pytest.mark.parametrize("expired", [False, True])
+async def test_a_resume_whose_note_of_the_pause_fails_gives_the_pause_back(
+    tmp_path: Path, destroyed: None, expired: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume of a durable run paused here whose note of the pause fails (its database
+    is down) gives the pause back, not half taken: the job waits again, and a resume sent
+    again takes it, notes it and goes on; or, if its expiry came while the note was
+    written (``keep_runs_for``, on the virtual clock), it expires then, cancelled."""
+    from miniagents.ext.dbos import DurableDatabaseError
+    from miniagents.testing import virtual_time
+
+    call = CallTool("_remove", {"name": "a.txt"})
+    alias = f"NOTE_FAILS_{int(expired)}"
+    async with _paused_here(tmp_path, "ag-ui", alias, call) as (_, _, job):
+        manager = job.manager
+        [asked] = job.waiting()
+        decisions = [(asked, ApprovalDecision(approved=True))]
+        notes, holding, release = _held_notes(monkeypatch, fails=True)
+        gone = JSONResponse({"gone": True}, status_code=409)
+        first = asyncio.ensure_future(
+            manager.aresume_run(job, "r2", decisions, named=True, gone=lambda: gone)
+        )
+        await asyncio.wait_for(holding.wait(), WAIT)
+        if expired:
+            with virtual_time():  # (past keep_runs_for, 300 s: the expiry comes, and waits)
+                await asyncio.sleep(301)
+            assert manager.paused("t1") is job
+        release.set()
+        with pytest.raises(DurableDatabaseError):
+            await asyncio.wait_for(first, WAIT)
+        assert asked.pending  # (nothing decided)
+        assert job.task is not None
+        if expired:  # (given back past its time: it expires now)
+            assert job.cancelling
+            await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+            assert manager.paused("t1") is None
+            assert notes == [(0, "r2")]
+            return
+        assert manager.paused("t1") is job  # (waits again)
+        again = await manager.aresume_run(job, "r3", decisions, named=True, gone=lambda: gone)
+        assert isinstance(again, Run), again
+        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+        assert "removed a.txt" in "".join(again.events)
+        assert notes == [(0, "r2"), (0, "r3")]
+        assert manager.durable is not None
+        found = await manager.durable.afind(None, key="r1")
+    assert found is not None
+    assert [point.run for point in found.pauses] == ["r3"]
+
+
+def test_a_runs_pause_notes_are_read_past_a_gap_in_the_order_of_their_indices() -> None:
+    """The pause notes of a run are read by their indices, in order, past an index whose
+    note is missing (lost: written in a task of its own that was cut) or holds no point;
+    the indices below the highest that have no point are counted, so that the job's next
+    pause is noted past them all. (Was: read up to the first index missing only.)"""
+    first, third = PausePoint("r2", "k1", ("k1",)), PausePoint("r4", "k3", ("k3",))
+    notes: dict[str, object] = {
+        "web.pause.2": third.note(),
+        "web.pause.0": first.note(),
+        "web.pause.4": "not a point",  # (noted: its index is taken all the same)
+        "web.pause.01": PausePoint("x", "x", ()).note(),  # (no index as written)
+        "web.pause.-1": PausePoint("x", "x", ()).note(),
+        "web.pause.x": PausePoint("x", "x", ()).note(),
+        "web.failure": {"reference": "ref", "error": "digest"},
+    }
+    assert _pauses(notes) == ((first, third), 3)
+    assert _pauses({}) == ((), 0)
+    assert _pauses({"web.pause.0": first.note()}) == ((first,), 0)
+
+
+async def test_a_run_whose_pause_note_was_lost_is_replayed_with_the_pauses_noted_after_it(
+    tmp_path: Path, destroyed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A durable run paused here for an approval decided elsewhere outlives its pause's
+    expiry, and the expiry's note of that pause (index 0, written in a task of its own) is
+    lost (cut as the app stops, say); the run pauses again and a resume (``r2``) goes on,
+    noted as the pause 1: read after a restart, the run pauses where it was resumed, and
+    the run ``r2`` keeps its events' numbers; the pause replayed is the note 1's, so the
+    job's next pause would be noted at 2, not over it. (Was: the notes were read up to the
+    missing first one: no pause was found, and ``r2`` was unknown after a restart.)"""
+    monkeypatch.setattr(DurableJobs, "note_pause_later", lambda *_, **__: None)  # (lost)
+    later = CallTool("_remove", {"name": "b.txt"})
+    async with _unread_after_expiry(tmp_path, "LOST_NOTE", later, "Done.") as unread:
+        manager, job, gate, _, client = unread
+        assert job.task is not None
+        gate.set()
+        await asyncio.wait_for(job.asettled(), WAIT)  # (its second round: it pauses again)
+        [second] = job.waiting()
+        entry = {"interruptId": second.call_id, "status": "resolved"}
+        resume = agui_input("r2", thread="t1", resume=[{**entry, "payload": {"approved": True}}])
+        response, resumed = await post_events(client, resume)
+        assert response.status_code == 200, resumed
+        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+    assert manager.durable is not None
+    found = await manager.durable.afind(None, key="r1")
+    assert found is not None
+    assert found.pauses == (PausePoint("r2", second.call_id, (second.call_id,)),)
+    assert found.lost_pauses == 1
+    again = agui_app(manager.agent, authentication=NoAuthentication())  # (a restart)
+    async with served(again) as client:
+        response, replayed = await get_events(client, "/runs/r2")
+        recovered = again.state.runs.job("r1")
+    assert response.status_code == 200, replayed  # (was: 404, r2 unknown)
+    assert [(event.id, event.type) for event in replayed] == [
+        (event.id, event.type) for event in resumed
+    ]
+    assert "Done." in "".join(event.data for event in replayed)
+    assert recovered is not None
+    assert (recovered.pauses, recovered.pause_index) == (1, 1)  # (the note 1's pause)
