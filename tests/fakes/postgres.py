@@ -5,11 +5,12 @@ fails with the command that installs it (a test never skips because a part is mi
 
 The server is a throwaway cluster in a temporary folder: ``initdb`` with trust
 authentication, listening on 127.0.0.1 only, on a free port, stopped (and its folder
-removed) when the context ends. PostgreSQL refuses to run as root, so under root (as in CI
-containers) the cluster belongs to the package's ``postgres`` user. A standby cluster
-(``postgres_server(standby=True)``) stays in recovery with hot standby off: it answers every
-connection with SQLSTATE 57P03, "the database system is not accepting connections" (a
-server that is not ready, as one starting up or shutting down is).
+removed) when the context ends, or when the process that started it ends however it does
+(on SIGTERM or SIGKILL too: see ``_stopper``). PostgreSQL refuses to run as root, so under
+root (as in CI containers) the cluster belongs to the package's ``postgres`` user. A
+standby cluster (``postgres_server(standby=True)``) stays in recovery with hot standby off:
+it answers every connection with SQLSTATE 57P03, "the database system is not accepting
+connections" (a server that is not ready, as one starting up or shutting down is).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -216,12 +218,51 @@ def postgres_server(*, standby: bool = False) -> Iterator[PostgresServer]:
                 os.chown(signal, owner.pw_uid, owner.pw_gid)
             options += " -c hot_standby=off"
         run("pg_ctl", "-D", data, "-l", log, "-o", options, "-w", "-t", "60", "start")
+        stopper = None
         try:
+            stopper = _stopper(folder)
             yield PostgresServer("127.0.0.1", port, _USER, str(folder), options)
         finally:
             run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop", check=False)
+            if stopper is not None:  # (not if that stop failed: the stopper stops it later)
+                stopper.kill()
+                stopper.communicate()  # (its end waited for, its stdin closed)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+_STOPPER = """\
+import shutil, subprocess, sys
+
+pg_ctl, folder, uid, gid = sys.argv[1:]
+sys.stdin.buffer.read()  # (to its end: the process that started this one ended)
+owner = {"user": int(uid), "group": int(gid)} if uid else {}
+stop = [pg_ctl, "-D", f"{folder}/data", "-m", "immediate", "-w", "stop"]
+subprocess.run(stop, capture_output=True, timeout=120, cwd=folder, **owner)
+shutil.rmtree(folder, ignore_errors=True)
+"""
+"""The stopper's program (see :func:`_stopper`): its arguments are ``pg_ctl``, the cluster's
+folder, and the user and group ids of its owner (empty: ours)."""
+
+
+def _stopper(folder: Path) -> subprocess.Popen[bytes]:
+    """A process that stops the cluster of ``folder`` and removes it once this one has ended.
+
+    However this process ends, the one end of the stopper's stdin it holds is closed (by
+    the system, on SIGTERM and SIGKILL too, where no ``finally`` runs): the stopper reads
+    to that end, then stops the cluster (``pg_ctl`` detaches it from this process, so that
+    it would run on). It runs in a session of its own, out of reach of what ends this
+    process's group (a Ctrl+C). Killed when the cluster was stopped here.
+    """
+    owner = _owner()
+    ids = [str(owner.pw_uid), str(owner.pw_gid)] if owner else ["", ""]
+    return subprocess.Popen(
+        [sys.executable, "-I", "-c", _STOPPER, str(_binary("pg_ctl")), str(folder), *ids],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 @contextlib.contextmanager

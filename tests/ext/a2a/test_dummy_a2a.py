@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -362,5 +363,11 @@ def test_a_stopped_child_ends_with_what_it_started(
     monkeypatch.setattr(f"{__name__}.CHILD", program)
     child = DummyChild("serve")
     started = child.read()
-    child.close()  # (it ends at once: its stdin closed)
-    assert ends_within(started, DEADLINE)
+    sleeper = os.pidfd_open(started)  # (it sleeps for an hour: it runs now)
+    try:
+        child.close()  # (it ends at once: its stdin closed)
+        assert ends_within(started, DEADLINE)
+    finally:  # (one that ran on failed the test: it does not outlive it)
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(sleeper, signal.SIGKILL)
+        os.close(sleeper)

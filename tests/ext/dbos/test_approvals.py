@@ -407,7 +407,9 @@ def test_of_two_decisions_at_the_same_instant_one_wins_and_the_other_is_refused(
             assert line == "APPROVAL offline_call_1 True\n"
             break
     else:
-        raise AssertionError(f"the run ended before its approval: {waiting.communicate()}")
+        raise AssertionError(
+            f"the run ended before its approval: {waiting.communicate(timeout=TIMEOUT)}"
+        )
     _listed(database_url, "run-1")
     end_process_group(waiting)  # nobody reads the decisions: both would have been sent before
     waiting.communicate(timeout=TIMEOUT)

@@ -16,10 +16,11 @@ restart as it ended before it.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from miniagents.ext.dbos._sqlite import close_client, new_client
 from miniagents.testing import FakeLLMServer, RecordedRequest, ToolCall
 from tests.ext.web.serving import SSEEvent, SSEReader, get_events, post_events, until
 from tests.fakes.fixtures import fake_llm  # noqa: F401
-from tests.subprocesses import killed, run_python, start_server
+from tests.subprocesses import ends_within, killed, run_python, start_server
 
 CHILD = Path(__file__).with_name("durable_server.py")
 TIMEOUT = 120.0  # seconds a child may take to stop, or to reach a call, at most, on a loaded
@@ -41,7 +42,11 @@ MAIN = "main-model"
 
 
 class Server:
-    """One run of ``durable_server.py``: its URL once it listens."""
+    """One run of ``durable_server.py``: its URL once it listens.
+
+    It ends, with every process it started, at the end of the test that started it,
+    whatever happened (see :func:`_servers_end`).
+    """
 
     def __init__(self, llm: FakeLLMServer, folder: Path, protocol: str, **env: str) -> None:
         self.llm = llm
@@ -52,6 +57,7 @@ class Server:
             **env,
         }
         self.process, self.url = start_server(CHILD, llm=llm, env=env, timeout=TIMEOUT)
+        _started.append(self)
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, timeout=60)
@@ -63,10 +69,36 @@ class Server:
             killed(self.process, TIMEOUT)
 
     def stop(self) -> None:
-        """SIGTERM: the server shuts down (its runs are cancelled, not ended)."""
-        self.process.send_signal(signal.SIGTERM)
-        _, err = self.process.communicate(timeout=TIMEOUT)
+        """SIGTERM: the server shuts down (its runs are cancelled, not ended); then every
+        process it started is killed (the server too, if it did not end within ``TIMEOUT``:
+        that fails the test)."""
+        if self.process.returncode is not None:  # (killed, or stopped, already)
+            return
+        # (not reaped until its group is killed: neither ``send_signal``, which reaps a
+        # server that ended by itself, nor ``wait``: the group's id is still its own)
+        os.kill(self.process.pid, signal.SIGTERM)
+        ended = ends_within(self.process.pid, TIMEOUT)
+        _, err = killed(self.process, TIMEOUT)
+        assert ended, f"the server did not end within {TIMEOUT} s of SIGTERM:\n{err[-4000:]}"
         assert "Traceback" not in err, err[-4000:]
+
+
+_started: list[Server] = []
+"""The servers the running test started (see :func:`_servers_end`)."""
+
+
+@pytest.fixture(autouse=True)
+def _servers_end() -> Iterator[None]:
+    """Every server a test started is killed at its end, with every process it started, if
+    it still runs (a test that failed before a server's stop left it running for the rest
+    of the run)."""
+    try:
+        yield
+    finally:
+        with ExitStack() as ends:  # (each one killed, even if killing another failed)
+            for server in _started:
+                ends.callback(server.kill)
+            _started.clear()
 
 
 @dataclass(frozen=True)
