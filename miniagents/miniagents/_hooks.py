@@ -23,7 +23,8 @@ lookup however many are plugged in::
 
 A module's ``combine`` (and the watches it hands out) are made on :class:`Fanout`, which
 calls each implementation in turn, logging an error of one once and going on with the
-others; :func:`observer_hook` makes such a hook of observers, with what logs their errors.
+others; :func:`observer_hook` makes such a hook of observers, with what logs their errors,
+and :func:`current_watch` asks its observer for its watch of some work that starts.
 
 Plugging in and out is safe from any thread, and at once from several: a change is made
 of what is plugged in when it is made (``combine`` is called with no lock held, and called
@@ -38,7 +39,7 @@ from typing import Generic, TypeVar
 
 from miniagents.miniagents.logged_once import LoggedOnce
 
-__all__ = ["Fanout", "Hook", "observer_hook"]
+__all__ = ["Fanout", "Hook", "current_watch", "observer_hook"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -196,3 +197,18 @@ def observer_hook(
     )
     named = f"the {observer.partition(' ')[2]}"
     return Hook(named, lambda observers: fanout(observers, failures)), failures
+
+
+def current_watch(
+    hook: Hook[T], failures: LoggedOnce, where: str, start: Callable[[T], R | None]
+) -> R | None:
+    """The watch the hook's observer gives of some work that starts now (``None`` without one).
+
+    ``start(observer)`` asks the observer for it (``where``: the method it calls, such as
+    ``"llm_call_started"``); an error it raises is logged once by ``failures`` (the hook's,
+    from :func:`observer_hook`), and the work goes on unwatched (``None``).
+    """
+    observer = hook.current
+    if observer is None:
+        return None
+    return failures.call(where, observer, start, observer)

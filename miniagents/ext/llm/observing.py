@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMOptions, LLMProvider
-from miniagents.miniagents.lowlevel import Fanout, Hook, observer_hook
+from miniagents.miniagents.lowlevel import Fanout, Hook, current_watch, observer_hook
 
 __all__ = [
     "LLMCallObserver",
@@ -119,11 +119,11 @@ def watch_llm_call(
     agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
 ) -> LLMCallWatch | None:
     """The observer's watch of a call that starts now (``None`` without an observer)."""
-    observer = llm_call_observers.current
-    if observer is None:
-        return None
-    return _failures.call(
-        "llm_call_started", observer, observer.llm_call_started, agent_alias, provider, call
+    return current_watch(
+        llm_call_observers,
+        _failures,
+        "llm_call_started",
+        lambda observer: observer.llm_call_started(agent_alias, provider, call),
     )
 
 

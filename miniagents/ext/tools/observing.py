@@ -32,7 +32,7 @@ from miniagents.ext.tools.approval import ToolDecision
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.message_promise import MessagePromise
-from miniagents.miniagents.lowlevel import Fanout, Hook, observer_hook
+from miniagents.miniagents.lowlevel import Fanout, Hook, current_watch, observer_hook
 
 __all__ = [
     "ToolCallDecisionWatch",
@@ -121,11 +121,11 @@ def watch_tool_call(
     tool: Tool, call: ToolCallMessage, result: MessagePromise[ToolResultMessage]
 ) -> ToolCallWatch | None:
     """The observer's watch of a call that starts now (``None`` without an observer)."""
-    observer = tool_call_observers.current
-    if observer is None:
-        return None
-    return _failures.call(
-        "tool_call_started", observer, observer.tool_call_started, tool, call, result
+    return current_watch(
+        tool_call_observers,
+        _failures,
+        "tool_call_started",
+        lambda observer: observer.tool_call_started(tool, call, result),
     )
 
 
