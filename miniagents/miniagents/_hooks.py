@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Concatenate, Generic, ParamSpec, TypeVar
 
 from miniagents.miniagents.logged_once import LoggedOnce
 
@@ -43,6 +43,7 @@ __all__ = ["Fanout", "Hook", "current_watch", "observer_hook"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+P = ParamSpec("P")
 
 
 class Hook(Generic[T]):
@@ -200,15 +201,24 @@ def observer_hook(
 
 
 def current_watch(
-    hook: Hook[T], failures: LoggedOnce, where: str, start: Callable[[T], R | None]
+    hook: Hook[T],
+    failures: LoggedOnce,
+    method: Callable[Concatenate[T, P], R | None],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
 ) -> R | None:
     """The watch the hook's observer gives of some work that starts now (``None`` without one).
 
-    ``start(observer)`` asks the observer for it (``where``: the method it calls, such as
-    ``"llm_call_started"``); an error it raises is logged once by ``failures`` (the hook's,
-    from :func:`observer_hook`), and the work goes on unwatched (``None``).
+    ``method`` is the observer's method that gives it, as its protocol declares it (such as
+    ``LLMCallObserver.llm_call_started``): the observer's own method of that name is called
+    with ``args`` and ``kwargs`` (an observer need not subclass its protocol). An error it
+    raises is logged once by ``failures`` (the hook's, from :func:`observer_hook`), and the
+    work goes on unwatched (``None``). Without an observer it costs this one call.
     """
     observer = hook.current
     if observer is None:
         return None
-    return failures.call(where, observer, start, observer)
+    where = method.__name__
+    started: Callable[P, R | None] = getattr(observer, where)
+    return failures.call(where, observer, started, *args, **kwargs)
