@@ -5,7 +5,8 @@ kind. The turn makes one :class:`TurnCount` per call and shares it with its prov
 (:data:`TURN_COUNT`, set while the call streams): the turn adds the text, refusals and
 tool calls' arguments it takes, and the provider adds what it reads but does not give the
 turn, found with :func:`count_reasoning`: the thinking it keeps, to send it back with the
-turn's tool calls (Anthropic's thinking blocks, Bedrock's reasoning), and the reasoning
+turn's tool calls (Anthropic's thinking blocks, Bedrock's reasoning: a
+:class:`KeptThoughts` each), and the reasoning
 it drops (Chat Completions' ``reasoning_content``, the Responses API's reasoning summary,
 Gemini's thought parts). Each piece counts once, in the order it came, toward the one
 bound: a stream of reasoning without end ends (each piece, a sign of life, moves the stall
@@ -18,12 +19,25 @@ the setting named), as if the text had gone over.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from contextvars import ContextVar
+from typing import Generic, TypeVar
 
 from miniagents.ext.llm.errors import LLMResponseError
+from miniagents.ext.llm.prompt import thoughts_json
 from miniagents.ext.llm.settings import llm_settings
 
-__all__ = ["TURN_COUNT", "TurnCount", "count_reasoning", "is_too_long", "too_long"]
+__all__ = [
+    "TURN_COUNT",
+    "KeptThoughts",
+    "TurnCount",
+    "count_reasoning",
+    "is_too_long",
+    "too_long",
+]
+
+_B = TypeVar("_B")
 
 
 class _TurnTooLong(LLMResponseError):
@@ -93,3 +107,44 @@ def count_reasoning(counted: TurnCount | None, chars: int) -> TurnCount:
             counted = TurnCount(llm_settings().llm_max_turn_chars)
     counted.spend(chars)
     return counted
+
+
+class KeptThoughts(ABC, Generic[_B]):
+    """The thought blocks of a streamed reply, kept to go back with its calls.
+
+    A provider's subclass keeps its API's blocks (Anthropic's thinking blocks, Bedrock's
+    reasoning), each by its index in the reply. They count toward the turn's characters
+    (``MiniAgents(llm_max_turn_chars=...)``) with the text and arguments of the reply, in
+    the turn's count (:func:`count_reasoning`): a model, or a proxy, that thinks without
+    end does not fill the memory.
+
+    Attributes:
+        blocks: Each block, by its index.
+        since_call: The blocks since the last call (:meth:`taken` takes them).
+        counted: The turn's count, from the first thought on (``None`` before it).
+    """
+
+    __slots__ = ("blocks", "counted", "since_call")
+
+    def __init__(self) -> None:
+        self.blocks: dict[int, _B] = {}
+        self.since_call: list[_B] = []
+        self.counted: TurnCount | None = None
+
+    def spend(self, chars: int) -> None:
+        """Count ``chars`` characters of thought toward the turn's bound.
+
+        Raises:
+            LLMResponseError: ``too_long()``'s, past the turn's bound.
+        """
+        self.counted = count_reasoning(self.counted, chars)
+
+    def taken(self) -> str | None:
+        """The blocks since the last call, as a call's ``thought_signature`` (``None``: none)."""
+        signature = thoughts_json([self.kept(block) for block in self.since_call])
+        self.since_call = []
+        return signature
+
+    @abstractmethod
+    def kept(self, block: _B) -> Mapping[str, object]:
+        """``block`` as a call keeps it (JSON, sent back with the call as it is)."""

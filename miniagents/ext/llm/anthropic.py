@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, ParamSpec
 
 from miniagents.arguments import check_count
-from miniagents.ext.llm._turn_chars import TurnCount, count_reasoning
+from miniagents.ext.llm._turn_chars import KeptThoughts, TurnCount, count_reasoning
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
     LLMConfigurationError,
@@ -368,29 +368,10 @@ def _whole_reply(reply: Any) -> Iterator[LLMEvent]:
     )
 
 
-class _Thinking:
-    """The thinking blocks of a streamed reply, kept to go back with its calls.
+class _Thinking(KeptThoughts[dict[str, Any]]):
+    """The thinking blocks of a streamed reply, kept to go back with its calls (counted)."""
 
-    Thinking counts toward the turn's characters (``MiniAgents(llm_max_turn_chars=...)``)
-    with the text and arguments of the reply, in the turn's count (see
-    :mod:`miniagents.ext.llm._turn_chars`): a model, or a proxy, that thinks without end
-    does not fill the memory.
-    """
-
-    __slots__ = ("blocks", "counted", "since_call")
-
-    def __init__(self) -> None:
-        self.blocks: dict[int, dict[str, Any]] = {}  # each thinking block, by its index
-        self.since_call: list[dict[str, Any]] = []  # the thinking blocks since the last call
-        self.counted: TurnCount | None = None  # the turn's count, from the first thinking on
-
-    def spend(self, chars: int) -> None:
-        """Count ``chars`` characters of thinking toward the turn's bound.
-
-        Raises:
-            LLMResponseError: ``too_long()``'s, past the turn's bound.
-        """
-        self.counted = count_reasoning(self.counted, chars)
+    __slots__ = ()
 
     def start(self, index: int, block: Any) -> None:
         """Keep the block ``block`` (at ``index``) if it is a thinking block."""
@@ -410,11 +391,8 @@ class _Thinking:
             self.spend(len(delta.signature))
             thinking["signature"] += delta.signature
 
-    def taken(self) -> str | None:
-        """The thinking blocks since the last call, as a call's ``thought_signature``."""
-        signature = thoughts_json(self.since_call)
-        self.since_call = []
-        return signature
+    def kept(self, block: dict[str, Any]) -> Mapping[str, object]:
+        return block  # (kept as it goes back)
 
 
 def _thought(block: Any) -> dict[str, Any] | None:

@@ -62,11 +62,11 @@ import binascii
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, ParamSpec
 
-from miniagents.ext.llm._turn_chars import TurnCount, count_reasoning
+from miniagents.ext.llm._turn_chars import KeptThoughts, TurnCount, count_reasoning
 from miniagents.ext.llm.errors import (
     LLMAuthenticationError,
     LLMConfigurationError,
@@ -400,21 +400,10 @@ class _Reasoning:
         return _kept_reasoning({"reasoningText": text})
 
 
-class _Reasonings:
-    """The reasoning blocks of a streamed reply, kept to go back with its calls.
+class _Reasonings(KeptThoughts[_Reasoning]):
+    """The reasoning blocks of a streamed reply, kept to go back with its calls (counted)."""
 
-    Reasoning counts toward the turn's characters (``MiniAgents(llm_max_turn_chars=...)``)
-    with the text and arguments of the reply, in the turn's count (see
-    :mod:`miniagents.ext.llm._turn_chars`): a model, or a proxy, that reasons without end
-    does not fill the memory.
-    """
-
-    __slots__ = ("blocks", "counted", "since_call")
-
-    def __init__(self) -> None:
-        self.blocks: dict[int, _Reasoning] = {}  # each reasoning block, by its index
-        self.since_call: list[_Reasoning] = []  # the reasoning blocks since the last call
-        self.counted: TurnCount | None = None  # the turn's count, from the first reasoning on
+    __slots__ = ()
 
     def add(self, index: int, delta: dict[str, Any]) -> None:
         """Add a ``reasoningContent`` delta to the block at ``index`` (a new one, at first)."""
@@ -424,11 +413,8 @@ class _Reasonings:
             self.since_call.append(block)
         self.counted = count_reasoning(self.counted, block.add(delta))
 
-    def taken(self) -> str | None:
-        """The reasoning blocks since the last call, as a call's ``thought_signature``."""
-        signature = thoughts_json([each.kept() for each in self.since_call])
-        self.since_call = []
-        return signature
+    def kept(self, block: _Reasoning) -> Mapping[str, object]:
+        return block.kept()
 
 
 def _reasoning_chars(block: dict[str, Any]) -> int:

@@ -18,7 +18,7 @@ import json
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Literal, Protocol, TypeAlias, TypeVar
 
@@ -33,6 +33,8 @@ __all__ = [
     "ApprovalFlow",
     "Encoder",
     "Item",
+    "ItemEncoder",
+    "ItemProtocol",
     "JobIds",
     "OpenItems",
     "WebProtocol",
@@ -86,6 +88,67 @@ class OpenItems(Generic[_E]):
         ends = [*reversed(self._open.values())]
         self._open.clear()
         return ends
+
+
+class ItemEncoder(ABC, Generic[_E]):
+    """An encoder whose events open and end items (AG-UI's and the AI SDK's): what they share.
+
+    It notes the item of each event it makes (:meth:`events`), so that a run that fails, is
+    cut or given up on ends what is open first (its ``_open``'s :meth:`~OpenItems.ended`);
+    a cut run's events that its client never got are undone first (:meth:`cut`). A subclass
+    writes its own protocol: the events of a part, each one's item, its text, the event of a
+    text, and the events that end a failed run.
+    """
+
+    def __init__(self) -> None:
+        self._open = OpenItems[_E]()
+
+    def events(self, part: Part) -> list[str]:
+        """The events of ``part`` (noting the items they open and end)."""
+        found: list[str] = []
+        for event in self._events(part):
+            self._open.note(self._item_of(event))
+            found.append(self._encode(event))
+        return found
+
+    def failed(self, error: Exception, text: str | None = None) -> list[str]:
+        """The events that end the run with ``error``, what it left open ended first.
+
+        ``text``: what its client is told (by default the error's own text).
+        """
+        return self._failure(error, (str(error) or repr(error)) if text is None else text)
+
+    def cut(self, error: Exception, unlogged: Sequence[str]) -> list[str]:
+        """The events that end a run cut with ``error``, which does not log ``unlogged``.
+
+        Those are the last events it made: what they opened is not open for the client,
+        what they ended is (undone the last first, so that each item is ended inside those
+        around it).
+        """
+        for data in reversed(unlogged):
+            event = self._decoded(data)
+            self._open.undo(None if event is None else self._item_of(event))
+        return self.failed(error)
+
+    @abstractmethod
+    def _events(self, part: Part) -> Iterator[_E]:
+        """The protocol's events of ``part``."""
+
+    @abstractmethod
+    def _item_of(self, event: _E) -> tuple[str, _E, bool] | None:
+        """The item ``event`` opens or ends, as :meth:`OpenItems.note` takes it (or ``None``)."""
+
+    @abstractmethod
+    def _encode(self, event: _E) -> str:
+        """``event`` as the text of its SSE event."""
+
+    @abstractmethod
+    def _decoded(self, data: str) -> _E | None:
+        """The event of the text ``data`` (``None``: one that opens or ends no item)."""
+
+    @abstractmethod
+    def _failure(self, error: Exception, text: str) -> list[str]:
+        """The events that end the run with ``error``, telling ``text`` (what is open first)."""
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -317,3 +380,21 @@ class WebProtocol(ABC):
         """
         del encoder, runs  # (nothing to keep)
         return 0
+
+
+class ItemProtocol(WebProtocol):
+    """A protocol whose encoder is an :class:`ItemEncoder`: AG-UI's and the AI SDK's.
+
+    A failed run's events tell the text :meth:`~WebProtocol.told` gives; a cut run's end
+    the items its client saw.
+    """
+
+    def failed(self, encoder: Encoder, error: Exception, told: ToldError) -> list[str]:
+        """The encoder's events of ``error``, telling ``told``'s text."""
+        assert isinstance(encoder, ItemEncoder)  # (its own)
+        return encoder.failed(error, told.text)
+
+    def cut(self, encoder: Encoder, error: Exception, unlogged: Sequence[str]) -> list[str]:
+        """The encoder's ending, the items of the ``unlogged`` events as the client saw them."""
+        assert isinstance(encoder, ItemEncoder)  # (its own)
+        return encoder.cut(error, unlogged)

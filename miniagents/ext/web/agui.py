@@ -59,7 +59,7 @@ from starlette.responses import Response
 from miniagents.arguments import refused_argument
 from miniagents.ext.errors import WebConfigurationError
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUsage, UserMessage
-from miniagents.ext.told_errors import ToldError, told_error, told_reference
+from miniagents.ext.told_errors import told_error, told_reference
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
@@ -76,11 +76,10 @@ from miniagents.ext.web._http import (
 )
 from miniagents.ext.web._protocol import (
     ApprovalFlow,
-    Encoder,
     Item,
+    ItemEncoder,
+    ItemProtocol,
     JobIds,
-    OpenItems,
-    WebProtocol,
     json_text,
 )
 from miniagents.ext.web._runs import ApprovalDecision, Run, RunManager, arecovered, astart_turn
@@ -552,7 +551,7 @@ def _text_of(content: object) -> str:
 _NAMED = ("messageId", "parentMessageId", "subagentRunId")  # the fields a rename renames
 
 
-class _AGUI(WebProtocol):
+class _AGUI(ItemProtocol):
     """AG-UI, for the run manager: a job is a run (its key) of a thread (its group)."""
 
     name = "ag-ui"
@@ -613,16 +612,6 @@ class _AGUI(WebProtocol):
 
     def renamed_keys(self, event: Mapping[str, object]) -> tuple[str, ...]:
         return _NAMED
-
-    def failed(self, encoder: Encoder, error: Exception, told: ToldError) -> list[str]:
-        """The encoder's ``RUN_ERROR`` of ``error`` (its class's ``code``), saying ``told``."""
-        assert isinstance(encoder, _AGUIEncoder)  # (its own)
-        return encoder.failed(error, told.text)
-
-    def cut(self, encoder: Encoder, error: Exception, unlogged: Sequence[str]) -> list[str]:
-        """The encoder's ending, the items of the ``unlogged`` events as the client saw them."""
-        assert isinstance(encoder, _AGUIEncoder)  # (its own)
-        return encoder.cut(error, unlogged)
 
 
 _ITEM_EVENTS: Mapping[str, type[BaseEvent]] = {
@@ -716,7 +705,7 @@ _ROLES: Mapping[str, Literal["developer", "system", "assistant", "user"]] = {
 }
 
 
-class _AGUIEncoder:
+class _AGUIEncoder(ItemEncoder[BaseEvent]):
     """A job's reply as AG-UI events (the mapping is drawn in the package docstring).
 
     It knows the thread and the run it streams to now (a resumed job streams to a new run)
@@ -735,6 +724,7 @@ class _AGUIEncoder:
         keep_runs_for: float,
         schema: dict[str, object],
     ) -> None:
+        super().__init__()
         self._thread = ids.group
         self._run = ids.key
         self._first_run = ids.key  # (names the turn of calls that no text came before)
@@ -742,7 +732,6 @@ class _AGUIEncoder:
         self._keep_runs_for = keep_runs_for
         self._schema = schema
         self._turn_message_id: str | None = None  # the assistant message calls belong to
-        self._open = OpenItems[BaseEvent]()
         self._usage = usage  # (its job's meter: each run reports what it spent)
 
     def opening(self) -> list[str]:
@@ -764,18 +753,15 @@ class _AGUIEncoder:
     def finished(self) -> list[str]:
         return [_encode(self._run_finished(None))]
 
-    def failed(self, error: Exception, text: str | None = None) -> list[str]:
+    def _failure(self, error: Exception, text: str) -> list[str]:
         """The events that end the run with ``error``: what it left open, then its ``RUN_ERROR``.
 
-        Its ``code`` is the error's class's name, its ``message`` ``text`` (by default the
-        error's own text), its ``usage`` what the run spent before the failure.
+        Its ``code`` is the error's class's name, its ``message`` ``text``, its ``usage`` what
+        the run spent before the failure.
         """
-        message = (str(error) or repr(error)) if text is None else text
         usage, metadata = self._usage_fields()
         return self._ending(
-            RunErrorEvent(
-                message=message, code=type(error).__name__, usage=usage, metadata=metadata
-            )
+            RunErrorEvent(message=text, code=type(error).__name__, usage=usage, metadata=metadata)
         )
 
     def cancelled(self) -> list[str]:
@@ -805,25 +791,17 @@ class _AGUIEncoder:
         """The events that end what the run left open (the last opened first), then ``last``."""
         return [_encode(event) for event in [*self._open.ended(), last]]
 
-    def events(self, part: parts.Part) -> list[str]:
-        """The events of ``part`` (noting the items they open and end)."""
-        found: list[str] = []
-        for event in self._events(part):
-            self._open.note(_item_of(event))
-            found.append(_encode(event))
-        return found
+    def _item_of(self, event: BaseEvent) -> tuple[str, BaseEvent, bool] | None:
+        return _item_of(event)
 
-    def cut(self, error: Exception, unlogged: Sequence[str]) -> list[str]:
-        """The events that end a run cut with ``error``, which does not log ``unlogged``.
+    def _encode(self, event: BaseEvent) -> str:
+        return _encode(event)
 
-        Those are the last events it made: what they opened is not open, what they ended
-        is (undone the last first, so that each item is ended inside those around it).
-        """
-        for data in reversed(unlogged):
-            found = json.loads(data)
-            kind = _ITEM_EVENTS.get(str(found.get("type"))) if isinstance(found, dict) else None
-            self._open.undo(None if kind is None else _item_of(kind.model_validate(found)))
-        return self.failed(error)
+    def _decoded(self, data: str) -> BaseEvent | None:
+        """The event of ``data`` if it opens or ends an item (``None`` if not)."""
+        found = json.loads(data)
+        kind = _ITEM_EVENTS.get(str(found.get("type"))) if isinstance(found, dict) else None
+        return None if kind is None else kind.model_validate(found)
 
     def _events(self, part: parts.Part) -> Iterator[BaseEvent]:
         if isinstance(part, parts.TextStart):

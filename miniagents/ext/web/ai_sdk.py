@@ -19,7 +19,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from miniagents.ext.llm.messages import AssistantMessage, SystemMessage, TokenUsage, UserMessage
-from miniagents.ext.told_errors import ToldError
 from miniagents.ext.tools.approval import ToolApprovalRequest
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.web import _reply_parts as parts
@@ -36,9 +35,9 @@ from miniagents.ext.web._http import (
 from miniagents.ext.web._protocol import (
     ApprovalFlow,
     Item,
+    ItemEncoder,
+    ItemProtocol,
     JobIds,
-    OpenItems,
-    WebProtocol,
     json_text,
 )
 from miniagents.ext.web._runs import ApprovalDecision, Run, RunManager, arecovered, astart_turn
@@ -52,7 +51,6 @@ from miniagents.miniagents.context import MiniAgents
 
 if TYPE_CHECKING:
     from miniagents.ext.web._durable import DurableJobs, FoundRun
-    from miniagents.ext.web._protocol import Encoder
 
 __all__ = [
     "AI_SDK_HEADERS",
@@ -476,7 +474,7 @@ def _tool_messages(part: UIPart) -> list[Message]:
 # -- the protocol: names, events, items ------------------------------------------------------
 
 
-class _AISDK(WebProtocol):
+class _AISDK(ItemProtocol):
     """The AI SDK, for the run manager: a job is a chat (its key)'s next message (its group)."""
 
     name = "ai-sdk"
@@ -497,16 +495,6 @@ class _AISDK(WebProtocol):
         self, ids: JobIds, approval_flow: ApprovalFlow, keep_runs_for: float, usage: JobUsage
     ) -> _AISDKEncoder:
         return _AISDKEncoder(ids.group, usage)
-
-    def failed(self, encoder: Encoder, error: Exception, told: ToldError) -> list[str]:
-        """The encoder's error part of ``error``, saying ``told``'s text."""
-        assert isinstance(encoder, _AISDKEncoder)  # (its own)
-        return encoder.failed(error, told.text)
-
-    def cut(self, encoder: Encoder, error: Exception, unlogged: Sequence[str]) -> list[str]:
-        """The encoder's ending, the parts of the ``unlogged`` events as the client saw them."""
-        assert isinstance(encoder, _AISDKEncoder)  # (its own)
-        return encoder.cut(error, unlogged)
 
     def item(self, event: Mapping[str, object], opened: tuple[str, ...] | None) -> Item:
         part = _named_part(event)
@@ -586,7 +574,7 @@ def _part_of(event: Mapping[str, object]) -> tuple[str, dict[str, object], bool]
     return f"{kind} {names[0]}", ended, opens
 
 
-class _AISDKEncoder:
+class _AISDKEncoder(ItemEncoder[dict[str, object]]):
     """A job's reply as UI message stream parts (drawn in the package docstring).
 
     A response that goes on after a pause starts with the decided calls' outputs outside
@@ -598,10 +586,10 @@ class _AISDKEncoder:
     """
 
     def __init__(self, message_id: str, usage: JobUsage) -> None:
+        super().__init__()
         self._message_id = message_id
         self._after_results = False  # a tool result came last: the model's next step follows
         self._step_open = False
-        self._open = OpenItems[dict[str, object]]()
         self._usage = usage  # (its job's meter: the message's, a resumed response goes on with it)
 
     def opening(self) -> list[str]:
@@ -616,13 +604,9 @@ class _AISDKEncoder:
     def finished(self) -> list[str]:
         return self._closed()
 
-    def failed(self, error: Exception, text: str | None = None) -> list[str]:
-        """The parts it left open ended, then the error part, saying ``text``.
-
-        ``text``: by default ``error``'s own.
-        """
-        told = (str(error) or repr(error)) if text is None else text
-        return self._ending({"type": "error", "errorText": told})
+    def _failure(self, error: Exception, text: str) -> list[str]:
+        """The parts it left open ended, then the error part, saying ``text``."""
+        return self._ending({"type": "error", "errorText": text})
 
     def cancelled(self) -> list[str]:
         return self._ending({"type": "abort"})
@@ -643,16 +627,16 @@ class _AISDKEncoder:
         total = self._usage.job_usage()
         return None if total is None else {"usage": _usage_json(total)}
 
-    def cut(self, error: Exception, unlogged: Sequence[str]) -> list[str]:
-        """The events that end a response cut with ``error``, which does not log ``unlogged``.
+    def _item_of(self, event: dict[str, object]) -> tuple[str, dict[str, object], bool] | None:
+        return _part_of(event)
 
-        Those are the last events it made: what they opened is not open for the client,
-        what they ended is (undone the last first).
-        """
-        for data in reversed(unlogged):
-            found = json.loads(data) if data != DONE else None
-            self._open.undo(_part_of(found) if isinstance(found, dict) else None)
-        return self.failed(error)
+    def _encode(self, event: dict[str, object]) -> str:
+        return _dumps(event)
+
+    def _decoded(self, data: str) -> dict[str, object] | None:
+        """The part of ``data`` (``None``: ``[DONE]``, no part's)."""
+        found = json.loads(data) if data != DONE else None
+        return found if isinstance(found, dict) else None
 
     def _opened(self, *, step: bool) -> list[str]:
         """The events that open a response: ``start`` (and ``start-step``, if ``step``)."""
@@ -670,14 +654,6 @@ class _AISDKEncoder:
         if metadata is not None:
             finish["messageMetadata"] = metadata
         return [*closed, _dumps(finish), DONE]
-
-    def events(self, part: parts.Part) -> list[str]:
-        """The stream parts of ``part`` (noting the parts they open and end)."""
-        found: list[str] = []
-        for event in self._events(part):
-            self._open.note(_part_of(event))
-            found.append(_dumps(event))
-        return found
 
     def _events(self, part: parts.Part) -> Iterator[dict[str, object]]:
         is_result = isinstance(
