@@ -23,8 +23,7 @@ lookup however many are plugged in::
 
 A module's ``combine`` (and the watches it hands out) are made on :class:`Fanout`, which
 calls each implementation in turn, logging an error of one once and going on with the
-others; :func:`observer_hook` makes such a hook of observers, with what logs their errors,
-and :func:`current_watch` asks its observer for its watch of some work that starts.
+others; :func:`observer_hook` makes such a hook of observers, with what logs their errors.
 
 Plugging in and out is safe from any thread, and at once from several: a change is made
 of what is plugged in when it is made (``combine`` is called with no lock held, and called
@@ -35,15 +34,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Concatenate, Generic, ParamSpec, TypeVar
+from typing import Generic, TypeVar
 
 from miniagents.miniagents.logged_once import LoggedOnce
 
-__all__ = ["Fanout", "Hook", "current_watch", "observer_hook"]
+__all__ = ["Fanout", "Hook", "observer_hook"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-P = ParamSpec("P")
 
 
 class Hook(Generic[T]):
@@ -198,27 +196,3 @@ def observer_hook(
     )
     named = f"the {observer.partition(' ')[2]}"
     return Hook(named, lambda observers: fanout(observers, failures)), failures
-
-
-def current_watch(
-    hook: Hook[T],
-    failures: LoggedOnce,
-    method: Callable[Concatenate[T, P], R | None],
-    /,
-    *args: P.args,
-    **kwargs: P.kwargs,
-) -> R | None:
-    """The watch the hook's observer gives of some work that starts now (``None`` without one).
-
-    ``method`` is the observer's method that gives it, as its protocol declares it (such as
-    ``LLMCallObserver.llm_call_started``): the observer's own method of that name is called
-    with ``args`` and ``kwargs`` (an observer need not subclass its protocol). An error it
-    raises is logged once by ``failures`` (the hook's, from :func:`observer_hook`), and the
-    work goes on unwatched (``None``). Without an observer it costs this one call.
-    """
-    observer = hook.current
-    if observer is None:
-        return None
-    where = method.__name__
-    started: Callable[P, R | None] = getattr(observer, where)
-    return failures.call(where, observer, started, *args, **kwargs)

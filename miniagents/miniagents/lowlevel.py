@@ -41,8 +41,7 @@ of it: agents, ``MiniAgents`` and the utilities are the API.
   set through the functions of their public modules and read where the work is done (see
   :mod:`miniagents.miniagents._hooks`); :class:`Fanout` makes several implementations of
   an observer hook one, and :func:`observer_hook` such a hook, with what logs its
-  observers' errors once; :func:`current_watch` asks its observer for its watch of some
-  work that starts (``None`` without one, or where it failed);
+  observers' errors once;
 - :func:`called_function`: what a call of a callable calls (the function of a
   ``functools.partial``, of a partial ...), the one that names and describes it (an agent
   made of a partial, a tool function of :mod:`miniagents.ext.tools`), and
@@ -68,7 +67,6 @@ from miniagents.miniagents._awaitables import called_function as called_function
 from miniagents.miniagents._awaitables import docstring_of as docstring_of
 from miniagents.miniagents._hooks import Fanout as Fanout
 from miniagents.miniagents._hooks import Hook as Hook
-from miniagents.miniagents._hooks import current_watch as current_watch
 from miniagents.miniagents._hooks import observer_hook as observer_hook
 from miniagents.miniagents._links import CallerEnd as CallerEnd
 from miniagents.miniagents._links import LinkEnd as LinkEnd
@@ -117,7 +115,6 @@ __all__ = [
     "at_exit",
     "called_function",
     "context_settings",
-    "current_watch",
     "docstring_of",
     "enclosing_contexts",
     "extension_settings",

@@ -14,9 +14,9 @@ span current there), and is told when the call has ended::
     observer:  llm_call_started -> watch
     watch:       events(...): "Hel" "lo" Finish    call_ended(None)
 
-With no observer set (the default) a call costs one call of :func:`watch_llm_call` (and of
-the hook's ``current_watch``) that finds none, and nothing per token. An observer's error
-is logged once and the call goes on unobserved.
+With no observer set (the default) a call costs one call of :func:`watch_llm_call` that
+finds none, and nothing per token. An observer's error is logged once and the call goes
+on unobserved.
 
 Several observers may observe at once (the evals' recorder beside tracing): each plugs
 itself in with ``llm_call_observers.add(observer)`` and out with
@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from miniagents.ext.llm.provider import LLMCall, LLMEvent, LLMOptions, LLMProvider
-from miniagents.miniagents.lowlevel import Fanout, Hook, current_watch, observer_hook
+from miniagents.miniagents.lowlevel import Fanout, Hook, observer_hook
 
 __all__ = [
     "LLMCallObserver",
@@ -119,8 +119,12 @@ def watch_llm_call(
     agent_alias: str, provider: LLMProvider[Any, Any], call: LLMCall
 ) -> LLMCallWatch | None:
     """The observer's watch of a call that starts now (``None`` without an observer)."""
-    started = LLMCallObserver.llm_call_started
-    return current_watch(llm_call_observers, _failures, started, agent_alias, provider, call)
+    observer = llm_call_observers.current
+    if observer is None:
+        return None
+    return _failures.call(
+        "llm_call_started", observer, observer.llm_call_started, agent_alias, provider, call
+    )
 
 
 def watched_events(watch: LLMCallWatch, events: AsyncIterator[LLMEvent]) -> AsyncIterator[LLMEvent]:

@@ -13,9 +13,8 @@ A call that waited for a person's approval tells its watch the decision (who dec
 before the tool runs, if the watch has a ``tool_call_decided`` method
 (:class:`ToolCallDecisionWatch`): tracing records it on the call's span.
 
-With no observer set (the default) a call costs one call of :func:`watch_tool_call` (and
-of the hook's ``current_watch``) that finds none. An observer's error is logged once and
-the call goes on unobserved.
+With no observer set (the default) a call costs one call of :func:`watch_tool_call` that
+finds none. An observer's error is logged once and the call goes on unobserved.
 
 Several observers may observe at once (the evals' recorder beside tracing): each plugs
 itself in with ``tool_call_observers.add(observer)`` and out with
@@ -33,7 +32,7 @@ from miniagents.ext.tools.approval import ToolDecision
 from miniagents.ext.tools.messages import ToolCallMessage, ToolResultMessage
 from miniagents.ext.tools.tool import Tool
 from miniagents.messages.message_promise import MessagePromise
-from miniagents.miniagents.lowlevel import Fanout, Hook, current_watch, observer_hook
+from miniagents.miniagents.lowlevel import Fanout, Hook, observer_hook
 
 __all__ = [
     "ToolCallDecisionWatch",
@@ -122,8 +121,12 @@ def watch_tool_call(
     tool: Tool, call: ToolCallMessage, result: MessagePromise[ToolResultMessage]
 ) -> ToolCallWatch | None:
     """The observer's watch of a call that starts now (``None`` without an observer)."""
-    started = ToolCallObserver.tool_call_started
-    return current_watch(tool_call_observers, _failures, started, tool, call, result)
+    observer = tool_call_observers.current
+    if observer is None:
+        return None
+    return _failures.call(
+        "tool_call_started", observer, observer.tool_call_started, tool, call, result
+    )
 
 
 def end_tool_call(watch: ToolCallWatch, error: BaseException | None) -> None:
