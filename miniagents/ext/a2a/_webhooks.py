@@ -139,9 +139,9 @@ class Poster:
     async def _apost(self, place: tuple[str, str], queue: _Queue, body: bytes) -> None:
         """Post ``body`` to the webhook of ``queue``, trying again on a failure that may pass.
 
-        Each try reads the webhook again: one deleted meanwhile (``queue`` no longer the
-        place's) is tried no more, and one replaced is tried at its new URL, with its own
-        token and credentials.
+        Each try reads the webhook again once it has its turn: one deleted meanwhile
+        (``queue`` no longer the place's) is tried no more, and one replaced is tried at its
+        new URL, with its own token and credentials.
         """
         settings = self.settings
         delay = settings.retry_delay
@@ -154,6 +154,9 @@ class Poster:
                     self._turn(webhook.owner),  # (waited for before the post's timeout runs)
                     asyncio.timeout(settings.timeout),  # (in all: its reads may trickle)
                 ):
+                    if self._queues.get(place) is not queue:
+                        return  # (deleted while it waited for its turn)
+                    webhook = queue.webhook  # (replaced while it waited: the new one)
                     status = await self._apost_once(webhook.url, body, self._headers(webhook, body))
             except httpx.HTTPError as error:
                 said = repr(error)
@@ -291,7 +294,11 @@ class Poster:
             queue.webhook = webhook
 
     def forget(self, task_id: str, webhook_id: str) -> None:
-        """Post nothing more for the webhook ``webhook_id`` of ``task_id`` (nor try again)."""
+        """Post nothing more for the webhook ``webhook_id`` of ``task_id`` (nor try again).
+
+        What waited for it is dropped with it (A2A: a deleted config is sent nothing more):
+        one set again under its id later has a queue of its own, of what comes after.
+        """
         self._queues.pop((task_id, webhook_id), None)
 
     async def aclose(self) -> None:

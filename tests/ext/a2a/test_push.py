@@ -31,7 +31,7 @@ from miniagents.ext.a2a._webhooks import Poster, Webhook
 from miniagents.ext.a2a.errors import A2AConfigurationError
 from miniagents.ext.a2a.push import SIGNATURE_HEADER, signature_valid
 from miniagents.ext.web import BearerTokenAuth, NoAuthentication, WebSettings
-from miniagents.testing import virtual_time
+from miniagents.testing import manual_time, virtual_time
 from tests.ext.a2a.kit import ALICE, BOB, Receiver, greeter, pushing, receiving
 from tests.ext.a2a.rpc import call, error_of, rpc, send_params, serving, violations
 from tests.ext.web.serving import served, until
@@ -482,6 +482,136 @@ async def test_a_post_under_way_when_its_webhook_is_deleted_is_not_tried_again()
         finally:
             await poster.aclose()
     assert len(receiver.posts) == 1  # (was: tried again, to the deleted webhook)
+
+
+async def test_a_webhook_deleted_and_set_again_elsewhere_while_a_post_is_under_way() -> None:
+    """The post under way ends (not tried again); what waited for the deleted config is
+    dropped with it (A2A: a deleted config is sent nothing more); the one set again under
+    its id, at another URL with other credentials, hears only what came after it was set."""
+    async with receiving() as old, receiving() as new:
+        old.hold, old.answers = asyncio.Event(), [Response(status_code=503)]  # (tried again)
+        allowed = [f"{old.url}hooks/", f"{new.url}hooks/"]
+        pushes = A2APushNotifications(allowed_urls=allowed, retry_delay=0)
+        app = a2a_app(greeter, authentication=NoAuthentication(), push_notifications=pushes)
+        async with served(app) as web:
+            auth = {"scheme": "Bearer", "credentials": "old-credentials"}
+            config = {"id": "h", "url": f"{old.url}hooks/h", "token": "old", "authentication": auth}
+            params = {**send_params(), "configuration": {"taskPushNotificationConfig": config}}
+            task = (await call(web, rpc("SendMessage", params))).json()["result"]["task"]
+            await until(lambda: len(old.posts) == 1)  # (and the question's post waits behind)
+            deleting = {"taskId": task["id"], "id": "h"}
+            await call(web, rpc("DeleteTaskPushNotificationConfig", deleting))
+            again = {
+                "taskId": task["id"],
+                "id": "h",
+                "url": f"{new.url}hooks/h",
+                "token": "new",
+                "authentication": {"scheme": "Bearer", "credentials": "new-credentials"},
+            }
+            await call(web, rpc("CreateTaskPushNotificationConfig", again))
+            await call(web, rpc("SendMessage", send_params("Ada", taskId=task["id"])))
+            old.hold.set()
+            await until(lambda: len(new.posts) == 2 and not _posting())
+    assert old.states() == ["TASK_STATE_WORKING"]  # (under way as it was deleted: no new try)
+    assert new.states() == ["TASK_STATE_WORKING", "TASK_STATE_COMPLETED"]  # (not the question)
+    for headers, _ in new.posts:
+        assert headers["x-a2a-notification-token"] == "new"
+        assert headers["authorization"] == "Bearer new-credentials"
+
+
+def _sleeps_before_a_retry(sender: asyncio.Task[Any]) -> bool:
+    """Whether ``sender`` waits out the delay before a post's next try (its coroutines')."""
+    coroutine: Any = sender.get_coro()
+    while coroutine is not None and coroutine.cr_code.co_name != "_apost":
+        coroutine = coroutine.cr_await
+    awaited = None if coroutine is None else coroutine.cr_await
+    return awaited is not None and getattr(awaited, "cr_code", None) is asyncio.sleep.__code__
+
+
+async def test_a_webhook_deleted_and_set_again_while_its_post_waits_to_be_tried_again() -> None:
+    async with receiving() as old, receiving() as new:
+        old.answers = [Response(status_code=503)]
+        settings = A2APushNotifications(allowed_urls=[old.url, new.url], retry_delay=5)
+        poster = Poster(settings)
+        try:
+            with manual_time() as clock:
+                first = Webhook("h", "t", f"{old.url}hooks/h", "old", "Bearer", "old-credentials")
+                poster.post([first], '"first"')
+                poster.post([first], '"queued"')
+                await until(lambda: any(_sleeps_before_a_retry(task) for task in _posting()))
+                poster.forget("t", "h")
+                again = Webhook("h", "t", f"{new.url}hooks/h", "new", "Bearer", "new-credentials")
+                poster.post([again], '"after"')
+                clock.advance(5)
+                await until(lambda: not _posting())
+                assert (poster.principals_posting, poster.posts_waiting) == (0, 0)
+        finally:
+            await poster.aclose()
+    assert [body for _, body in old.posts] == [b'"first"']  # (not tried again once deleted)
+    [(headers, body)] = new.posts
+    assert body == b'"after"'  # (what was queued for the deleted config is dropped)
+    assert headers["x-a2a-notification-token"] == "new"
+    assert headers["authorization"] == "Bearer new-credentials"
+
+
+async def test_a_webhook_deleted_and_set_again_while_its_post_waits_for_a_turn() -> None:
+    # (was: a post waiting for its principal's turn as its webhook was deleted was posted
+    # once it had the turn, to the deleted config's URL, with its credentials)
+    release = asyncio.Event()
+    async with held_receiver("/hooks/held", release) as (url, heard):
+        settings = A2APushNotifications(allowed_urls=[url], max_posts_per_principal=1)
+        poster = Poster(settings)
+        try:
+            poster.post([Webhook("h", "t1", f"{url}hooks/held", owner="alice")], "{}")
+            await until(lambda: heard == ["/hooks/held"])
+            deleted = Webhook("h", "t2", f"{url}hooks/deleted", owner="alice")
+            poster.post([deleted], '"before"')
+            await until(lambda: poster.posts_waiting == 1)  # (hers waits for her one turn)
+            poster.forget("t2", "h")
+            poster.post([Webhook("h", "t2", f"{url}hooks/again", owner="alice")], '"after"')
+            release.set()
+            await until(lambda: not _posting())
+            assert (poster.principals_posting, poster.posts_waiting) == (0, 0)
+        finally:
+            await poster.aclose()
+    assert heard == ["/hooks/held", "/hooks/again"]
+
+
+async def test_a_webhook_replaced_while_its_post_waits_for_a_turn_is_posted_the_new_one() -> None:
+    # (was: posted, once it had its turn, to the URL it had as it asked for the turn)
+    release = asyncio.Event()
+    async with held_receiver("/hooks/held", release) as (url, heard):
+        settings = A2APushNotifications(allowed_urls=[url], max_posts_per_principal=1)
+        poster = Poster(settings)
+        try:
+            poster.post([Webhook("h", "t1", f"{url}hooks/held", owner="alice")], "{}")
+            await until(lambda: heard == ["/hooks/held"])
+            poster.post([Webhook("h", "t2", f"{url}hooks/old", owner="alice")], "{}")
+            await until(lambda: poster.posts_waiting == 1)  # (hers waits for her one turn)
+            poster.readdress(Webhook("h", "t2", f"{url}hooks/new", owner="alice"))
+            release.set()
+            await until(lambda: not _posting())
+        finally:
+            await poster.aclose()
+    assert heard == ["/hooks/held", "/hooks/new"]
+
+
+async def test_the_posters_close_ends_a_deleted_webhooks_post_and_the_new_ones_waiting() -> None:
+    async with receiving() as receiver:
+        receiver.hold = asyncio.Event()
+        poster = Poster(A2APushNotifications(allowed_urls=[receiver.url]))
+        try:
+            poster.post([Webhook("h", "t", f"{receiver.url}hooks/old", owner="alice")], "{}")
+            await until(lambda: len(receiver.posts) == 1)
+            poster.forget("t", "h")
+            poster.post([Webhook("h", "t", f"{receiver.url}hooks/new", owner="alice")], "{}")
+            await poster.aclose()
+            assert not _posting()
+            assert (poster.principals_posting, poster.posts_waiting) == (0, 0)
+        finally:
+            receiver.hold.set()
+            await poster.aclose()
+    assert len(receiver.posts) == 1
 
 
 @pytest.mark.parametrize(
