@@ -231,10 +231,10 @@ def _usd(value: float) -> str:
     return f"${value:.6f}"
 
 
-def _runs_table(report: EvalReport, max_text: int, id_: str = "cases") -> str:
+def _runs_table(report: EvalReport, max_text: int) -> str:
     head = "".join(f"<th>{_e(_short(name, max_text))}</th>" for name in report.evaluators)
     rows = [
-        f'<table id="{_e(id_)}"><thead><tr><th>case</th><th>#</th>{head}<th>output</th>'
+        f'<table id="cases"><thead><tr><th>case</th><th>#</th>{head}<th>output</th>'
         "<th>duration</th><th>first token</th><th>tokens</th><th>cost</th></tr></thead><tbody>"
     ]
     for result in report.results:

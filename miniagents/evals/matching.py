@@ -128,8 +128,8 @@ def _not_text(value: object, name: str, who: str) -> EvaluatorDefinitionError:
     )
 
 
-def _shorten(text: str, width: int = 60) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
+def _shorten(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class ExactMatch(Evaluator[object, object]):
