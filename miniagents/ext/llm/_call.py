@@ -352,9 +352,9 @@ def _plan(
     options.check(alias)
     stream = options.stream
     if stream is None:
-        stream = _context_flag(context, "stream_llm_tokens_by_default", alias)
+        stream = _context_flag(context, "stream_llm_tokens_by_default")
     stall_timeout = _stall_timeout(options, context, alias)
-    in_turn = _context_flag(context, "llm_parse_in_turn", alias)
+    in_turn = _context_flag(context, "llm_parse_in_turn")
     max_turn_chars = check_count(
         context.llm_max_turn_chars,
         "llm_max_turn_chars",
@@ -461,7 +461,7 @@ def _counts(options: LLMOptions, alias: str, bound: Mapping[str, object]) -> tup
     return counts
 
 
-def _context_flag(context: LLMSettings, name: str, alias: str) -> bool:
+def _context_flag(context: LLMSettings, name: str) -> bool:
     """The context's setting ``name`` (``stream_llm_tokens_by_default``, ...), checked.
 
     Raises:
