@@ -455,9 +455,6 @@ class _Reply:
     text_only: bool = False
 
 
-_SPEECH_ITEM = "speech"
-
-
 class LiveSession:
     """A fake realtime session: voice detection, replies, the conversation (see the module).
 

@@ -91,7 +91,6 @@ _TABLE = sqlalchemy.Table(
     sqlalchemy.Index(f"ix_{TABLE_NAME}_conversation_id", "conversation", "id"),
     sqlite_autoincrement=True,  # ids never reused, so they order the messages for good
 )
-_UNREACHABLE = (sqlalchemy_errors.OperationalError, sqlalchemy_errors.InterfaceError)
 _ANOTHER = "give another database_url"
 _SCHEMA_LOCK = 0x6D696E69  # a PostgreSQL advisory lock: one process creates the table at a time
 
