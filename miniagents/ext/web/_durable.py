@@ -26,6 +26,11 @@ indices: the notes after it are read all the same, in the order of their indices
 replay does not pause where the lost note's pause was (the decisions given there are
 recorded: it goes on through it in the run before, as if it had not paused there), and the
 job's pauses after the replay are noted past the highest index noted, never over a note.
+A note of a pause given back (its resume refused after the note, or the run's name not
+recorded, see :meth:`DurableJobs.anote_pause`) is withdrawn: it holds no point then, read as
+a lost one, and the pause's next resume notes it again. A replay that reaches the call of a
+later note first skips the notes before it (their calls never come: the notes are in the
+order the run reached their calls), counted as lost too.
 The AG-UI run that resumed a job is recorded as a name of the durable run
 (``ag-ui:<runId>``, after the owner), so that it is found by its own id. A job that fails
 notes with its run the reference its client is told (``web.failure``, see
@@ -48,6 +53,7 @@ agent's ``elsewhere_timeout``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import hashlib
 import json
@@ -384,13 +390,29 @@ class DurableJobs:
     ) -> None:
         """Note that ``owner``'s job paused (its ``index``-th pause) at ``point``, and goes on.
 
-        ``named``: the run it goes on in is recorded as a name of the durable run too.
+        ``named``: the run it goes on in is recorded as a name of the durable run too; if
+        that record fails, the note is withdrawn (:meth:`awithdraw_pause`) before the
+        failure is raised, as the pause is given back and never goes on in that run (a
+        withdrawal that fails too leaves the note: the first failure is raised).
         """
-        from miniagents.ext.dbos import aname_run, anote_run
+        from miniagents.ext.dbos import DurableError, aname_run, anote_run
 
         await anote_run(self._agent, workflow_id, {f"{_PAUSE_NOTE}{index}": point.note()})
         if named:
-            await aname_run(self._agent, self._prefix(owner) + point.run, workflow_id)
+            try:
+                await aname_run(self._agent, self._prefix(owner) + point.run, workflow_id)
+            except Exception:
+                with contextlib.suppress(DurableError):
+                    await self.awithdraw_pause(workflow_id, index)
+                raise
+
+    async def awithdraw_pause(self, workflow_id: str, index: int) -> None:
+        """Withdraw the note of the pause ``index`` (:meth:`anote_pause`'s) of a pause given
+        back, whose resume never went on: the note then holds no point, read as a lost one
+        (see the module docstring), and the pause's next resume notes it again."""
+        from miniagents.ext.dbos import anote_run
+
+        await anote_run(self._agent, workflow_id, {f"{_PAUSE_NOTE}{index}": None})
 
     async def aapprovals_open(
         self, workflow_id: str, requests: Sequence[ToolApprovalRequest], logger: logging.Logger

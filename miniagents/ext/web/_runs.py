@@ -529,6 +529,20 @@ def _paused_elsewhere(pause_key: str) -> Response:
     )
 
 
+def _decided_already(
+    job: Job, decisions: Sequence[tuple[ToolApprovalRequest, ApprovalDecision]]
+) -> Response | None:
+    """The refusal of a resume of ``job`` whose ``decisions`` decide a call decided already
+    (elsewhere: the calls still waiting are named), if one does; ``None`` for a job whose
+    run went on (its resume gets the rest, its decisions unsent)."""
+    if job.went_on:
+        return None
+    for asked, _ in decisions:
+        if not asked.pending:
+            return not_pending(asked.call_id, asked.tool_name, [a for a, _ in decisions])
+    return None
+
+
 # -- a job: a reply turned into events, streamed to one run at a time ------------------------------
 
 
@@ -1242,8 +1256,18 @@ class _Pauses:
     async def at(
         self, part: parts.AwaitingApproval | parts.ResultStart
     ) -> AsyncGenerator[list[str] | Ending | Pause, None]:
-        """The pauses before ``part``: those replayed, then one per wait for its decision."""
+        """The pauses before ``part``: those replayed, then one per wait for its decision.
+
+        The replayed points are in the order the run reached their calls: those before the
+        first point at ``part``'s call were at calls this replay passed without reaching
+        them (a note left by a resume that never went on, say), and are skipped, counted as
+        lost (the job's next pause is noted past their indices, never over them).
+        """
         job, encoder = self._job, self._job.encoder
+        ats = [point.at for point in self._replayed]
+        if part.call_id in ats and (skipped := ats.index(part.call_id)):
+            del self._replayed[:skipped]  # (was: the first point only was looked at)
+            job.lost_pauses += skipped
         while self._replayed and self._replayed[0].at == part.call_id:  # paused here, resumed
             point = self._replayed.pop(0)
             yield Ending(encoder.pausing(job.waiting(point.waiting)))
@@ -1768,26 +1792,32 @@ class RunManager:
         ended meanwhile). A note that fails (or is cancelled) gives the pause back
         (:meth:`Job.give_back`): the job waits as it did, for a resume sent again (a write
         cut so lands before that resume's, the database's writes being one at a time), or
-        expires then if its time passed; so does a resume refused after its note. The answer
-        is the new run (or that refusal).
+        expires then if its time passed; so does a resume refused after its note. A resume
+        deciding a call decided already is refused before the note, with nothing written; one
+        whose call is decided elsewhere while it notes withdraws its note (its pause still
+        taken) before it is refused, so that the record names no run that never went on. The
+        answer is the new run (or that refusal).
         """
         pause, durable, workflow = job.last_pause, self.durable, job.workflow_id
         if durable is not None and workflow is not None and pause is not None:
             if not job.take():
                 return gone()  # (another request resumes it: it notes the pause now)
             try:
+                if (refused := _decided_already(job, decisions)) is not None:
+                    return refused  # (at once: nothing noted)
                 point = PausePoint(run_key, pause.at, pause.waiting)
-                await durable.anote_pause(job.owner, workflow, job.pause_index, point, named=named)
+                index = job.pause_index
+                await durable.anote_pause(job.owner, workflow, index, point, named=named)
                 still = self.paused(job.pause_key, job.owner, lambda found: found is job)
                 if still is not job or job.last_pause is not pause:
                     return gone()  # ended meanwhile (cancelled, or its server stops)
                 if job.went_on:  # (each call decided elsewhere meanwhile: the rest, as aresume)
                     decisions = ()
-                for asked, _ in decisions:
-                    if not asked.pending:  # (decided elsewhere meanwhile: those waiting said)
-                        return not_pending(
-                            asked.call_id, asked.tool_name, [a for a, _ in decisions]
-                        )
+                if (refused := _decided_already(job, decisions)) is not None:
+                    # (decided elsewhere meanwhile: the note withdrawn, the pause still taken,
+                    # so that no resume notes the index before; the run never went on in it)
+                    await durable.awithdraw_pause(workflow, index)
+                    return refused
                 return self._resumed(job, run_key, decisions)
             finally:
                 job.give_back()  # (resumed: nothing to give back)

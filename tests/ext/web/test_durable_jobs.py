@@ -17,7 +17,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 import sqlalchemy
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
 from miniagents import InteractionContext, Message, MiniAgent, MiniAgents, miniagent
@@ -666,9 +666,12 @@ async def test_a_resume_deciding_a_call_decided_elsewhere_names_the_calls_to_dec
     of another process) before the resume that decides both, or while that resume notes the
     run's pause in its database (its decisions read, both pending): the resume is refused,
     its message naming the call decided already and the one to decide, and the resume that
-    decides that one only gets the rest of the run, both calls run. (Was: a bare "is not
-    waiting for a decision any more" that did not say to send the others' decisions only;
-    decided while the pause was noted, until stop 97.)"""
+    decides that one only gets the rest of the run, both calls run. The refused resume
+    leaves no note of the pause: none written if the call was decided before, the note
+    withdrawn if decided as it was written. (Was: a bare "is not waiting for a decision any
+    more" that did not say to send the others' decisions only; decided while the pause was
+    noted, until stop 97; the refused resume's note, until stop 98, named a run that never
+    went on, which a restart replayed into.)"""
     from miniagents.ext.dbos import aapprove
 
     database = f"sqlite:///{tmp_path / 'r.db'}"
@@ -703,6 +706,12 @@ async def test_a_resume_deciding_a_call_decided_elsewhere_names_the_calls_to_dec
             f"decision holds): {elsewhere.call_id!r}. Send the resume again with the "
             f"decisions of the calls still waiting only: {here.call_id!r}."
         )
+        durable_jobs = job.manager.durable
+        assert durable_jobs is not None
+        found = await durable_jobs.afind(None, key="r1" if protocol == "ag-ui" else "c1")
+        assert found is not None
+        assert found.pauses == ()  # (was: the refused resume's run noted, never gone on in)
+        assert found.lost_pauses == (0 if when == "before" else 1)  # (before: none written)
         response, ended = await post_events(client, _resume_of(protocol, paused, [here]))
     assert response.status_code == 200, ended
     streamed = "".join(event.data for event in ended)
@@ -1112,3 +1121,135 @@ async def test_a_run_whose_pause_note_was_lost_is_replayed_with_the_pauses_noted
     assert "Done." in "".join(event.data for event in replayed)
     assert recovered is not None
     assert (recovered.pauses, recovered.pause_index) == (1, 1)  # (the note 1's pause)
+
+
+async def test_a_resume_whose_record_of_its_runs_name_fails_withdraws_its_note_of_the_pause(
+    tmp_path: Path, destroyed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume (``r2``) of a durable AG-UI run paused here whose note of the pause is
+    written but whose record of ``r2`` as a name of the run fails (its database is down)
+    gives the pause back and withdraws the note: read from the database, the run has no
+    pause that went on in ``r2``; a resume sent again (``r3``) notes the pause over it and
+    goes on. (Was: the note stayed, naming ``r2``, which never went on: a restart replayed
+    into it.)"""
+    import miniagents.ext.dbos as dbos
+    from miniagents.ext.dbos import DurableDatabaseError
+
+    call = CallTool("_remove", {"name": "a.txt"})
+    async with _paused_here(tmp_path, "ag-ui", "NAME_FAILS", call) as (_, _, job):
+        manager, durable_jobs = job.manager, job.manager.durable
+        assert durable_jobs is not None
+        [asked] = job.waiting()
+        decisions = [(asked, ApprovalDecision(approved=True))]
+        name_run = dbos.aname_run
+
+        async def aname_run(*args: Any) -> None:
+            monkeypatch.undo()  # (once)
+            raise DurableDatabaseError("The database is down (a test's).")
+
+        monkeypatch.setattr(dbos, "aname_run", aname_run)
+        gone = JSONResponse({"gone": True}, status_code=409)
+        with pytest.raises(DurableDatabaseError):
+            await manager.aresume_run(job, "r2", decisions, named=True, gone=lambda: gone)
+        assert dbos.aname_run is name_run
+        found = await durable_jobs.afind(None, key="r1")
+        assert found is not None
+        assert (found.pauses, found.lost_pauses) == ((), 1)  # (was: r2's point, 0)
+        assert manager.paused("t1") is job  # (given back: it waits again)
+        again = await manager.aresume_run(job, "r3", decisions, named=True, gone=lambda: gone)
+        assert isinstance(again, Run), again
+        assert job.task is not None
+        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+        assert "removed a.txt" in "".join(again.events)
+        found = await durable_jobs.afind(None, key="r1")
+    assert found is not None
+    assert found.pauses == (PausePoint("r3", asked.call_id, (asked.call_id,)),)
+    assert found.lost_pauses == 0
+
+
+async def test_a_run_whose_first_pause_note_names_a_call_never_reached_replays_the_rest(
+    tmp_path: Path, destroyed: None
+) -> None:
+    """A durable AG-UI run paused at two calls in turn, resumed in ``r2`` and ``r3``, whose
+    notes have before them a note of a pause at a call its replay never reaches (index 0):
+    read after a restart, that note is skipped (counted as lost) and the run pauses where
+    it was resumed, ``r3`` keeping its events' numbers. (Was: the first note alone was
+    looked at; as its call never came, no note was replayed and ``r3`` was unknown.)"""
+    from miniagents.ext.dbos import anote_run
+
+    tool = FunctionTool(_remove, requires_approval=True)
+    script = one_per_call(
+        CallTool("_remove", {"name": "a.txt"}), CallTool("_remove", {"name": "b.txt"}), "Done."
+    )
+    agent = durable(
+        offline_agent.fork(alias="UNREACHED_NOTE", tools=[tool], reply=script, token_delay=0),
+        database_url=f"sqlite:///{tmp_path / 'r.db'}",
+    )
+    app = agui_app(agent, authentication=NoAuthentication())
+    async with served(app) as client:
+        await post_events(client, agui_input("r1", thread="t1"))
+        manager: RunManager = app.state.runs
+        resumed: list[SSEEvent] = []
+        for run_key in ("r2", "r3"):
+            job = manager.paused("t1")
+            assert job is not None
+            [asked] = job.waiting()
+            entry = {"interruptId": asked.call_id, "status": "resolved"}
+            resume = agui_input(
+                run_key, thread="t1", resume=[{**entry, "payload": {"approved": True}}]
+            )
+            response, resumed = await post_events(client, resume)
+            assert response.status_code == 200, resumed
+        assert job is not None
+        assert job.task is not None
+        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+        assert manager.durable is not None
+        found = await manager.durable.afind(None, key="r1")
+        assert found is not None
+        assert len(found.pauses) == 2
+        unreached = PausePoint("r9", "never-reached", ("never-reached",))
+        shifted = [unreached, *found.pauses]
+        notes = {f"web.pause.{index}": point.note() for index, point in enumerate(shifted)}
+        await anote_run(agent, found.workflow_id, notes)
+    again = agui_app(agent, authentication=NoAuthentication())  # (a restart)
+    async with served(again) as client:
+        response, replayed = await get_events(client, "/runs/r3")
+        recovered = again.state.runs.job("r1")
+    assert response.status_code == 200, replayed  # (was: 404, r3 unknown)
+    assert [(event.id, event.type) for event in replayed] == [
+        (event.id, event.type) for event in resumed
+    ]
+    assert "Done." in "".join(event.data for event in replayed)
+    assert recovered is not None
+    assert (recovered.pauses, recovered.pause_index) == (2, 2)  # (past the skipped note 0)
+
+
+async def test_a_resume_deciding_a_call_decided_already_is_refused_before_it_notes_the_pause(
+    tmp_path: Path, destroyed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume (``r2``, ``RunManager.aresume_run``) of a durable AG-UI run paused here
+    at two calls, one of them decided elsewhere already (``aapprove`` of another process),
+    is refused (``not_pending``) at once: no note of the pause is written, and the job
+    waits as it did. (Was: the note, naming ``r2``, was written first, then the resume
+    refused: a restart replayed into ``r2``, which never went on.)"""
+    from miniagents.ext.dbos import aapprove
+
+    calls = [CallTool("_remove", {"name": "a.txt"}), CallTool("_remove", {"name": "b.txt"})]
+    async with _paused_here(tmp_path, "ag-ui", "DECIDED_BEFORE", calls) as (_, _, job):
+        manager, workflow = job.manager, job.workflow_id
+        assert workflow is not None
+        elsewhere, here = job.waiting()
+        await aapprove(workflow, elsewhere.call_id, database_url=f"sqlite:///{tmp_path / 'r.db'}")
+        await until(lambda: not elsewhere.pending)  # (the run reads the decision, here)
+        notes, _, release = _held_notes(monkeypatch)
+        release.set()
+        decisions = [(asked, ApprovalDecision(approved=True)) for asked in (elsewhere, here)]
+        gone = JSONResponse({"gone": True}, status_code=409)
+        refused = await manager.aresume_run(job, "r2", decisions, named=True, gone=lambda: gone)
+        assert isinstance(refused, Response)
+        assert refused.status_code == 409
+        assert b"not_pending" in refused.body
+        assert notes == []  # (was: [(0, "r2")], noted before the refusal)
+        assert manager.paused("t1") is job  # (waits as it did)
+        assert job.take()  # (given back: another resume takes it)
+        job.give_back()
