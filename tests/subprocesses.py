@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO, Any, Literal, Protocol, TypeVar, overload
 from urllib.parse import unquote, urlsplit
 
 from miniagents.testing import FakeLLMServer
@@ -113,6 +113,7 @@ def run_python(
     return subprocess.CompletedProcess(child.args, child.returncode, out, err)
 
 
+@overload
 def start_python(
     args: list[str],
     cwd: Path,
@@ -121,9 +122,39 @@ def start_python(
     env: Mapping[str, str] | None = None,
     kind: type[subprocess.Popen[str]] = subprocess.Popen,
     python: Path | str = sys.executable,
+    text: Literal[True] = True,
     **popen: Any,
-) -> subprocess.Popen[str]:
-    """Start ``python *args`` in ``cwd`` (see :func:`python_env`), text mode, ``popen`` given on.
+) -> subprocess.Popen[str]: ...
+
+
+@overload
+def start_python(
+    args: list[str],
+    cwd: Path,
+    *,
+    llm: FakeLLMServer | None = None,
+    env: Mapping[str, str] | None = None,
+    kind: type[subprocess.Popen[bytes]] = subprocess.Popen,
+    python: Path | str = sys.executable,
+    text: Literal[False],
+    **popen: Any,
+) -> subprocess.Popen[bytes]: ...
+
+
+def start_python(
+    args: list[str],
+    cwd: Path,
+    *,
+    llm: FakeLLMServer | None = None,
+    env: Mapping[str, str] | None = None,
+    kind: type[subprocess.Popen[Any]] = subprocess.Popen,
+    python: Path | str = sys.executable,
+    text: bool = True,
+    **popen: Any,
+) -> subprocess.Popen[Any]:
+    """Start ``python *args`` in ``cwd`` (see :func:`python_env`), ``popen`` given on.
+
+    Its pipes are in text mode, or bytes with ``text=False``.
 
     The child leads a process group of its own, which the processes it starts join (Ray's
     daemons among them): :func:`end_process_group` ends them all, where killing the child
@@ -136,7 +167,7 @@ def start_python(
             [str(python), *args],
             cwd=cwd,
             env=python_env(llm, **(env or {})),
-            text=True,
+            text=text,
             process_group=0,
             **popen,
         )
@@ -152,20 +183,46 @@ def start_server(
     """Start ``python program``, a server that prints ``PORT n`` once it listens on
     127.0.0.1 (see :func:`start_python`); the child (its output piped) and its URL.
 
-    A child whose first line is another is waited for (at most ``timeout`` seconds) and
-    fails the test with what it wrote to stderr. A thread reads its stderr as it comes (see
-    :class:`StderrRead`): ``communicate`` gives it all.
+    A child whose first line is another is waited for (at most ``timeout`` seconds), one
+    that writes no line in ``timeout`` seconds is not: either fails the test with what it
+    wrote to stderr, killed with every process it started (as on any other failure here).
+    A thread reads its stderr as it comes (see :class:`StderrRead`): ``communicate`` gives
+    it all.
     """
     pipe = subprocess.PIPE
     child = start_python(
         [str(program)], ROOT, llm=llm, env=env, kind=StderrRead, stdout=pipe, stderr=pipe
     )
-    assert child.stdout is not None
-    line = child.stdout.readline()
-    if not line.startswith("PORT "):
-        _, err = child.communicate(timeout=timeout)
-        raise AssertionError(f"{program.name} did not start: {line!r}\n{err[-4000:]}")
-    return child, f"http://127.0.0.1:{int(line.split()[1])}"
+    try:
+        line = _first_line(child, timeout)
+        if line is not None and line.startswith("PORT "):
+            return child, f"http://127.0.0.1:{int(line.split()[1])}"
+        if line is not None:  # (it ends, its error written: waited for, not reaped)
+            ends_within(child.pid, timeout)
+    except BaseException:
+        killed(child, timeout)
+        raise
+    _, err = killed(child, timeout)
+    said = repr(line) if line is not None else f"no line in {timeout} s"
+    raise AssertionError(f"{program.name} did not start: {said}\n{err[-4000:]}")
+
+
+def _first_line(child: subprocess.Popen[str], timeout: float) -> str | None:
+    """The first line ``child`` writes to its stdout ("" if it ends first), or ``None`` if it
+    writes none in ``timeout`` seconds (its group then killed, which ends the read)."""
+    stdout = child.stdout
+    assert stdout is not None
+    lines: list[str] = []
+    reader = threading.Thread(
+        target=lambda: lines.append(stdout.readline()), name=f"stdout of {child.pid}", daemon=True
+    )
+    reader.start()
+    reader.join(timeout)
+    if not lines:
+        end_process_group(child)
+        reader.join(timeout)
+        return None
+    return lines[0]
 
 
 class StderrRead(subprocess.Popen[str]):
@@ -200,27 +257,59 @@ class StderrRead(subprocess.Popen[str]):
         return out, "".join(self._written)
 
 
+_Child = TypeVar("_Child", bound="subprocess.Popen[Any]")
+
+
 class ProcessGroups(contextlib.ExitStack):
     """The children a test starts (see :func:`start_python`): at the exit, whatever happened,
     each is ended with every process it started (a test that failed before a child's end
-    left them running for the rest of the run)."""
+    left them running for the rest of the run): see :func:`killed`."""
 
     def python(self, args: list[str], cwd: Path, **options: Any) -> subprocess.Popen[str]:
         """Start ``python *args`` in ``cwd``, as :func:`start_python` (the same ``options``)."""
-        child = start_python(args, cwd, **options)
+        return self.ended(start_python(args, cwd, **options))
+
+    def ended(self, child: _Child) -> _Child:
+        """``child`` (a group's leader, text or bytes: see :func:`start_python`), killed at
+        the exit with every process of its group (see :func:`killed`)."""
         self.callback(killed, child)
         return child
 
 
-def killed(child: subprocess.Popen[str], timeout: float = 120) -> tuple[Any, Any]:
+def killed(child: subprocess.Popen[Any], timeout: float = 120) -> tuple[Any, Any]:
     """Kill ``child`` with every process of its group (see :func:`end_process_group`); what
-    it wrote (``communicate``: its pipes read to their ends, and closed)."""
+    it wrote (``communicate``: its pipes read to their ends, and closed; a stdin its user
+    closed is left so)."""
     end_process_group(child)
+    if child.stdin is not None and child.stdin.closed:
+        child.stdin = None  # (``communicate`` would flush it: a ValueError)
     return child.communicate(timeout=timeout)
 
 
-def end_process_group(child: subprocess.Popen[str]) -> None:
-    """Kill ``child`` (started by :func:`start_python`) and every process of its group."""
+class _Leader(Protocol):
+    """A child that leads a process group: a ``subprocess.Popen`` or an asyncio ``Process``."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+
+def end_process_group(child: _Leader) -> None:
+    """Kill ``child`` and every process of its group, if ``child`` has not been reaped.
+
+    ``child`` leads its group (started with ``process_group=0``, as by :func:`start_python`,
+    or by ``asyncio.create_subprocess_exec``). Until it is reaped (``returncode`` still
+    ``None``), even ended, its pid is held, so the group of that id is its own. Once reaped,
+    the id may be another process's (a new group, of another test), so nothing is signalled:
+    whatever of its group outlived it is left alone (Linux keeps an id while a group of that
+    id lives, but once that group has ended, it may be reused, and the two cases cannot be
+    told apart). So end the group before the child is waited for (as :func:`killed` does),
+    waiting without reaping if need be (:func:`ends_within`).
+    """
+    if child.returncode is not None:  # (reaped: its pid may be another's)
+        return
     with contextlib.suppress(ProcessLookupError):  # (all of them ended already)
         os.killpg(child.pid, signal.SIGKILL)
 

@@ -24,16 +24,14 @@ fails the tests until one runs it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import select
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -44,7 +42,7 @@ from miniagents.ext.chat_history_md import ChatHistoryMD
 from miniagents.ext.llm.messages import AssistantMessage, UserMessage
 from miniagents.testing import FakeLLMServer, RecordedRequest
 from tests.fakes.fixtures import fake_llm  # noqa: F401 - a fixture
-from tests.subprocesses import ProcessGroups, python_env, run_python
+from tests.subprocesses import ProcessGroups, run_python, start_python
 
 
 def seeds_dir(root: Path) -> Path:
@@ -686,21 +684,6 @@ class Interrupted:
     stderr: str
 
 
-@contextlib.contextmanager
-def _group_of(process: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
-    """``process``, killed at the exit with every process of its group, whatever happened.
-
-    ``process`` leads its group (started with ``process_group=0``); its pipes are closed after.
-    """
-    with process:
-        try:
-            yield process
-        finally:
-            with contextlib.suppress(ProcessLookupError):  # (all of them ended already)
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(TIMEOUT)
-
-
 def interrupt_at_the_prompt(
     key: str, tmp_path: Path, llm: FakeLLMServer, turns: Sequence[Turn]
 ) -> Interrupted:
@@ -715,16 +698,19 @@ def interrupt_at_the_prompt(
     runner.write_text(CTRL_C_HARNESS, encoding="utf-8")
     stdin = script_replies(llm, turns)
     prompted = transcript(turns).removesuffix("\n")
-    process = subprocess.Popen(
-        [sys.executable, str(runner), str(script)],
-        cwd=tmp_path,
-        env=python_env(llm),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        process_group=0,
-    )
-    with _group_of(process):  # (ended with all it started, whatever happens)
+    pipe = subprocess.PIPE
+    with ProcessGroups() as groups:  # (ended with all it started, whatever happens)
+        process = groups.ended(
+            start_python(
+                [str(runner), str(script)],
+                tmp_path,
+                llm=llm,
+                text=False,
+                stdin=pipe,
+                stdout=pipe,
+                stderr=pipe,
+            )
+        )
         assert process.stdin is not None
         assert process.stdout is not None
         process.stdin.write(stdin.encode("utf-8"))

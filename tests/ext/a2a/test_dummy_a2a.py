@@ -151,12 +151,12 @@ class DummyChild:
         if self.process.stdin is not None and not self.process.stdin.closed:
             with contextlib.suppress(BrokenPipeError):  # (it ended already)
                 self.process.stdin.close()
-        try:
-            with contextlib.suppress(subprocess.TimeoutExpired):  # (then killed)
-                self.process.wait(timeout=DEADLINE)
-        finally:  # (its group: what it left running too, whatever stopped the wait)
-            end_process_group(self.process)
-            self.process.wait()
+        if self.process.returncode is None:  # (not closed before)
+            try:  # (waited for, not reaped: its group is still its own, then killed)
+                ends_within(self.process.pid, DEADLINE)
+            finally:  # (its group: what it left running too, whatever stopped the wait)
+                end_process_group(self.process)
+                self.process.wait()
         for reader in self._readers:
             reader.join(DEADLINE)
 

@@ -13,11 +13,8 @@ nothing is downloaded at test time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 import shutil
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +29,7 @@ from miniagents.ext.llm.offline import CallTool, offline_agent, one_per_call
 from miniagents.ext.tools import FunctionTool
 from miniagents.ext.web import NoAuthentication, WebSettings
 from tests.ext.web.serving import delete_file, gated, nothing_deleted, served, until  # noqa: F401
+from tests.subprocesses import end_process_group
 
 JS = Path(__file__).parent.parent / "web" / "js"
 SCRIPT = JS / "a2a_client.mjs"
@@ -94,12 +92,6 @@ def conformance_app() -> Starlette:
     return Starlette(routes=[*routes, *(Mount(f"/{name}", app=app) for name, app in apps.items())])
 
 
-def _end_group(pid: int) -> None:
-    """Kill ``pid`` (started with ``process_group=0``) and every process of its group."""
-    with contextlib.suppress(ProcessLookupError):  # (all of them ended already)
-        os.killpg(pid, signal.SIGKILL)
-
-
 def node() -> str:
     """The node executable, with the package installed (else the test fails saying how)."""
     found = shutil.which("node")
@@ -129,11 +121,11 @@ async def test_the_official_javascript_client_takes_every_stream() -> None:
         try:
             out, err = await asyncio.wait_for(process.communicate(), NODE_TIMEOUT)
         except TimeoutError:
-            _end_group(process.pid)
+            end_process_group(process)
             out, err = await asyncio.wait_for(process.communicate(), NODE_TIMEOUT)
             pytest.fail(f"The node script did not end in {NODE_TIMEOUT} s: {err.decode()[-4000:]}")
         finally:
-            _end_group(process.pid)
+            end_process_group(process)
     assert process.returncode == 0, err.decode()[-4000:]
     report: dict[str, Any] = json.loads(out)
     assert not report["problems"], json.dumps(report["problems"], indent=1)

@@ -7,7 +7,6 @@ and with the real OpenAI and Anthropic SDKs talking to the fake provider server.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import inspect
 import json
@@ -18,7 +17,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
@@ -40,10 +38,12 @@ from miniagents.testing import FakeLLMServer
 from tests.ext.console.terminal import WAIT, read_until, run_with_stdin_closed
 from tests.ext.web.serving import configs_run
 from tests.subprocesses import (
+    ProcessGroups,
     default_sigint_in_children,
     installed_checkout,
     python_env,
     run_python,
+    start_python,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -64,21 +64,6 @@ def chat(
 def assert_ended_well(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-
-
-@contextlib.contextmanager
-def _group_of(process: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
-    """``process``, killed at the exit with every process of its group, whatever happened.
-
-    ``process`` leads its group (started with ``process_group=0``); its pipes are closed after.
-    """
-    with process:
-        try:
-            yield process
-        finally:
-            with contextlib.suppress(ProcessLookupError):  # (all of them ended already)
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(WAIT)
 
 
 def test_offline_without_a_key_a_chat_streams_replies_until_exit(tmp_path: Path) -> None:
@@ -242,17 +227,19 @@ def test_ctrl_c_mid_reply_ends_the_chat_with_the_reply_line_ended(
     tmp_path: Path, fake_llm: FakeLLMServer
 ) -> None:
     fake_llm.reply(tokens=["Once ", "upon ", "a time."], hang_after=2)  # then it hangs
-    with default_sigint_in_children():  # Ctrl+C works even if the test run ignores it
-        process = subprocess.Popen(
-            [sys.executable, "-m", "miniagents", "chat"],
-            cwd=tmp_path,
-            env=python_env(fake_llm),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            process_group=0,
+    pipe = subprocess.PIPE
+    with ProcessGroups() as groups:  # (ended with all it started, whatever happens)
+        process = groups.ended(  # (Ctrl+C works even if the test run ignores it)
+            start_python(
+                ["-m", "miniagents", "chat"],
+                tmp_path,
+                llm=fake_llm,
+                text=False,
+                stdin=pipe,
+                stdout=pipe,
+                stderr=pipe,
+            )
         )
-    with _group_of(process):  # (ended with all it started, whatever happens)
         assert process.stdin is not None
         assert process.stdout is not None
         process.stdin.write(b"Tell me a story.\n")
@@ -275,20 +262,18 @@ def test_ctrl_c_mid_reply_ends_the_chat_with_the_reply_line_ended(
 
 
 def test_a_reader_that_goes_away_ends_the_chat_quietly(tmp_path: Path) -> None:
-    with (
-        default_sigint_in_children(),
-        _group_of(
-            subprocess.Popen(
-                [sys.executable, "-m", "miniagents", "chat", "--provider", "offline"],
-                cwd=tmp_path,
-                env=python_env(),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                process_group=0,
+    pipe = subprocess.PIPE
+    with ProcessGroups() as groups:  # (ended with all it started, whatever happens)
+        process = groups.ended(
+            start_python(
+                ["-m", "miniagents", "chat", "--provider", "offline"],
+                tmp_path,
+                text=False,
+                stdin=pipe,
+                stdout=pipe,
+                stderr=pipe,
             )
-        ) as process,  # (ended with all it started, whatever happens)
-    ):
+        )
         assert process.stdin is not None
         assert process.stdout is not None
         shown = bytearray()
@@ -508,28 +493,17 @@ def test_miniagents_web_serves_the_chat_page_with_the_offline_model(tmp_path: Pa
     with socket.socket() as probe:  # a free port (the server binds it right after)
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with (
-        default_sigint_in_children(),
-        _group_of(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "miniagents",
-                    "web",
-                    "--provider",
-                    "offline",
-                    "--port",
-                    str(port),
-                ],
-                cwd=tmp_path,
-                env=python_env(),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                process_group=0,
+    pipe = subprocess.PIPE
+    with ProcessGroups() as groups:  # (ended with all it started, whatever happens)
+        server = groups.ended(
+            start_python(
+                ["-m", "miniagents", "web", "--provider", "offline", "--port", str(port)],
+                tmp_path,
+                text=False,
+                stdout=pipe,
+                stderr=pipe,
             )
-        ) as server,  # (ended with all it started, whatever happens)
-    ):
+        )
         assert server.stdout is not None
         shown = bytearray()
         read_until(server.stdout.fileno(), shown, b"\n")

@@ -56,27 +56,18 @@ from miniagents.utils import achain_loop, adialog_loop
 from miniagents.utils import loops as loops_module
 from miniagents.utils.loops import ChainStep
 from tests.ext.console.terminal import WAIT, read_until, run_with_stdin_closed
-from tests.subprocesses import default_sigint_in_children, python_env, run_python
+from tests.subprocesses import (
+    ProcessGroups,
+    default_sigint_in_children,
+    python_env,
+    run_python,
+    start_python,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
 OFFLINE = '(offline model "offline", 1 message(s) in the prompt) You said: '
 """The start of the offline model's default reply to a one-message prompt."""
-
-
-@contextlib.contextmanager
-def _group_of(process: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
-    """``process``, killed at the exit with every process of its group, whatever happened.
-
-    ``process`` leads its group (started with ``process_group=0``); its pipes are closed after.
-    """
-    with process:
-        try:
-            yield process
-        finally:
-            with contextlib.suppress(ProcessLookupError):  # (all of them ended already)
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(WAIT)
 
 
 def write_script(directory: Path, name: str, code: str) -> Path:
@@ -443,17 +434,13 @@ asyncio.run(main())
 @pytest.mark.parametrize("mode", ["dialog", "output"])
 def test_tokens_are_printed_as_they_stream(tmp_path: Path, mode: str) -> None:
     script = write_script(tmp_path, "script.py", GATED)
-    with _group_of(
-        subprocess.Popen(
-            [sys.executable, str(script), mode],
-            cwd=tmp_path,
-            env=python_env(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            process_group=0,
+    pipe = subprocess.PIPE
+    with ProcessGroups() as groups:  # (ended with all it started, whatever happens)
+        process = groups.ended(
+            start_python(
+                [str(script), mode], tmp_path, text=False, stdin=pipe, stdout=pipe, stderr=pipe
+            )
         )
-    ) as process:  # (ended with all it started, whatever happens)
         assert process.stdin is not None
         assert process.stdout is not None
         assert process.stderr is not None
@@ -466,9 +453,8 @@ def test_tokens_are_printed_as_they_stream(tmp_path: Path, mode: str) -> None:
         assert b"second" not in output  # the reply is still streaming
         (tmp_path / "go").touch()
         read_until(process.stdout.fileno(), output, b"second")
-        process.stdin.close()
-        rest, errors = process.stdout.read(), process.stderr.read()
-        assert process.wait(WAIT) == 0, errors
+        rest, errors = process.communicate(timeout=WAIT)  # (it closes stdin: the end of input)
+        assert process.returncode == 0, errors
     assert errors == b""
     if mode == "dialog":
         assert bytes(output + rest) == b"USER: hi\nASSISTANT: first second\nUSER: \nDONE\n"

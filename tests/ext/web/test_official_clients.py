@@ -17,11 +17,8 @@ stops the answer. The packages are installed from ``js/package-lock.json`` (``np
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 import shutil
-import signal
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -40,6 +37,7 @@ from miniagents.ext.tools import FunctionTool, ToolResultMessage
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app
 from miniagents.testing import FakeLLMServer, ToolCall
 from tests.ext.web.serving import gated, served, until
+from tests.subprocesses import end_process_group
 
 JS = Path(__file__).parent / "js"
 SCRIPT = JS / "official_clients.mjs"
@@ -192,12 +190,6 @@ def conformance_app(llm: FakeLLMServer) -> Starlette:
     return Starlette(routes=routes)
 
 
-def _end_group(pid: int) -> None:
-    """Kill ``pid`` (started with ``process_group=0``) and every process of its group."""
-    with contextlib.suppress(ProcessLookupError):  # (all of them ended already)
-        os.killpg(pid, signal.SIGKILL)
-
-
 def node() -> str:
     """The node executable, with the packages installed (else the test fails saying how)."""
     found = shutil.which("node")
@@ -234,11 +226,11 @@ async def judged(protocol: str, llm: FakeLLMServer) -> dict[str, Any]:
         try:
             out, err = await asyncio.wait_for(process.communicate(), NODE_TIMEOUT)
         except TimeoutError:
-            _end_group(process.pid)
+            end_process_group(process)
             out, err = await asyncio.wait_for(process.communicate(), NODE_TIMEOUT)
             pytest.fail(f"The node script did not end in {NODE_TIMEOUT} s: {err.decode()[-4000:]}")
         finally:
-            _end_group(process.pid)
+            end_process_group(process)
     assert process.returncode == 0, err.decode()[-4000:]
     report: dict[str, Any] = json.loads(out)
     return report
