@@ -212,15 +212,14 @@ async def test_an_agent_without_a_model_is_refused_on_every_call() -> None:
 def test_the_options_every_llm_agent_takes_are_the_fields_of_llm_options() -> None:
     # AnyLLMAgent types inquire, bind and as_operator by them: they must not drift
     import dataclasses
+    import typing
 
     from miniagents.ext.llm.llm_agent import LLMAgentOptions
 
+    # (compared resolved: the fields' types are resolved at import, the TypedDict's as written)
     fields = {option.name: option.type for option in dataclasses.fields(LLMOptions)}
-    declared = {
-        name: getattr(kind, "__forward_arg__", kind)  # (a TypedDict's, as written)
-        for name, kind in LLMAgentOptions.__annotations__.items()
-    }
-    assert declared == fields
+    assert not any(isinstance(kind, str) for kind in fields.values()), fields
+    assert typing.get_type_hints(LLMAgentOptions) == fields
     assert not LLMAgentOptions.__required_keys__  # each may be left out
 
 
