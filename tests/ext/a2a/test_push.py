@@ -554,9 +554,12 @@ async def test_a_webhook_deleted_and_set_again_while_its_post_waits_to_be_tried_
     assert headers["authorization"] == "Bearer new-credentials"
 
 
-async def test_a_webhook_deleted_and_set_again_while_its_post_waits_for_a_turn() -> None:
-    # (was: a post waiting for its principal's turn as its webhook was deleted was posted
-    # once it had the turn, to the deleted config's URL, with its credentials)
+@pytest.mark.parametrize("change", ["deleted and set again", "replaced"])
+async def test_a_post_waiting_for_its_turn_goes_where_its_webhook_is_when_it_has_it(
+    change: str,
+) -> None:
+    # (was: posted, once it had its principal's turn, where its webhook was as it asked for
+    # the turn: a deleted config's URL, with its credentials, or a replaced one's old URL)
     release = asyncio.Event()
     async with held_receiver("/hooks/held", release) as (url, heard):
         settings = A2APushNotifications(allowed_urls=[url], max_posts_per_principal=1)
@@ -564,33 +567,17 @@ async def test_a_webhook_deleted_and_set_again_while_its_post_waits_for_a_turn()
         try:
             poster.post([Webhook("h", "t1", f"{url}hooks/held", owner="alice")], "{}")
             await until(lambda: heard == ["/hooks/held"])
-            deleted = Webhook("h", "t2", f"{url}hooks/deleted", owner="alice")
-            poster.post([deleted], '"before"')
+            poster.post([Webhook("h", "t2", f"{url}hooks/old", owner="alice")], '"before"')
             await until(lambda: poster.posts_waiting == 1)  # (hers waits for her one turn)
-            poster.forget("t2", "h")
-            poster.post([Webhook("h", "t2", f"{url}hooks/again", owner="alice")], '"after"')
+            new = Webhook("h", "t2", f"{url}hooks/new", owner="alice")
+            if change == "replaced":
+                poster.readdress(new)
+            else:
+                poster.forget("t2", "h")
+                poster.post([new], '"after"')
             release.set()
             await until(lambda: not _posting())
             assert (poster.principals_posting, poster.posts_waiting) == (0, 0)
-        finally:
-            await poster.aclose()
-    assert heard == ["/hooks/held", "/hooks/again"]
-
-
-async def test_a_webhook_replaced_while_its_post_waits_for_a_turn_is_posted_the_new_one() -> None:
-    # (was: posted, once it had its turn, to the URL it had as it asked for the turn)
-    release = asyncio.Event()
-    async with held_receiver("/hooks/held", release) as (url, heard):
-        settings = A2APushNotifications(allowed_urls=[url], max_posts_per_principal=1)
-        poster = Poster(settings)
-        try:
-            poster.post([Webhook("h", "t1", f"{url}hooks/held", owner="alice")], "{}")
-            await until(lambda: heard == ["/hooks/held"])
-            poster.post([Webhook("h", "t2", f"{url}hooks/old", owner="alice")], "{}")
-            await until(lambda: poster.posts_waiting == 1)  # (hers waits for her one turn)
-            poster.readdress(Webhook("h", "t2", f"{url}hooks/new", owner="alice"))
-            release.set()
-            await until(lambda: not _posting())
         finally:
             await poster.aclose()
     assert heard == ["/hooks/held", "/hooks/new"]

@@ -594,6 +594,24 @@ async def _unread_after_expiry(
         yield manager, job, gate, removed, client
 
 
+async def _resumed_at_its_next_pause(
+    job: Job, gate: asyncio.Event, client: httpx.AsyncClient
+) -> tuple[ToolApprovalRequest, list[SSEEvent]]:
+    """Let the unread ``job`` (:func:`_unread_after_expiry`'s) go on past its gate to its next
+    pause, approve that call in a resume run ``r2`` and wait for the job's end: the call it
+    paused at, and the events ``r2`` streamed."""
+    assert job.task is not None
+    gate.set()
+    await asyncio.wait_for(job.asettled(), WAIT)  # (its second round: it pauses again)
+    [second] = job.waiting()
+    entry = {"interruptId": second.call_id, "status": "resolved"}
+    resume = agui_input("r2", thread="t1", resume=[{**entry, "payload": {"approved": True}}])
+    response, resumed = await post_events(client, resume)
+    assert response.status_code == 200, resumed
+    await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+    return second, resumed
+
+
 async def _acancelled(agent: MiniAgent[..., Message], run: str) -> None:
     """Wait for the durable run ``run`` of ``agent`` to end cancelled (a bound: WAIT)."""
     from dbos import DBOS
@@ -805,14 +823,7 @@ async def test_an_unread_job_resumed_at_its_next_pause_is_replayed_with_both_pau
         assert job.task is not None
         assert job.last_pause is not None
         first = job.last_pause.at  # (its expired pause)
-        gate.set()
-        await asyncio.wait_for(job.asettled(), WAIT)  # (its second round: it pauses again)
-        [second] = job.waiting()
-        entry = {"interruptId": second.call_id, "status": "resolved"}
-        resume = agui_input("r2", thread="t1", resume=[{**entry, "payload": {"approved": True}}])
-        response, resumed = await post_events(client, resume)
-        assert response.status_code == 200, resumed
-        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+        second, resumed = await _resumed_at_its_next_pause(job, gate, client)
     assert manager.durable is not None
     found = await manager.durable.afind(None, key="r1")
     assert found is not None
@@ -1097,14 +1108,7 @@ async def test_a_run_whose_pause_note_was_lost_is_replayed_with_the_pauses_noted
     async with _unread_after_expiry(tmp_path, "LOST_NOTE", later, "Done.") as unread:
         manager, job, gate, _, client = unread
         assert job.task is not None
-        gate.set()
-        await asyncio.wait_for(job.asettled(), WAIT)  # (its second round: it pauses again)
-        [second] = job.waiting()
-        entry = {"interruptId": second.call_id, "status": "resolved"}
-        resume = agui_input("r2", thread="t1", resume=[{**entry, "payload": {"approved": True}}])
-        response, resumed = await post_events(client, resume)
-        assert response.status_code == 200, resumed
-        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+        second, resumed = await _resumed_at_its_next_pause(job, gate, client)
     assert manager.durable is not None
     found = await manager.durable.afind(None, key="r1")
     assert found is not None
