@@ -178,7 +178,11 @@ class Poster:
                     said,
                 )
                 return
-            await asyncio.sleep(delay)
+            # (waited out, or cut short as the webhook is deleted: a config set again under
+            # its id meanwhile is posted at once, by this sender, not after the delay)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await queue.dropped.wait()
             delay *= 2
 
     def _headers(self, webhook: Webhook, body: bytes) -> dict[str, str]:
@@ -299,7 +303,9 @@ class Poster:
         What waited for it is dropped with it (A2A: a deleted config is sent nothing more):
         one set again under its id later has a queue of its own, of what comes after.
         """
-        self._queues.pop((task_id, webhook_id), None)
+        queue = self._queues.pop((task_id, webhook_id), None)
+        if queue is not None:
+            queue.dropped.set()  # (its sender waits no more to try again)
 
     async def aclose(self) -> None:
         """Drop what waits, stop the posts under way, close the HTTP client."""
@@ -317,10 +323,14 @@ class Poster:
 
 @dataclass
 class _Queue:
-    """A webhook's posts waiting, and the webhook as its task's config says now."""
+    """A webhook's posts waiting, the webhook as its task's config says now, and its end.
+
+    ``dropped`` is set once the webhook is deleted (the queue no longer its place's).
+    """
 
     webhook: Webhook
     bodies: deque[bytes] = field(default_factory=deque)
+    dropped: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass

@@ -35,6 +35,7 @@ from miniagents.testing import manual_time, virtual_time
 from tests.ext.a2a.kit import ALICE, BOB, Receiver, greeter, pushing, receiving
 from tests.ext.a2a.rpc import call, error_of, rpc, send_params, serving, violations
 from tests.ext.web.serving import served, until
+from tests.fakes.fixtures import WAIT
 
 SECRET = "push-secret"
 
@@ -525,7 +526,7 @@ def _sleeps_before_a_retry(sender: asyncio.Task[Any]) -> bool:
     while coroutine is not None and coroutine.cr_code.co_name != "_apost":
         coroutine = coroutine.cr_await
     awaited = None if coroutine is None else coroutine.cr_await
-    return awaited is not None and getattr(awaited, "cr_code", None) is asyncio.sleep.__code__
+    return awaited is not None and getattr(awaited, "cr_code", None) is asyncio.Event.wait.__code__
 
 
 async def test_a_webhook_deleted_and_set_again_while_its_post_waits_to_be_tried_again() -> None:
@@ -552,6 +553,47 @@ async def test_a_webhook_deleted_and_set_again_while_its_post_waits_to_be_tried_
     assert body == b'"after"'  # (what was queued for the deleted config is dropped)
     assert headers["x-a2a-notification-token"] == "new"
     assert headers["authorization"] == "Bearer new-credentials"
+
+
+async def test_a_webhook_set_again_as_the_deleted_ones_post_waits_to_retry_hears_at_once() -> None:
+    # (was: the deleted config's sender, asleep until its next try, kept the place: the new
+    # config's posts waited for the end of that sleep, an hour here, the test's WAIT first)
+    async with receiving() as old, receiving() as new:
+        old.answers = [Response(status_code=503)]
+        settings = A2APushNotifications(allowed_urls=[old.url, new.url], retry_delay=3600)
+        poster = Poster(settings)
+        try:
+            poster.post([Webhook("h", "t", f"{old.url}hooks/h", "old")], '"first"')
+            await until(lambda: any(_sleeps_before_a_retry(task) for task in _posting()))
+            poster.forget("t", "h")
+            again = Webhook("h", "t", f"{new.url}hooks/h", "new")
+            poster.post([again], '"one"')
+            poster.post([again], '"two"')
+            await until(lambda: len(new.posts) == 2 and not _posting())
+            assert (poster.principals_posting, poster.posts_waiting) == (0, 0)
+        finally:
+            await poster.aclose()
+    assert [body for _, body in old.posts] == [b'"first"']
+    assert [body for _, body in new.posts] == [b'"one"', b'"two"']  # (in order)
+    assert [headers["x-a2a-notification-token"] for headers, _ in new.posts] == ["new"] * 2
+
+
+async def test_a_webhook_deleted_while_its_post_waits_to_retry_ends_its_sender_at_once() -> None:
+    # (was: the sender slept out its delay, an hour here, only to find the webhook gone)
+    async with receiving() as receiver:
+        receiver.answers = [Response(status_code=503)]
+        poster = Poster(A2APushNotifications(allowed_urls=[receiver.url], retry_delay=3600))
+        try:
+            poster.post([Webhook("h", "t", f"{receiver.url}hooks/h")], "{}")
+            [sender] = _posting()
+            await until(lambda: _sleeps_before_a_retry(sender))
+            poster.forget("t", "h")
+            await asyncio.wait_for(sender, WAIT)
+            assert not _posting()
+            assert (poster.principals_posting, poster.posts_waiting) == (0, 0)
+        finally:
+            await poster.aclose()
+    assert len(receiver.posts) == 1  # (not tried again)
 
 
 @pytest.mark.parametrize("change", ["deleted and set again", "replaced"])
