@@ -1,12 +1,15 @@
 """The reactive core of MiniAgents: promises and replayable streams over ``reactivex``.
 
-This layer imports nothing from the rest of the package, so it can be used on its own:
+This layer imports nothing from the layers above it, so it can be used on its own:
 :class:`Promise` (a value produced once), :class:`StreamedPromise` (a replayable stream
 of pieces resolving to a whole) and the sentinels in :mod:`miniagents.promising.sentinels`.
-``Frozen`` and ``FrozenDict`` (deeply immutable values) live in :mod:`miniagents.frozen`,
-beside this package; they are re-exported here for compatibility (the one import from
-outside the layer). The layers above, and extension
-authors, build on the replay core through :mod:`miniagents.promising.lowlevel`.
+From below it, it imports only the root error (:mod:`miniagents.root_error`) and the
+argument checks (:mod:`miniagents.arguments`). ``Frozen`` and ``FrozenDict`` (deeply
+immutable values) live in :mod:`miniagents.frozen`, beside this package; this package
+re-exports them (so does its former home, :mod:`miniagents.promising.frozen`), and its
+``errors`` module their errors, for compatibility: the only imports from beside the layer.
+The layers above, and extension authors, build on the replay core through
+:mod:`miniagents.promising.lowlevel`.
 """
 
 from miniagents.frozen.model import Frozen as Frozen

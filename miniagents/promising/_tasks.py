@@ -1,4 +1,4 @@
-"""The one place where the library starts asyncio tasks, so that none is lost or left behind."""
+"""Where the streams and the agents start their tasks, so that none is lost or left behind."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ __all__ = [
 TASK_NAME_PREFIX = "miniagents:"
 
 _tasks: dict[asyncio.Task[None], set[asyncio.Task[None]] | None] = {}
-"""Every running task of the library, with the set of its owner (if any) to leave when done."""
+"""Every running task that :func:`spawn` started, with the set of its owner (if any) to leave
+when done."""
 
 task_owner: contextvars.ContextVar[set[asyncio.Task[None]] | None] = contextvars.ContextVar(
     "miniagents_task_owner", default=None
@@ -164,5 +165,5 @@ def no_loop_error(what: str) -> NoRunningLoopError:
 
 
 def running_tasks() -> frozenset[asyncio.Task[None]]:
-    """Return the tasks started by the library that have not finished yet."""
+    """Return the tasks started by :func:`spawn` that have not finished yet."""
     return frozenset(task for task in _tasks if not task.done())

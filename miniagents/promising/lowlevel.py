@@ -59,7 +59,7 @@ What the layers above need, and where it is:
   :func:`run_first` (a :class:`RunFirst`, on asyncio's own loop) lets what a piece woke run
   next, and the producer right after it, instead of at the back of the loop's ready queue
   (a producer that leads, :meth:`RunFirst.lead`, has the streams do it as they wake);
-- **tasks**: :func:`spawn` (the one place tasks start: none is lost or left behind),
+- **tasks**: :func:`spawn` (how the streams and agents start tasks: none is lost or left behind),
   :func:`running_tasks`, :func:`forget_task` (a task's last step, instead of its done
   callback), :func:`start_owned` (start something whose tasks go to an owner's set),
   :data:`task_owner` (the owner of the tasks started with none: a ``MiniAgents`` block's),
