@@ -177,6 +177,10 @@ async def test_a_refused_answer_sets_no_webhook_and_one_over_the_bound_answers_n
         ("{url}hooks/%2e%2e%2fadmin", "has a '.' or '..' segment"),
         ("{url}hooks/..%5Cadmin", "has a '.' or '..' segment"),  # ("\\": a "/" to some)
         ("{url}hooks/..\\admin", "has a '.' or '..' segment"),
+        ("{url}hooks/..;/admin", "has a '.' or '..' segment"),  # (";x": the segment's params)
+        ("{url}hooks/..;x=1/admin", "has a '.' or '..' segment"),  # (Tomcat's /admin)
+        ("{url}hooks/..%3B/admin", "has a '.' or '..' segment"),
+        ("{url}hooks/.;/x", "has a '.' or '..' segment"),
         ("http://user:pass@{host}/hooks/x", "holds credentials"),
         ("file:///etc/passwd", "not an http(s) URL"),
         ("", "a webhook needs its url"),
