@@ -17,9 +17,9 @@ say:
   ``..%2F`` or ``..%5C``, or with parameters, ``..;/``), never with credentials in the
   URL, never following a redirect, so that a client cannot make the server post to hosts
   of its choosing (SSRF), and never with a cookie (one a receiver set would go with other
-  clients' posts); a URL no post could be sent to (a control character, over 8,192
-  characters) is refused, and so are a token, scheme and credentials that are not
-  printable ASCII or hold over 8,192 characters (each post's headers carry them);
+  clients' posts); a URL no post could be sent to (a control character, spaces around
+  it, over 8,192 characters) is refused, and so are a token, scheme and credentials that
+  are not printable ASCII or hold over 8,192 characters (each post's headers carry them);
 - **signed**: each post carries the client's ``token`` (``X-A2A-Notification-Token``) and
   its credentials (``Authorization: <scheme> <credentials>``) as A2A says, and, with a
   ``signing_secret``, ``X-A2A-Signature: t=<unix time>,v1=<hex>``, the HMAC-SHA256 of
@@ -131,6 +131,8 @@ class A2APushNotifications:
             return f"the webhook URL is longer than {_MAX_URL_LENGTH} characters"
         if any(ord(char) < 0x20 or ord(char) == 0x7F for char in url):
             return f"the webhook URL {url!r} holds a control character"
+        if url != url.strip(" "):  # (one before it: urlsplit skips it, httpx finds no URL)
+            return f"the webhook URL {url!r} has spaces around it: send it without them"
         try:
             parts = urlsplit(url)
             port = parts.port

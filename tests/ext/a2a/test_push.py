@@ -205,6 +205,7 @@ async def test_a_webhook_under_no_allowed_url_is_refused_and_nothing_starts(
     ("field", "value", "why"),
     [
         ("url", "{url}hooks/a\x00b", "a control character"),
+        ("url", " {url}hooks/x", "has spaces around it"),  # (was: kept, and never posted)
         ("url", "{url}hooks/" + "a" * 70_000, "longer than"),
         ("token", "t\u20ac", "not printable ASCII"),
         ("token", "t\r\nX-Injected: 1", "not printable ASCII"),
@@ -214,6 +215,7 @@ async def test_a_webhook_under_no_allowed_url_is_refused_and_nothing_starts(
     ],
     ids=[
         "nul-in-url",
+        "space-before-url",
         "long-url",
         "unicode-token",
         "crlf-token",
