@@ -14,12 +14,12 @@ say:
 - **where**: only under the URLs the app allows (``allowed_urls``: a scheme, a host, a
   port, or ``*`` for any, and a path each webhook starts with; a path with a ``.`` or
   ``..`` segment, which would leave it once resolved, is refused, and so is one encoded,
-  ``..%2F`` or ``..%5C``), never with credentials in the URL, never following a redirect,
-  so that a client cannot make the server post to hosts of its choosing (SSRF), and never
-  with a cookie (one a receiver set would go with other clients' posts); a URL no
-  post could be sent to (a control character, over 8,192 characters) is refused, and so
-  are a token, scheme and credentials that are not printable ASCII or hold over 8,192
-  characters (each post's headers carry them);
+  ``..%2F`` or ``..%5C``, or with parameters, ``..;/``), never with credentials in the
+  URL, never following a redirect, so that a client cannot make the server post to hosts
+  of its choosing (SSRF), and never with a cookie (one a receiver set would go with other
+  clients' posts); a URL no post could be sent to (a control character, spaces around
+  it, over 8,192 characters) is refused, and so are a token, scheme and credentials that
+  are not printable ASCII or hold over 8,192 characters (each post's headers carry them);
 - **signed**: each post carries the client's ``token`` (``X-A2A-Notification-Token``) and
   its credentials (``Authorization: <scheme> <credentials>``) as A2A says, and, with a
   ``signing_secret``, ``X-A2A-Signature: t=<unix time>,v1=<hex>``, the HMAC-SHA256 of
@@ -131,6 +131,8 @@ class A2APushNotifications:
             return f"the webhook URL is longer than {_MAX_URL_LENGTH} characters"
         if any(ord(char) < 0x20 or ord(char) == 0x7F for char in url):
             return f"the webhook URL {url!r} holds a control character"
+        if url != url.strip(" "):  # (one before it: urlsplit skips it, httpx finds no URL)
+            return f"the webhook URL {url!r} has spaces around it: send it without them"
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -141,9 +143,10 @@ class A2APushNotifications:
         if parts.username is not None or parts.password is not None:
             return f"the webhook URL {url!r} holds credentials: send them as authentication"
         # (the path decoded whole, a "\\" read as a "/": a receiver that decodes "..%2F", or
-        # takes "..\\" for "../", resolves the segment then, out from under the prefix)
+        # takes "..\\" for "../", resolves the segment then, out from under the prefix; and
+        # each segment without its parameters, after a ";": Tomcat's "..;/" is a "../")
         segments = unquote(parts.path).replace("\\", "/").split("/")
-        if any(segment in (".", "..") for segment in segments):
+        if any(segment.partition(";")[0] in (".", "..") for segment in segments):
             return (
                 f"the webhook URL {url!r} has a '.' or '..' segment in its path (once "
                 "decoded): send the path as it is meant, without them"

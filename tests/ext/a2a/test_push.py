@@ -178,6 +178,10 @@ async def test_a_refused_answer_sets_no_webhook_and_one_over_the_bound_answers_n
         ("{url}hooks/%2e%2e%2fadmin", "has a '.' or '..' segment"),
         ("{url}hooks/..%5Cadmin", "has a '.' or '..' segment"),  # ("\\": a "/" to some)
         ("{url}hooks/..\\admin", "has a '.' or '..' segment"),
+        ("{url}hooks/..;/admin", "has a '.' or '..' segment"),  # (";x": the segment's params)
+        ("{url}hooks/..;x=1/admin", "has a '.' or '..' segment"),  # (Tomcat's /admin)
+        ("{url}hooks/..%3B/admin", "has a '.' or '..' segment"),
+        ("{url}hooks/.;/x", "has a '.' or '..' segment"),
         ("http://user:pass@{host}/hooks/x", "holds credentials"),
         ("file:///etc/passwd", "not an http(s) URL"),
         ("", "a webhook needs its url"),
@@ -202,6 +206,7 @@ async def test_a_webhook_under_no_allowed_url_is_refused_and_nothing_starts(
     ("field", "value", "why"),
     [
         ("url", "{url}hooks/a\x00b", "a control character"),
+        ("url", " {url}hooks/x", "has spaces around it"),  # (was: kept, and never posted)
         ("url", "{url}hooks/" + "a" * 70_000, "longer than"),
         ("token", "t\u20ac", "not printable ASCII"),
         ("token", "t\r\nX-Injected: 1", "not printable ASCII"),
@@ -211,6 +216,7 @@ async def test_a_webhook_under_no_allowed_url_is_refused_and_nothing_starts(
     ],
     ids=[
         "nul-in-url",
+        "space-before-url",
         "long-url",
         "unicode-token",
         "crlf-token",
