@@ -27,8 +27,6 @@ sessions at ``wss://``: a local server (the testing kit's fake) needs the client
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from collections import deque
@@ -57,6 +55,7 @@ from miniagents.ext.realtime.provider import (
     ToolCalled,
     ToolCancelled,
     UserTranscribed,
+    _close_reading_out,
     _closed_error,
     _ended_error,
     _open_error,
@@ -65,7 +64,6 @@ from miniagents.ext.realtime.provider import (
 )
 from miniagents.messages.image import ImagePart
 from miniagents.miniagents.context import MiniAgents
-from miniagents.promising.lowlevel import spawn
 
 if TYPE_CHECKING:
     from google import genai
@@ -440,28 +438,19 @@ class _GeminiLink:
             out.append(ReplyEnded(ended[0], ended[1], None))
 
     async def aclose(self) -> None:
-        """Close the session, reading what the API still sends until it has closed.
-
-        The connection stops reading from its socket once enough of the API's messages
-        wait unread (its flow control), as they do when the session stopped reading them
-        (it was cancelled: the page left); the API's answer to the close would wait unread
-        behind them, and the close for its timeout (10 s). Read on, it comes.
-        """
+        """Close the session, reading what the API still sends until it has closed."""
         if not self._closed:
             self._closed = True
-            reading = spawn(self._read_out(), "Gemini Live reading to its close")
-            try:
-                await self._manager.__aexit__(None, None, None)
-            finally:
-                reading.cancel()
-                await asyncio.gather(reading, return_exceptions=True)
+            await _close_reading_out(
+                lambda: self._manager.__aexit__(None, None, None),
+                self._read_turn,
+                "Gemini Live reading to its close",
+            )
 
-    async def _read_out(self) -> None:
-        """The API's messages, read and dropped until the connection has closed."""
-        with contextlib.suppress(Exception):  # (closed, or read by another: the end)
-            while True:  # (the SDK's receive() ends after each of the model's turns)
-                async for _ in self._session.receive():
-                    pass
+    async def _read_turn(self) -> None:
+        """The API's messages of one of the model's turns, dropped (``receive()`` ends there)."""
+        async for _ in self._session.receive():
+            pass
 
 
 def _part(image: ImagePart) -> dict[str, Any]:

@@ -59,6 +59,7 @@ from miniagents.ext.realtime.provider import (
     ToolCalled,
     ToolCancelled,
     UserTranscribed,
+    _close_reading_out,
     _closed_error,
     _ended_error,
     _open_error,
@@ -66,7 +67,6 @@ from miniagents.ext.realtime.provider import (
     session_option,
 )
 from miniagents.messages.image import ImagePart
-from miniagents.promising.lowlevel import spawn
 from miniagents.utils.nested import merged
 
 if TYPE_CHECKING:
@@ -490,27 +490,14 @@ class _OpenAILink:
         return dataclasses.replace(failed, fatal=False)
 
     async def aclose(self) -> None:
-        """Close the connection, reading what the server still sends until it has closed.
-
-        The connection stops reading from its socket once enough of the server's messages
-        wait unread (its flow control), as they do when the session stopped reading them
-        (it was cancelled: the page left); the server's answer to the close would wait
-        unread behind them, and the close for its timeout (10 s). Read on, it comes.
-        """
+        """Close the connection, reading what the server still sends until it has closed."""
         if not self._closed:
             self._closed = True
-            reading = spawn(self._read_out(), "OpenAI Realtime reading to its close")
-            try:
-                await self._connection.close()
-            finally:
-                reading.cancel()
-                await asyncio.gather(reading, return_exceptions=True)
-
-    async def _read_out(self) -> None:
-        """The server's messages, read and dropped until the connection has closed."""
-        with contextlib.suppress(Exception):  # (closed, or read by another: the end)
-            while True:
-                await self._connection.recv_bytes()
+            await _close_reading_out(
+                self._connection.close,
+                self._connection.recv_bytes,
+                "OpenAI Realtime reading to its close",
+            )
 
 
 def _event(event: dict[str, Any]) -> RealtimeEvent | None:

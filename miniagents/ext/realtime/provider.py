@@ -27,8 +27,10 @@ recording is these events, so it replays with no provider at all).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ssl
-from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Literal, Protocol, TypeAlias, TypeVar
 
@@ -41,6 +43,7 @@ from miniagents.ext.tools.tool_like import ToolLike
 from miniagents.messages.image import ImagePart
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
+from miniagents.promising.lowlevel import spawn
 from miniagents.reexports import resolve_own_annotations
 
 __all__ = [
@@ -539,6 +542,33 @@ def _ended_error(api: str, code: int | None, reason: str, *, ends_one: str = "")
     return RealtimeServerError(
         f"{said} closed the session with code {code}: {reason.rstrip('.')}.", str(code)
     )
+
+
+async def _close_reading_out(
+    close: Callable[[], Awaitable[object]], receive: Callable[[], Awaitable[object]], what: str
+) -> None:
+    """Close a connection (``close()``), reading and dropping its messages until it has closed.
+
+    The connection stops reading from its socket once enough of the API's messages wait
+    unread (its flow control), as they do when the session stopped reading them (it was
+    cancelled: the page left); the API's answer to the close would wait unread behind them,
+    and the close for its timeout (10 s). Read on, it comes: a task (named by ``what``)
+    calls ``receive()`` again and again, until it fails (the connection closed, or another
+    reads it), and is cancelled once the close is done.
+    """
+    reading = spawn(_read_out(receive), what)
+    try:
+        await close()
+    finally:
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
+
+
+async def _read_out(receive: Callable[[], Awaitable[object]]) -> None:
+    """``receive()`` again and again, what it reads dropped, until it fails."""
+    with contextlib.suppress(Exception):  # (closed, or read by another: the end)
+        while True:
+            await receive()
 
 
 def session_option(default: T, *, none_means: object = None) -> T:

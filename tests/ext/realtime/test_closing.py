@@ -21,6 +21,7 @@ from miniagents.ext.realtime.provider import (
     ServerFailed,
     TextOut,
     ToolCalled,
+    _close_reading_out,
 )
 from miniagents.messages import ImagePart
 from miniagents.promising.lowlevel import running_tasks
@@ -70,6 +71,41 @@ def replied(server: FakeLLMServer) -> bool:
         or (event.get("serverContent") or {}).get("turnComplete")
         for event in sessions[-1].sent
     )
+
+
+async def test_a_links_close_reads_the_messages_ahead_of_the_answer_to_it_then_stops() -> None:
+    # (the helper both links close with: a close that waits behind unread messages ends,
+    # a read that fails ends the reading quietly, a close that fails says so; each time
+    # the reading task is ended with the close)
+    unread: asyncio.Queue[str] = asyncio.Queue(maxsize=1)  # (the connection's flow control)
+    read: list[str] = []
+
+    async def close() -> None:
+        for message in ("word", "word", "done"):
+            await unread.put(message)  # (waits for room: for the reading)
+        await unread.join()
+
+    async def receive() -> None:
+        read.append(await unread.get())
+        unread.task_done()
+        if read[-1] == "done":
+            raise RuntimeError("The connection is closed.")
+
+    async with asyncio.timeout(WAIT):  # (a hang fails here)
+        await _close_reading_out(close, receive, "reading to its close")
+    assert read == ["word", "word", "done"]
+    assert not running_tasks()
+
+    async def silent() -> None:
+        await asyncio.Event().wait()  # (no message: the close ends the reading)
+
+    async def failed() -> None:
+        raise RuntimeError("The socket was already gone.")
+
+    with pytest.raises(RuntimeError, match="already gone"):
+        async with asyncio.timeout(WAIT):  # (a reading never stopped hangs)
+            await _close_reading_out(failed, silent, "reading to its close")
+    assert not running_tasks()
 
 
 class _RefusingLink(ScriptedLink):
