@@ -27,8 +27,9 @@ replay does not pause where the lost note's pause was (the decisions given there
 recorded: it goes on through it in the run before, as if it had not paused there), and the
 job's pauses after the replay are noted past the highest index noted, never over a note.
 A note of a pause given back (its resume refused after the note, or the run's name not
-recorded, see :meth:`DurableJobs.anote_pause`) is withdrawn: it holds no point then, read as
-a lost one, and the pause's next resume notes it again. A replay that reaches the call of a
+recorded, see :meth:`DurableJobs.anote_pause`), or of a job that ended while it was written,
+is withdrawn: it holds no point then, read as a lost one, and the pause's next resume notes
+it again. A replay that reaches the call of a
 later note first skips the notes before it (their calls never come: the notes are in the
 order the run reached their calls), counted as lost too.
 The AG-UI run that resumed a job is recorded as a name of the durable run
@@ -413,6 +414,29 @@ class DurableJobs:
         from miniagents.ext.dbos import anote_run
 
         await anote_run(self._agent, workflow_id, {f"{_PAUSE_NOTE}{index}": None})
+
+    async def awithdraw_pause_logged(
+        self, workflow_id: str, index: int, run: str, logger: logging.Logger
+    ) -> None:
+        """:meth:`awithdraw_pause`, for a resume refused after its note: a withdrawal the
+        database does not take is logged (``logger``), not raised, so that the refusal is
+        answered all the same; the note then stays, naming ``run``, until the pause's next
+        resume notes it again."""
+        from miniagents.ext.dbos import DurableError
+
+        try:
+            await self.awithdraw_pause(workflow_id, index)
+        except DurableError as failure:
+            logger.warning(
+                "The note of the pause %d of the durable run %r could not be withdrawn "
+                "(%s: %s): it names the run %r, which never went on; read after a restart, "
+                "the durable run goes on in it, unless a resume of the pause notes it again.",
+                index,
+                workflow_id,
+                type(failure).__name__,
+                failure,
+                run,
+            )
 
     async def aapprovals_open(
         self, workflow_id: str, requests: Sequence[ToolApprovalRequest], logger: logging.Logger

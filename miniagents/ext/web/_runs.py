@@ -1795,10 +1795,13 @@ class RunManager:
         expires then if its time passed; so does a resume refused after its note. A resume
         deciding a call decided already is refused before the note, with nothing written; one
         whose call is decided elsewhere while it notes withdraws its note (its pause still
-        taken) before it is refused, so that the record names no run that never went on. The
-        answer is the new run (or that refusal).
+        taken) before it is refused, so that the record names no run that never went on, and
+        so does one whose job ended while it noted (``gone()``). A withdrawal that fails is
+        logged, and the refusal answered all the same. The answer is the new run (or that
+        refusal).
         """
         pause, durable, workflow = job.last_pause, self.durable, job.workflow_id
+        logger = self.protocol.logger
         if durable is not None and workflow is not None and pause is not None:
             if not job.take():
                 return gone()  # (another request resumes it: it notes the pause now)
@@ -1810,13 +1813,17 @@ class RunManager:
                 await durable.anote_pause(job.owner, workflow, index, point, named=named)
                 still = self.paused(job.pause_key, job.owner, lambda found: found is job)
                 if still is not job or job.last_pause is not pause:
-                    return gone()  # ended meanwhile (cancelled, or its server stops)
+                    # ended meanwhile (cancelled, or its server stops): the note withdrawn, so
+                    # that the record names no run that never went on (a stopped run's
+                    # replay, after a restart, went on in it)
+                    await durable.awithdraw_pause_logged(workflow, index, run_key, logger)
+                    return gone()
                 if job.went_on:  # (each call decided elsewhere meanwhile: the rest, as aresume)
                     decisions = ()
                 if (refused := _decided_already(job, decisions)) is not None:
                     # (decided elsewhere meanwhile: the note withdrawn, the pause still taken,
                     # so that no resume notes the index before; the run never went on in it)
-                    await durable.awithdraw_pause(workflow, index)
+                    await durable.awithdraw_pause_logged(workflow, index, run_key, logger)
                     return refused
                 return self._resumed(job, run_key, decisions)
             finally:

@@ -1257,3 +1257,108 @@ async def test_a_resume_deciding_a_call_decided_already_is_refused_before_it_not
         assert manager.paused("t1") is job  # (waits as it did)
         assert job.take()  # (given back: another resume takes it)
         job.give_back()
+
+
+def _failed_withdrawals(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make each withdrawal of a pause note (``DurableJobs.awithdraw_pause``) fail (its
+    database is down); returns the indices whose withdrawal was tried."""
+    from miniagents.ext.dbos import DurableDatabaseError
+
+    tried: list[int] = []
+
+    async def awithdraw_pause(jobs: DurableJobs, workflow: str, index: int) -> None:
+        tried.append(index)
+        raise DurableDatabaseError("The database is down (a test's).")
+
+    monkeypatch.setattr(DurableJobs, "awithdraw_pause", awithdraw_pause)
+    return tried
+
+
+@pytest.mark.parametrize("withdrawal", ["lands", "fails"])
+@pytest.mark.parametrize("ended", ["cancelled", "stopped"])
+async def test_a_resume_whose_job_ends_as_it_notes_the_pause_withdraws_its_note(
+    tmp_path: Path,
+    destroyed: None,
+    ended: str,
+    withdrawal: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A resume (``r2``) of a durable AG-UI run paused here whose job ends while its note of
+    the pause is written (given up on, or stopped with its server) is refused ("gone") and
+    withdraws its note: read from the database, the run has no pause that went on in
+    ``r2``. A withdrawal that fails is logged, and the refusal is answered all the same.
+    (Was: the note stayed, naming ``r2``, which never went on: a restart replayed into it.)"""
+    call = CallTool("_remove", {"name": "a.txt"})
+    alias = f"ENDS_NOTING_{ended.upper()}_{withdrawal.upper()}"
+    async with _paused_here(tmp_path, "ag-ui", alias, call) as (_, _, job):
+        manager, durable_jobs = job.manager, job.manager.durable
+        assert durable_jobs is not None
+        assert job.task is not None
+        [asked] = job.waiting()
+        decisions = [(asked, ApprovalDecision(approved=True))]
+        notes, holding, release = _held_notes(monkeypatch)
+        tried = _failed_withdrawals(monkeypatch) if withdrawal == "fails" else []
+        gone = JSONResponse({"gone": True}, status_code=409)
+        first = asyncio.ensure_future(
+            manager.aresume_run(job, "r2", decisions, named=True, gone=lambda: gone)
+        )
+        await asyncio.wait_for(holding.wait(), WAIT)
+        if ended == "cancelled":
+            job.cancel()
+        else:
+            manager.stop()
+        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+        release.set()
+        assert await asyncio.wait_for(first, WAIT) is gone  # (was, failing: the error raised)
+        assert notes == [(0, "r2")]
+        found = await durable_jobs.afind(None, key="r1")
+    assert found is not None
+    if withdrawal == "fails":
+        assert tried == [0]
+        assert "could not be withdrawn" in caplog.text
+        assert [point.run for point in found.pauses] == ["r2"]  # (left, as logged)
+        return
+    assert (found.pauses, found.lost_pauses) == ((), 1)  # (was: r2's point, 0)
+
+
+async def test_a_refused_resume_whose_withdrawal_of_its_note_fails_is_refused_all_the_same(
+    tmp_path: Path,
+    destroyed: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A resume (``r2``) of a durable AG-UI run paused here at two calls, one of which is
+    decided elsewhere (``aapprove`` of another process) while the resume notes the pause: the
+    resume is refused (``not_pending``), and its note's withdrawal fails (its database is
+    down): logged, the client still gets the refusal, and the pause is given back (another
+    resume takes it). (Was: the withdrawal's error was raised instead of the refusal.)"""
+    from miniagents.ext.dbos import aapprove
+
+    calls = [CallTool("_remove", {"name": "a.txt"}), CallTool("_remove", {"name": "b.txt"})]
+    async with _paused_here(tmp_path, "ag-ui", "REFUSED_WITHDRAWAL_FAILS", calls) as (_, _, job):
+        manager, workflow = job.manager, job.workflow_id
+        assert workflow is not None
+        elsewhere, here = job.waiting()
+        note_pause = DurableJobs.anote_pause
+
+        async def anote_pause(jobs: DurableJobs, *args: Any, **kwargs: Any) -> None:
+            await note_pause(jobs, *args, **kwargs)
+            database = f"sqlite:///{tmp_path / 'r.db'}"
+            await aapprove(workflow, elsewhere.call_id, database_url=database)
+            await until(lambda: not elsewhere.pending)  # (the run reads the decision, here)
+
+        monkeypatch.setattr(DurableJobs, "anote_pause", anote_pause)
+        tried = _failed_withdrawals(monkeypatch)
+        decisions = [(asked, ApprovalDecision(approved=True)) for asked in (elsewhere, here)]
+        gone = JSONResponse({"gone": True}, status_code=409)
+        refused = await manager.aresume_run(job, "r2", decisions, named=True, gone=lambda: gone)
+        assert isinstance(refused, Response)  # (was: DurableDatabaseError raised)
+        assert refused.status_code == 409
+        assert b"not_pending" in refused.body
+        assert tried == [0]
+        assert "could not be withdrawn" in caplog.text
+        assert here.pending  # (nothing decided here)
+        assert manager.paused("t1") is job  # (waits as it did)
+        assert job.take()  # (given back: another resume takes it)
+        job.give_back()
