@@ -31,7 +31,8 @@ recorded, see :meth:`DurableJobs.anote_pause`), or of a job that ended while it 
 is withdrawn: it holds no point then, read as a lost one, and the pause's next resume notes
 it again. A replay that reaches the call of a
 later note first skips the notes before it (their calls never come: the notes are in the
-order the run reached their calls), counted as lost too.
+order the run reached their calls), counted as lost too; so does one that waits, live, at a
+call no note names, with the notes left after it.
 The AG-UI run that resumed a job is recorded as a name of the durable run
 (``ag-ui:<runId>``, after the owner), so that it is found by its own id. A job that fails
 notes with its run the reference its client is told (``web.failure``, see

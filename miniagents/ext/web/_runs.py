@@ -1261,7 +1261,9 @@ class _Pauses:
         The replayed points are in the order the run reached their calls: those before the
         first point at ``part``'s call were at calls this replay passed without reaching
         them (a note left by a resume that never went on, say), and are skipped, counted as
-        lost (the job's next pause is noted past their indices, never over them).
+        lost (the job's next pause is noted past their indices, never over them). So are
+        those left at a pause no point names (the run waits there, live): their calls come
+        after it, and the run goes on from it live, in the runs its resumes name.
         """
         job, encoder = self._job, self._job.encoder
         ats = [point.at for point in self._replayed]
@@ -1278,6 +1280,9 @@ class _Pauses:
         while part.request.pending:  # (a resume may answer other calls first)
             await job.aapprovals_open()
             if part.request.pending:  # (not decided meanwhile)
+                # (was: kept, and a later call they named paused again, in a run never resumed)
+                job.lost_pauses += len(self._replayed)
+                self._replayed.clear()
                 waiting = job.waiting()
                 yield Ending(encoder.pausing(waiting))
                 yield Pause(part.call_id, [asked.call_id for asked in waiting])

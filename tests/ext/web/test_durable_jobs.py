@@ -1362,3 +1362,69 @@ async def test_a_refused_resume_whose_withdrawal_of_its_note_fails_is_refused_al
         assert manager.paused("t1") is job  # (waits as it did)
         assert job.take()  # (given back: another resume takes it)
         job.give_back()
+
+
+async def test_a_replay_paused_at_a_call_no_note_names_skips_the_notes_left_after_it(
+    tmp_path: Path, destroyed: None
+) -> None:
+    """A durable AG-UI run paused here at its first call (``a.txt``), whose record has a
+    note of a pause at its second call (``b.txt``, index 0, in a run ``r9`` that never went
+    on): after a restart its replay pauses at the first call, which no note names, and a
+    resume (``r2``) decides it; the run then pauses at the second call in ``r2``, live, not
+    in ``r9`` (the note left after the live pause is skipped, counted as lost: the pauses
+    after it are noted past its index). (Was: the replay paused there again, going on at
+    once in ``r9``.)"""
+    from miniagents.ext.dbos import anote_run
+
+    tool = FunctionTool(_remove, requires_approval=True)
+    script = one_per_call(
+        CallTool("_remove", {"name": "a.txt"}), CallTool("_remove", {"name": "b.txt"}), "Done."
+    )
+    agent = durable(
+        offline_agent.fork(alias="LEFT_NOTE", tools=[tool], reply=script, token_delay=0),
+        database_url=f"sqlite:///{tmp_path / 'r.db'}",
+    )
+    second_call = "offline_call_2"  # (the offline agent's id of the second call)
+    async with served(agui_app(agent, authentication=NoAuthentication())) as client:
+        _, paused = await post_events(client, agui_input("r1", thread="t1"))
+        assert paused[-1].json["outcome"]["type"] == "interrupt", paused
+        [first] = [each["id"] for each in paused[-1].json["outcome"]["interrupts"]]
+        assert first != second_call
+        workflow = DurableJobs(agent, "ag-ui").workflow_id(None, "r1", "t1")
+        left = PausePoint("r9", second_call, (second_call,))
+        await anote_run(agent, workflow, {"web.pause.0": left.note()})
+    again = agui_app(agent, authentication=NoAuthentication())  # (a restart)
+    async with served(again) as client:
+        entry = {"interruptId": first, "status": "resolved", "payload": {"approved": True}}
+        response, resumed = await post_events(client, agui_input("r2", thread="t1", resume=[entry]))
+        assert response.status_code == 200, resumed
+        manager: RunManager = again.state.runs
+        job = manager.job("r1")
+        assert job is not None
+        await asyncio.wait_for(job.asettled(), WAIT)  # (it pauses at the second call)
+        assert manager.paused("t1") is job
+        [asked] = job.waiting()
+        assert asked.call_id == second_call
+        assert [run.key for run in job.runs] == ["r1", "r2"]  # (was: r9 too, never resumed)
+        assert job.pause_index == 2  # (past the note left: not over it)
+        entry = {"interruptId": second_call, "status": "resolved", "payload": {"approved": True}}
+        response, ended = await post_events(client, agui_input("r3", thread="t1", resume=[entry]))
+        assert response.status_code == 200, ended
+        assert job.task is not None
+        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+        assert manager.durable is not None
+        found = await manager.durable.afind(None, key="r1")
+    assert "Done." in "".join(event.data for event in ended)
+    assert found is not None
+    assert [(point.at, point.run) for point in found.pauses] == [
+        (second_call, "r9"),
+        (first, "r2"),
+        (second_call, "r3"),
+    ]
+    third = agui_app(agent, authentication=NoAuthentication())  # (another restart)
+    async with served(third) as client:
+        response, replayed = await get_events(client, "/runs/r3")
+    assert response.status_code == 200, replayed
+    assert [(event.id, event.type) for event in replayed] == [
+        (event.id, event.type) for event in ended
+    ]
