@@ -170,7 +170,8 @@ class DurableJobs:
         self._launched = False  # in the app's context (its lifespan's, or its own task's)
         self._keeper: asyncio.Task[None] | None = None  # that task, for a mounted app
         self._ready: asyncio.Future[None] | None = None
-        # (its writes that outlive who started them: see abandon, note_pause_later, awritten)
+        # (its writes that outlive who started them: see abandon, note_pause_later, awritten,
+        # withdraw_pause_later)
         self._writes: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -248,10 +249,30 @@ class DurableJobs:
         what = f"note the pause {index} of the durable run {workflow_id}"
         spawn(self.anote_pause(owner, workflow_id, index, point, named=False), what, self._writes)
 
+    def withdraw_pause_later(
+        self,
+        workflow_id: str,
+        index: int,
+        run: str,
+        logger: logging.Logger,
+        then: Callable[[], None],
+    ) -> None:
+        """Withdraw a pause's note as :meth:`awithdraw_pause_logged` does, in a task of its
+        own (see :meth:`awritten`); ``then()`` is called once that task has ended, however.
+
+        For a resume cut while it noted the pause (its note may land all the same: the
+        withdrawal is written after it, the database's writes being one at a time).
+        """
+        what = f"withdraw the note of the pause {index} of the durable run {workflow_id}"
+        withdrawal = self.awithdraw_pause_logged(workflow_id, index, run, logger)
+        task = spawn(withdrawal, what, self._writes)
+        task.add_done_callback(lambda _: then())
+
     async def awritten(self) -> None:
         """Wait, as the app stops, for the writes that outlive who started them.
 
-        Those :meth:`abandon` and :meth:`note_pause_later` started, ``STOP_WRITES_GRACE``
+        Those :meth:`abandon`, :meth:`note_pause_later` and :meth:`withdraw_pause_later`
+        started, ``STOP_WRITES_GRACE``
         seconds at most; those still going then are cancelled (a run whose cancel is cut so
         is recovered at the next start).
         """

@@ -1428,3 +1428,54 @@ async def test_a_replay_paused_at_a_call_no_note_names_skips_the_notes_left_afte
     assert [(event.id, event.type) for event in replayed] == [
         (event.id, event.type) for event in ended
     ]
+
+
+async def test_a_resume_cut_after_its_note_of_the_pause_landed_withdraws_it(
+    tmp_path: Path, destroyed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume (``r2``) of a durable AG-UI run paused here is cancelled (its request cut)
+    once its note of the pause is written, before it goes on: the note is withdrawn, in a
+    task of the app's that its stop waits for, and the pause is given back only then, so
+    that no resume notes it before the withdrawal (which would withdraw that note); a resume
+    sent again (``r3``) notes it and goes on. (Was: the note stayed, naming ``r2``, which
+    never went on: a restart replayed into it.)"""
+    call = CallTool("_remove", {"name": "a.txt"})
+    async with _paused_here(tmp_path, "ag-ui", "CUT_AFTER_NOTE", call) as (_, _, job):
+        manager, durable_jobs = job.manager, job.manager.durable
+        assert durable_jobs is not None
+        [asked] = job.waiting()
+        decisions = [(asked, ApprovalDecision(approved=True))]
+        noted = asyncio.Event()
+        note_pause = DurableJobs.anote_pause
+
+        async def anote_pause(jobs: DurableJobs, *args: Any, **kwargs: Any) -> None:
+            await note_pause(jobs, *args, **kwargs)
+            monkeypatch.undo()  # (once)
+            noted.set()
+            await asyncio.get_running_loop().create_future()  # (cut here, written)
+
+        monkeypatch.setattr(DurableJobs, "anote_pause", anote_pause)
+        gone = JSONResponse({"gone": True}, status_code=409)
+        first = asyncio.ensure_future(
+            manager.aresume_run(job, "r2", decisions, named=True, gone=lambda: gone)
+        )
+        await asyncio.wait_for(noted.wait(), WAIT)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        # (the pause still taken while its withdrawal is written: another resume is refused)
+        refused = await manager.aresume_run(job, "r4", decisions, named=True, gone=lambda: gone)
+        assert refused is gone
+        await asyncio.wait_for(durable_jobs.awritten(), WAIT)
+        found = await durable_jobs.afind(None, key="r1")
+        assert found is not None
+        assert (found.pauses, found.lost_pauses) == ((), 1)  # (was: r2's point, 0)
+        assert manager.paused("t1") is job  # (given back: it waits again)
+        again = await manager.aresume_run(job, "r3", decisions, named=True, gone=lambda: gone)
+        assert isinstance(again, Run), again
+        assert job.task is not None
+        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+        assert "removed a.txt" in "".join(again.events)
+        found = await durable_jobs.afind(None, key="r1")
+    assert found is not None
+    assert found.pauses == (PausePoint("r3", asked.call_id, (asked.call_id,)),)
