@@ -29,10 +29,10 @@ job's pauses after the replay are noted past the highest index noted, never over
 A note of a pause given back (its resume refused after the note, or the run's name not
 recorded, see :meth:`DurableJobs.anote_pause`), or of a job that ended while it was written,
 is withdrawn: it holds no point then, read as a lost one, and the pause's next resume notes
-it again. A replay that reaches the call of a
-later note first skips the notes before it (their calls never come: the notes are in the
-order the run reached their calls), counted as lost too; so does one that waits, live, at a
-call no note names, with the notes left after it.
+it again. A replay that reaches the call of a later note first skips the notes before it
+(their calls never come: the notes are in the order the run reached their calls), counted
+as lost too; so does one that waits, live, at a call no note names, with the notes left
+after it.
 The AG-UI run that resumed a job is recorded as a name of the durable run
 (``ag-ui:<runId>``, after the owner), so that it is found by its own id. A job that fails
 notes with its run the reference its client is told (``web.failure``, see
@@ -272,9 +272,8 @@ class DurableJobs:
         """Wait, as the app stops, for the writes that outlive who started them.
 
         Those :meth:`abandon`, :meth:`note_pause_later` and :meth:`withdraw_pause_later`
-        started, ``STOP_WRITES_GRACE``
-        seconds at most; those still going then are cancelled (a run whose cancel is cut so
-        is recovered at the next start).
+        started, ``STOP_WRITES_GRACE`` seconds at most; those still going then are cancelled
+        (a run whose cancel is cut so is recovered at the next start).
         """
         if not self._writes:
             return
@@ -440,10 +439,10 @@ class DurableJobs:
     async def awithdraw_pause_logged(
         self, workflow_id: str, index: int, run: str, logger: logging.Logger
     ) -> None:
-        """:meth:`awithdraw_pause`, for a resume refused after its note: a withdrawal the
-        database does not take is logged (``logger``), not raised, so that the refusal is
-        answered all the same; the note then stays, naming ``run``, until the pause's next
-        resume notes it again."""
+        """:meth:`awithdraw_pause`, for a resume that never went on after its note (refused,
+        its job ended, or cut): a withdrawal the database does not take is logged
+        (``logger``), not raised, so that the refusal is answered all the same; the note then
+        stays, naming ``run``, until the pause's next resume notes it again."""
         from miniagents.ext.dbos import DurableError
 
         try:

@@ -1798,13 +1798,13 @@ class RunManager:
         job waits as it did, for a resume sent again, or expires then if its time passed; so
         does a resume refused after its note, and one cut as it notes, once its note is
         withdrawn (a write cut so may land: the withdrawal lands after it, before that
-        resume's note, the database's writes being one at a time). A resume
-        deciding a call decided already is refused before the note, with nothing written; one
-        whose call is decided elsewhere while it notes withdraws its note (its pause still
-        taken) before it is refused, so that the record names no run that never went on, and
-        so does one whose job ended while it noted (``gone()``), and one cut as it notes (in
-        a task of its own, see :meth:`DurableJobs.withdraw_pause_later`). A withdrawal that
-        fails is logged, and the refusal answered all the same. The answer is the new run (or that
+        resume's note, the database's writes being one at a time). A resume deciding a call
+        decided already is refused before the note, with nothing written; one whose call is
+        decided elsewhere while it notes withdraws its note (its pause still taken) before it
+        is refused, so that the record names no run that never went on, and so does one
+        whose job ended while it noted (``gone()``), and one cut as it notes (in a task of
+        its own, see :meth:`DurableJobs.withdraw_pause_later`). A withdrawal that fails is
+        logged, and the refusal answered all the same. The answer is the new run (or that
         refusal).
         """
         pause, durable, workflow = job.last_pause, self.durable, job.workflow_id
