@@ -27,10 +27,12 @@ replay does not pause where the lost note's pause was (the decisions given there
 recorded: it goes on through it in the run before, as if it had not paused there), and the
 job's pauses after the replay are noted past the highest index noted, never over a note.
 A note of a pause given back (its resume refused after the note, or the run's name not
-recorded, see :meth:`DurableJobs.anote_pause`) is withdrawn: it holds no point then, read as
-a lost one, and the pause's next resume notes it again. A replay that reaches the call of a
-later note first skips the notes before it (their calls never come: the notes are in the
-order the run reached their calls), counted as lost too.
+recorded, see :meth:`DurableJobs.anote_pause`), or of a job that ended while it was written,
+is withdrawn: it holds no point then, read as a lost one, and the pause's next resume notes
+it again. A replay that reaches the call of a later note first skips the notes before it
+(their calls never come: the notes are in the order the run reached their calls), counted
+as lost too; so does one that waits, live, at a call no note names, with the notes left
+after it.
 The AG-UI run that resumed a job is recorded as a name of the durable run
 (``ag-ui:<runId>``, after the owner), so that it is found by its own id. A job that fails
 notes with its run the reference its client is told (``web.failure``, see
@@ -168,7 +170,8 @@ class DurableJobs:
         self._launched = False  # in the app's context (its lifespan's, or its own task's)
         self._keeper: asyncio.Task[None] | None = None  # that task, for a mounted app
         self._ready: asyncio.Future[None] | None = None
-        # (its writes that outlive who started them: see abandon, note_pause_later, awritten)
+        # (its writes that outlive who started them: see abandon, note_pause_later, awritten,
+        # withdraw_pause_later)
         self._writes: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -246,12 +249,31 @@ class DurableJobs:
         what = f"note the pause {index} of the durable run {workflow_id}"
         spawn(self.anote_pause(owner, workflow_id, index, point, named=False), what, self._writes)
 
+    def withdraw_pause_later(
+        self,
+        workflow_id: str,
+        index: int,
+        run: str,
+        logger: logging.Logger,
+        then: Callable[[], None],
+    ) -> None:
+        """Withdraw a pause's note as :meth:`awithdraw_pause_logged` does, in a task of its
+        own (see :meth:`awritten`); ``then()`` is called once that task has ended, however.
+
+        For a resume cut while it noted the pause (its note may land all the same: the
+        withdrawal is written after it, the database's writes being one at a time).
+        """
+        what = f"withdraw the note of the pause {index} of the durable run {workflow_id}"
+        withdrawal = self.awithdraw_pause_logged(workflow_id, index, run, logger)
+        task = spawn(withdrawal, what, self._writes)
+        task.add_done_callback(lambda _: then())
+
     async def awritten(self) -> None:
         """Wait, as the app stops, for the writes that outlive who started them.
 
-        Those :meth:`abandon` and :meth:`note_pause_later` started, ``STOP_WRITES_GRACE``
-        seconds at most; those still going then are cancelled (a run whose cancel is cut so
-        is recovered at the next start).
+        Those :meth:`abandon`, :meth:`note_pause_later` and :meth:`withdraw_pause_later`
+        started, ``STOP_WRITES_GRACE`` seconds at most; those still going then are cancelled
+        (a run whose cancel is cut so is recovered at the next start).
         """
         if not self._writes:
             return
@@ -413,6 +435,29 @@ class DurableJobs:
         from miniagents.ext.dbos import anote_run
 
         await anote_run(self._agent, workflow_id, {f"{_PAUSE_NOTE}{index}": None})
+
+    async def awithdraw_pause_logged(
+        self, workflow_id: str, index: int, run: str, logger: logging.Logger
+    ) -> None:
+        """:meth:`awithdraw_pause`, for a resume that never went on after its note (refused,
+        its job ended, or cut): a withdrawal the database does not take is logged
+        (``logger``), not raised, so that the refusal is answered all the same; the note then
+        stays, naming ``run``, until the pause's next resume notes it again."""
+        from miniagents.ext.dbos import DurableError
+
+        try:
+            await self.awithdraw_pause(workflow_id, index)
+        except DurableError as failure:
+            logger.warning(
+                "The note of the pause %d of the durable run %r could not be withdrawn "
+                "(%s: %s): it names the run %r, which never went on; read after a restart, "
+                "the durable run goes on in it, unless a resume of the pause notes it again.",
+                index,
+                workflow_id,
+                type(failure).__name__,
+                failure,
+                run,
+            )
 
     async def aapprovals_open(
         self, workflow_id: str, requests: Sequence[ToolApprovalRequest], logger: logging.Logger

@@ -943,8 +943,8 @@ class Job:
 
     def give_back(self) -> None:
         """Give back the pause :meth:`take` took, if the job was not resumed (the note
-        failed, or was cancelled, or the resume was refused after it): the job waits to be
-        resumed again, or, its ``keep_runs_for`` past meanwhile, expires now."""
+        failed, or was cancelled and then withdrawn, or the resume was refused after it): the
+        job waits to be resumed again, or, its ``keep_runs_for`` past meanwhile, expires now."""
         if not self._taken:
             return
         self._taken = False
@@ -1261,7 +1261,9 @@ class _Pauses:
         The replayed points are in the order the run reached their calls: those before the
         first point at ``part``'s call were at calls this replay passed without reaching
         them (a note left by a resume that never went on, say), and are skipped, counted as
-        lost (the job's next pause is noted past their indices, never over them).
+        lost (the job's next pause is noted past their indices, never over them). So are
+        those left at a pause no point names (the run waits there, live): their calls come
+        after it, and the run goes on from it live, in the runs its resumes name.
         """
         job, encoder = self._job, self._job.encoder
         ats = [point.at for point in self._replayed]
@@ -1278,6 +1280,9 @@ class _Pauses:
         while part.request.pending:  # (a resume may answer other calls first)
             await job.aapprovals_open()
             if part.request.pending:  # (not decided meanwhile)
+                # (was: kept, and a later call they named paused again, in a run never resumed)
+                job.lost_pauses += len(self._replayed)
+                self._replayed.clear()
                 waiting = job.waiting()
                 yield Ending(encoder.pausing(waiting))
                 yield Pause(part.call_id, [asked.call_id for asked in waiting])
@@ -1789,38 +1794,57 @@ class RunManager:
         (:meth:`Job.take`) before that note's write, at once: its expiry and other resumes
         wait or are refused meanwhile, so one note of the pause is written, by the resume
         that goes on from it. ``gone()`` answers if another request took it first (or it
-        ended meanwhile). A note that fails (or is cancelled) gives the pause back
-        (:meth:`Job.give_back`): the job waits as it did, for a resume sent again (a write
-        cut so lands before that resume's, the database's writes being one at a time), or
-        expires then if its time passed; so does a resume refused after its note. A resume
-        deciding a call decided already is refused before the note, with nothing written; one
-        whose call is decided elsewhere while it notes withdraws its note (its pause still
-        taken) before it is refused, so that the record names no run that never went on. The
-        answer is the new run (or that refusal).
+        ended meanwhile). A note that fails gives the pause back (:meth:`Job.give_back`): the
+        job waits as it did, for a resume sent again, or expires then if its time passed; so
+        does a resume refused after its note, and one cut as it notes, once its note is
+        withdrawn (a write cut so may land: the withdrawal lands after it, before that
+        resume's note, the database's writes being one at a time). A resume deciding a call
+        decided already is refused before the note, with nothing written; one whose call is
+        decided elsewhere while it notes withdraws its note (its pause still taken) before it
+        is refused, so that the record names no run that never went on, and so does one
+        whose job ended while it noted (``gone()``), and one cut as it notes (in a task of
+        its own, see :meth:`DurableJobs.withdraw_pause_later`). A withdrawal that fails is
+        logged, and the refusal answered all the same. The answer is the new run (or that
+        refusal).
         """
         pause, durable, workflow = job.last_pause, self.durable, job.workflow_id
+        logger = self.protocol.logger
         if durable is not None and workflow is not None and pause is not None:
             if not job.take():
                 return gone()  # (another request resumes it: it notes the pause now)
+            withdrawing = False
             try:
                 if (refused := _decided_already(job, decisions)) is not None:
                     return refused  # (at once: nothing noted)
                 point = PausePoint(run_key, pause.at, pause.waiting)
                 index = job.pause_index
-                await durable.anote_pause(job.owner, workflow, index, point, named=named)
+                try:
+                    await durable.anote_pause(job.owner, workflow, index, point, named=named)
+                except asyncio.CancelledError:
+                    # (cut, its note may land all the same: withdrawn in a task of its own, and
+                    # the pause given back once that has ended, so that no resume notes the
+                    # pause before the withdrawal; was: given back at once, the note left)
+                    withdrawing = True
+                    durable.withdraw_pause_later(workflow, index, run_key, logger, job.give_back)
+                    raise
                 still = self.paused(job.pause_key, job.owner, lambda found: found is job)
                 if still is not job or job.last_pause is not pause:
-                    return gone()  # ended meanwhile (cancelled, or its server stops)
+                    # ended meanwhile (cancelled, or its server stops): the note withdrawn, so
+                    # that the record names no run that never went on (a stopped run's
+                    # replay, after a restart, went on in it)
+                    await durable.awithdraw_pause_logged(workflow, index, run_key, logger)
+                    return gone()
                 if job.went_on:  # (each call decided elsewhere meanwhile: the rest, as aresume)
                     decisions = ()
                 if (refused := _decided_already(job, decisions)) is not None:
                     # (decided elsewhere meanwhile: the note withdrawn, the pause still taken,
                     # so that no resume notes the index before; the run never went on in it)
-                    await durable.awithdraw_pause(workflow, index)
+                    await durable.awithdraw_pause_logged(workflow, index, run_key, logger)
                     return refused
                 return self._resumed(job, run_key, decisions)
             finally:
-                job.give_back()  # (resumed: nothing to give back)
+                if not withdrawing:  # (else, once withdrawn)
+                    job.give_back()  # (resumed: nothing to give back)
         return self._resumed(job, run_key, decisions)
 
     def _resumed(

@@ -1257,3 +1257,225 @@ async def test_a_resume_deciding_a_call_decided_already_is_refused_before_it_not
         assert manager.paused("t1") is job  # (waits as it did)
         assert job.take()  # (given back: another resume takes it)
         job.give_back()
+
+
+def _failed_withdrawals(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make each withdrawal of a pause note (``DurableJobs.awithdraw_pause``) fail (its
+    database is down); returns the indices whose withdrawal was tried."""
+    from miniagents.ext.dbos import DurableDatabaseError
+
+    tried: list[int] = []
+
+    async def awithdraw_pause(jobs: DurableJobs, workflow: str, index: int) -> None:
+        tried.append(index)
+        raise DurableDatabaseError("The database is down (a test's).")
+
+    monkeypatch.setattr(DurableJobs, "awithdraw_pause", awithdraw_pause)
+    return tried
+
+
+@pytest.mark.parametrize("withdrawal", ["lands", "fails"])
+@pytest.mark.parametrize("ended", ["cancelled", "stopped"])
+async def test_a_resume_whose_job_ends_as_it_notes_the_pause_withdraws_its_note(
+    tmp_path: Path,
+    destroyed: None,
+    ended: str,
+    withdrawal: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A resume (``r2``) of a durable AG-UI run paused here whose job ends while its note of
+    the pause is written (given up on, or stopped with its server) is refused ("gone") and
+    withdraws its note: read from the database, the run has no pause that went on in
+    ``r2``. A withdrawal that fails is logged, and the refusal is answered all the same.
+    (Was: the note stayed, naming ``r2``, which never went on: a restart replayed into it.)"""
+    call = CallTool("_remove", {"name": "a.txt"})
+    alias = f"ENDS_NOTING_{ended.upper()}_{withdrawal.upper()}"
+    async with _paused_here(tmp_path, "ag-ui", alias, call) as (_, _, job):
+        manager, durable_jobs = job.manager, job.manager.durable
+        assert durable_jobs is not None
+        assert job.task is not None
+        [asked] = job.waiting()
+        decisions = [(asked, ApprovalDecision(approved=True))]
+        notes, holding, release = _held_notes(monkeypatch)
+        tried = _failed_withdrawals(monkeypatch) if withdrawal == "fails" else []
+        gone = JSONResponse({"gone": True}, status_code=409)
+        first = asyncio.ensure_future(
+            manager.aresume_run(job, "r2", decisions, named=True, gone=lambda: gone)
+        )
+        await asyncio.wait_for(holding.wait(), WAIT)
+        if ended == "cancelled":
+            job.cancel()
+        else:
+            manager.stop()
+        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+        release.set()
+        assert await asyncio.wait_for(first, WAIT) is gone  # (was, failing: the error raised)
+        assert notes == [(0, "r2")]
+        found = await durable_jobs.afind(None, key="r1")
+    assert found is not None
+    if withdrawal == "fails":
+        assert tried == [0]
+        assert "could not be withdrawn" in caplog.text
+        assert [point.run for point in found.pauses] == ["r2"]  # (left, as logged)
+        return
+    assert (found.pauses, found.lost_pauses) == ((), 1)  # (was: r2's point, 0)
+
+
+async def test_a_refused_resume_whose_withdrawal_of_its_note_fails_is_refused_all_the_same(
+    tmp_path: Path,
+    destroyed: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A resume (``r2``) of a durable AG-UI run paused here at two calls, one of which is
+    decided elsewhere (``aapprove`` of another process) while the resume notes the pause: the
+    resume is refused (``not_pending``), and its note's withdrawal fails (its database is
+    down): logged, the client still gets the refusal, and the pause is given back (another
+    resume takes it). (Was: the withdrawal's error was raised instead of the refusal.)"""
+    from miniagents.ext.dbos import aapprove
+
+    calls = [CallTool("_remove", {"name": "a.txt"}), CallTool("_remove", {"name": "b.txt"})]
+    async with _paused_here(tmp_path, "ag-ui", "REFUSED_WITHDRAWAL_FAILS", calls) as (_, _, job):
+        manager, workflow = job.manager, job.workflow_id
+        assert workflow is not None
+        elsewhere, here = job.waiting()
+        note_pause = DurableJobs.anote_pause
+
+        async def anote_pause(jobs: DurableJobs, *args: Any, **kwargs: Any) -> None:
+            await note_pause(jobs, *args, **kwargs)
+            database = f"sqlite:///{tmp_path / 'r.db'}"
+            await aapprove(workflow, elsewhere.call_id, database_url=database)
+            await until(lambda: not elsewhere.pending)  # (the run reads the decision, here)
+
+        monkeypatch.setattr(DurableJobs, "anote_pause", anote_pause)
+        tried = _failed_withdrawals(monkeypatch)
+        decisions = [(asked, ApprovalDecision(approved=True)) for asked in (elsewhere, here)]
+        gone = JSONResponse({"gone": True}, status_code=409)
+        refused = await manager.aresume_run(job, "r2", decisions, named=True, gone=lambda: gone)
+        assert isinstance(refused, Response)  # (was: DurableDatabaseError raised)
+        assert refused.status_code == 409
+        assert b"not_pending" in refused.body
+        assert tried == [0]
+        assert "could not be withdrawn" in caplog.text
+        assert here.pending  # (nothing decided here)
+        assert manager.paused("t1") is job  # (waits as it did)
+        assert job.take()  # (given back: another resume takes it)
+        job.give_back()
+
+
+async def test_a_replay_paused_at_a_call_no_note_names_skips_the_notes_left_after_it(
+    tmp_path: Path, destroyed: None
+) -> None:
+    """A durable AG-UI run paused here at its first call (``a.txt``), whose record has a
+    note of a pause at its second call (``b.txt``, index 0, in a run ``r9`` that never went
+    on): after a restart its replay pauses at the first call, which no note names, and a
+    resume (``r2``) decides it; the run then pauses at the second call in ``r2``, live, not
+    in ``r9`` (the note left after the live pause is skipped, counted as lost: the pauses
+    after it are noted past its index). (Was: the replay paused there again, going on at
+    once in ``r9``.)"""
+    from miniagents.ext.dbos import anote_run
+
+    tool = FunctionTool(_remove, requires_approval=True)
+    script = one_per_call(
+        CallTool("_remove", {"name": "a.txt"}), CallTool("_remove", {"name": "b.txt"}), "Done."
+    )
+    agent = durable(
+        offline_agent.fork(alias="LEFT_NOTE", tools=[tool], reply=script, token_delay=0),
+        database_url=f"sqlite:///{tmp_path / 'r.db'}",
+    )
+    second_call = "offline_call_2"  # (the offline agent's id of the second call)
+    async with served(agui_app(agent, authentication=NoAuthentication())) as client:
+        _, paused = await post_events(client, agui_input("r1", thread="t1"))
+        assert paused[-1].json["outcome"]["type"] == "interrupt", paused
+        [first] = [each["id"] for each in paused[-1].json["outcome"]["interrupts"]]
+        assert first != second_call
+        workflow = DurableJobs(agent, "ag-ui").workflow_id(None, "r1", "t1")
+        left = PausePoint("r9", second_call, (second_call,))
+        await anote_run(agent, workflow, {"web.pause.0": left.note()})
+    again = agui_app(agent, authentication=NoAuthentication())  # (a restart)
+    async with served(again) as client:
+        entry = {"interruptId": first, "status": "resolved", "payload": {"approved": True}}
+        response, resumed = await post_events(client, agui_input("r2", thread="t1", resume=[entry]))
+        assert response.status_code == 200, resumed
+        manager: RunManager = again.state.runs
+        job = manager.job("r1")
+        assert job is not None
+        await asyncio.wait_for(job.asettled(), WAIT)  # (it pauses at the second call)
+        assert manager.paused("t1") is job
+        [asked] = job.waiting()
+        assert asked.call_id == second_call
+        assert [run.key for run in job.runs] == ["r1", "r2"]  # (was: r9 too, never resumed)
+        assert job.pause_index == 2  # (past the note left: not over it)
+        entry = {"interruptId": second_call, "status": "resolved", "payload": {"approved": True}}
+        response, ended = await post_events(client, agui_input("r3", thread="t1", resume=[entry]))
+        assert response.status_code == 200, ended
+        assert job.task is not None
+        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+        assert manager.durable is not None
+        found = await manager.durable.afind(None, key="r1")
+    assert "Done." in "".join(event.data for event in ended)
+    assert found is not None
+    assert [(point.at, point.run) for point in found.pauses] == [
+        (second_call, "r9"),
+        (first, "r2"),
+        (second_call, "r3"),
+    ]
+    third = agui_app(agent, authentication=NoAuthentication())  # (another restart)
+    async with served(third) as client:
+        response, replayed = await get_events(client, "/runs/r3")
+    assert response.status_code == 200, replayed
+    assert [(event.id, event.type) for event in replayed] == [
+        (event.id, event.type) for event in ended
+    ]
+
+
+async def test_a_resume_cut_after_its_note_of_the_pause_landed_withdraws_it(
+    tmp_path: Path, destroyed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume (``r2``) of a durable AG-UI run paused here is cancelled (its request cut)
+    once its note of the pause is written, before it goes on: the note is withdrawn, in a
+    task of the app's that its stop waits for, and the pause is given back only then, so
+    that no resume notes it before the withdrawal (which would withdraw that note); a resume
+    sent again (``r3``) notes it and goes on. (Was: the note stayed, naming ``r2``, which
+    never went on: a restart replayed into it.)"""
+    call = CallTool("_remove", {"name": "a.txt"})
+    async with _paused_here(tmp_path, "ag-ui", "CUT_AFTER_NOTE", call) as (_, _, job):
+        manager, durable_jobs = job.manager, job.manager.durable
+        assert durable_jobs is not None
+        [asked] = job.waiting()
+        decisions = [(asked, ApprovalDecision(approved=True))]
+        noted = asyncio.Event()
+        note_pause = DurableJobs.anote_pause
+
+        async def anote_pause(jobs: DurableJobs, *args: Any, **kwargs: Any) -> None:
+            await note_pause(jobs, *args, **kwargs)
+            monkeypatch.undo()  # (once)
+            noted.set()
+            await asyncio.get_running_loop().create_future()  # (cut here, written)
+
+        monkeypatch.setattr(DurableJobs, "anote_pause", anote_pause)
+        gone = JSONResponse({"gone": True}, status_code=409)
+        first = asyncio.ensure_future(
+            manager.aresume_run(job, "r2", decisions, named=True, gone=lambda: gone)
+        )
+        await asyncio.wait_for(noted.wait(), WAIT)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        # (the pause still taken while its withdrawal is written: another resume is refused)
+        refused = await manager.aresume_run(job, "r4", decisions, named=True, gone=lambda: gone)
+        assert refused is gone
+        await asyncio.wait_for(durable_jobs.awritten(), WAIT)
+        found = await durable_jobs.afind(None, key="r1")
+        assert found is not None
+        assert (found.pauses, found.lost_pauses) == ((), 1)  # (was: r2's point, 0)
+        assert manager.paused("t1") is job  # (given back: it waits again)
+        again = await manager.aresume_run(job, "r3", decisions, named=True, gone=lambda: gone)
+        assert isinstance(again, Run), again
+        assert job.task is not None
+        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+        assert "removed a.txt" in "".join(again.events)
+        found = await durable_jobs.afind(None, key="r1")
+    assert found is not None
+    assert found.pauses == (PausePoint("r3", asked.call_id, (asked.call_id,)),)
