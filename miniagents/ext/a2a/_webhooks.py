@@ -141,14 +141,18 @@ class Poster:
 
         Each try reads the webhook again once it has its turn: one deleted meanwhile
         (``queue`` no longer the place's) is tried no more, and one replaced is tried at its
-        new URL, with its own token and credentials.
+        new URL, with its own token and credentials. A change of the webhook after a try
+        began cuts short the wait before the next: one deleted ends the post, and one
+        replaced is tried at once at its new address, with its tries and their delays
+        counted afresh (what the old address answered says nothing of the new one's).
         """
         settings = self.settings
-        delay = settings.retry_delay
-        for attempt in range(1, settings.attempts + 1):
+        delay, attempt = settings.retry_delay, 0
+        while True:
+            attempt += 1
             if self._queues.get(place) is not queue:
                 return  # (deleted)
-            webhook = queue.webhook
+            webhook, changed = queue.webhook, queue.changed
             try:
                 async with (
                     self._turn(webhook.owner),  # (waited for before the post's timeout runs)
@@ -156,7 +160,8 @@ class Poster:
                 ):
                     if self._queues.get(place) is not queue:
                         return  # (deleted while it waited for its turn)
-                    webhook = queue.webhook  # (replaced while it waited: the new one)
+                    # (replaced while it waited: the new one, and the event of its change)
+                    webhook, changed = queue.webhook, queue.changed
                     status = await self._apost_once(webhook.url, body, self._headers(webhook, body))
             except httpx.HTTPError as error:
                 said = repr(error)
@@ -178,12 +183,14 @@ class Poster:
                     said,
                 )
                 return
-            # (waited out, or cut short as the webhook is deleted: a config set again under
-            # its id meanwhile is posted at once, by this sender, not after the delay)
-            with contextlib.suppress(TimeoutError):
+            try:
                 async with asyncio.timeout(delay):
-                    await queue.dropped.wait()
-            delay *= 2
+                    await changed.wait()
+            except TimeoutError:
+                delay *= 2
+            else:  # (cut short: a config set again after a delete is posted at once, by this
+                # sender, and the new address of one replaced is tried at once, afresh)
+                delay, attempt = settings.retry_delay, 0
 
     def _headers(self, webhook: Webhook, body: bytes) -> dict[str, str]:
         """The headers of a post of ``body`` to ``webhook``: its token, credentials, signature."""
@@ -292,10 +299,14 @@ class Poster:
 
         For a webhook replaced under its id: a notification not sent yet, and the next try
         of the one under way, goes where the task's config says now, with its credentials.
+        A post waiting to be tried again is tried at once at the new address, its tries
+        counted afresh (see :meth:`_apost`); the same webhook set again changes nothing.
         """
         queue = self._queues.get((webhook.task_id, webhook.id))
-        if queue is not None:
+        if queue is not None and queue.webhook != webhook:
             queue.webhook = webhook
+            queue.changed.set()  # (the post waiting to be tried again tries the new one)
+            queue.changed = asyncio.Event()  # (for the next change)
 
     def forget(self, task_id: str, webhook_id: str) -> None:
         """Post nothing more for the webhook ``webhook_id`` of ``task_id`` (nor try again).
@@ -305,7 +316,7 @@ class Poster:
         """
         queue = self._queues.pop((task_id, webhook_id), None)
         if queue is not None:
-            queue.dropped.set()  # (its sender waits no more to try again)
+            queue.changed.set()  # (its sender waits no more to try again)
 
     async def aclose(self) -> None:
         """Drop what waits, stop the posts under way, close the HTTP client."""
@@ -323,14 +334,15 @@ class Poster:
 
 @dataclass
 class _Queue:
-    """A webhook's posts waiting, the webhook as its task's config says now, and its end.
+    """A webhook's posts waiting, the webhook as its task's config says now, and its changes.
 
-    ``dropped`` is set once the webhook is deleted (the queue no longer its place's).
+    ``changed`` is set once the webhook is deleted (the queue no longer its place's) or
+    replaced; a replaced one's queue takes a new event then, for its next change.
     """
 
     webhook: Webhook
     bodies: deque[bytes] = field(default_factory=deque)
-    dropped: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass

@@ -602,6 +602,72 @@ async def test_a_webhook_deleted_while_its_post_waits_to_retry_ends_its_sender_a
     assert len(receiver.posts) == 1  # (not tried again)
 
 
+async def test_a_webhook_replaced_while_its_post_waits_to_retry_is_tried_there_at_once() -> None:
+    # (was: the post slept out the delay of the old address, an hour here, the test's WAIT
+    # first, before its first try at the new one)
+    async with receiving() as old, receiving() as new:
+        old.answers = [Response(status_code=503)]
+        settings = A2APushNotifications(allowed_urls=[old.url, new.url], retry_delay=3600)
+        poster = Poster(settings)
+        try:
+            poster.post([Webhook("h", "t", f"{old.url}hooks/h", "old", "Bearer", "old-key")], "{}")
+            [sender] = _posting()
+            await until(lambda: _sleeps_before_a_retry(sender))
+            poster.readdress(Webhook("h", "t", f"{new.url}hooks/h", "new", "Bearer", "new-key"))
+            await asyncio.wait_for(sender, WAIT)
+            assert (poster.principals_posting, poster.posts_waiting) == (0, 0)
+        finally:
+            await poster.aclose()
+    assert len(old.posts) == 1
+    [(headers, body)] = new.posts
+    assert body == b"{}"
+    assert headers["x-a2a-notification-token"] == "new"
+    assert headers["authorization"] == "Bearer new-key"
+
+
+async def test_a_replaced_webhooks_new_address_has_its_tries_counted_afresh() -> None:
+    # (the old address's failed try is not counted against the new one: with two attempts,
+    # the new address's 503 is tried again, not given up; and each replace wakes the post)
+    async with receiving() as old, receiving() as new:
+        old.answers, new.answers = [Response(status_code=503)], [Response(status_code=503)]
+        settings = A2APushNotifications(
+            allowed_urls=[old.url, new.url], attempts=2, retry_delay=3600
+        )
+        poster = Poster(settings)
+        try:
+            poster.post([Webhook("h", "t", f"{old.url}hooks/h", "old")], "{}")
+            [sender] = _posting()
+            await until(lambda: _sleeps_before_a_retry(sender))
+            poster.readdress(Webhook("h", "t", f"{new.url}hooks/h", "new"))
+            await until(lambda: len(new.posts) == 1 and _sleeps_before_a_retry(sender))
+            poster.readdress(Webhook("h", "t", f"{new.url}hooks/h", "newer"))
+            await asyncio.wait_for(sender, WAIT)
+        finally:
+            await poster.aclose()
+    assert len(old.posts) == 1
+    assert [headers["x-a2a-notification-token"] for headers, _ in new.posts] == ["new", "newer"]
+
+
+async def test_the_same_webhook_set_again_leaves_its_post_waiting_to_retry_as_it_was() -> None:
+    # (nothing changed: the receiver that failed is not tried again before its delay)
+    async with receiving() as receiver:
+        receiver.answers = [Response(status_code=503)]
+        poster = Poster(A2APushNotifications(allowed_urls=[receiver.url], retry_delay=3600))
+        try:
+            webhook = Webhook("h", "t", f"{receiver.url}hooks/h", "token")
+            poster.post([webhook], "{}")
+            [sender] = _posting()
+            await until(lambda: _sleeps_before_a_retry(sender))
+            poster.readdress(Webhook("h", "t", f"{receiver.url}hooks/h", "token"))  # (equal)
+            await asyncio.sleep(0)  # (a sender woken would run now, and post again)
+            assert _sleeps_before_a_retry(sender)
+            poster.forget("t", "h")
+            await asyncio.wait_for(sender, WAIT)
+        finally:
+            await poster.aclose()
+    assert len(receiver.posts) == 1
+
+
 @pytest.mark.parametrize("change", ["deleted and set again", "replaced"])
 async def test_a_post_waiting_for_its_turn_goes_where_its_webhook_is_when_it_has_it(
     change: str,
