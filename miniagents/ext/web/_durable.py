@@ -34,7 +34,9 @@ it again. A replay that reaches the call of a later note first skips the notes b
 as lost too; so does one that waits, live, at a call no note names, with the notes left
 after it.
 The AG-UI run that resumed a job is recorded as a name of the durable run
-(``ag-ui:<runId>``, after the owner), so that it is found by its own id. A job that fails
+(``ag-ui:<runId>``, after the owner), so that it is found by its own id, while a note of
+its pause names it (a name stays once recorded: a withdrawn note's run is not found by
+it). A job that fails
 notes with its run the reference its client is told (``web.failure``, see
 :meth:`DurableJobs.anote_failure`): read again, however often and after however many
 restarts, the run's failure is told under that reference, the one the log has it under,
@@ -397,7 +399,12 @@ class DurableJobs:
         return await acancelled_runs(self._agent, workflow_ids)
 
     async def afind_named(self, owner: str | None, name: str) -> FoundRun | None:
-        """``owner``'s job's run that went on in the run ``name`` after a pause, if recorded."""
+        """``owner``'s job's run that went on in the run ``name`` after a pause, if recorded.
+
+        The name is recorded after the pause's note (:meth:`anote_pause`) and stays when that
+        note is withdrawn (names are only added): a run whose notes hold no pause that went
+        on in ``name`` is not found by it, as ``name`` never went on.
+        """
         from miniagents.ext.dbos import arun_named
 
         workflow_id = await arun_named(self._agent, self._prefix(owner) + name)
@@ -405,7 +412,9 @@ class DurableJobs:
         if parsed is None:
             return None
         found = await self.afind(owner, key=parsed[0], group=parsed[1])
-        return found if found is not None and found.workflow_id == workflow_id else None
+        if found is None or found.workflow_id != workflow_id:
+            return None
+        return found if any(point.run == name for point in found.pauses) else None
 
     async def anote_pause(
         self, owner: str | None, workflow_id: str, index: int, point: PausePoint, *, named: bool

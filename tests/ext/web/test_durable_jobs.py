@@ -1479,3 +1479,61 @@ async def test_a_resume_cut_after_its_note_of_the_pause_landed_withdraws_it(
         found = await durable_jobs.afind(None, key="r1")
     assert found is not None
     assert found.pauses == (PausePoint("r3", asked.call_id, (asked.call_id,)),)
+
+
+async def test_a_restart_knows_no_run_whose_note_of_the_pause_was_withdrawn(
+    tmp_path: Path, destroyed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume (``r2``) of a durable AG-UI run paused here is cut once its note of the
+    pause, and its record of ``r2`` as a name of the run, are written: the note is
+    withdrawn, and a resume sent again (``r3``) goes on. After a restart, ``r2`` is known
+    as no run is that never existed (a new run may take its id; a GET of it makes no job
+    again), while ``r3``, which went on, is found by its name. (Was: the name stayed and
+    found the durable run: a new run ``r2`` was refused as existing, and a GET of ``r2``
+    made the job again.)"""
+    call = CallTool("_remove", {"name": "a.txt"})
+    async with _paused_here(tmp_path, "ag-ui", "NAME_OF_WITHDRAWN", call) as (_, _, job):
+        manager, durable_jobs, agent = job.manager, job.manager.durable, job.manager.agent
+        assert durable_jobs is not None
+        [asked] = job.waiting()
+        decisions = [(asked, ApprovalDecision(approved=True))]
+        noted = asyncio.Event()
+        note_pause = DurableJobs.anote_pause
+
+        async def anote_pause(jobs: DurableJobs, *args: Any, **kwargs: Any) -> None:
+            await note_pause(jobs, *args, **kwargs)  # (the note, then the name)
+            monkeypatch.undo()  # (once)
+            noted.set()
+            await asyncio.get_running_loop().create_future()  # (cut here, written)
+
+        monkeypatch.setattr(DurableJobs, "anote_pause", anote_pause)
+        gone = JSONResponse({"gone": True}, status_code=409)
+        first = asyncio.ensure_future(
+            manager.aresume_run(job, "r2", decisions, named=True, gone=lambda: gone)
+        )
+        await asyncio.wait_for(noted.wait(), WAIT)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        await asyncio.wait_for(durable_jobs.awritten(), WAIT)
+        again = await manager.aresume_run(job, "r3", decisions, named=True, gone=lambda: gone)
+        assert isinstance(again, Run), again
+        assert job.task is not None
+        await asyncio.wait_for(asyncio.wait({job.task}), WAIT)
+    restarted = agui_app(agent, authentication=NoAuthentication())
+    async with served(restarted) as client:
+        durable_again: DurableJobs | None = restarted.state.runs.durable
+        assert durable_again is not None
+        assert await durable_again.afind_named(None, "r2") is None  # (was: r1's durable run)
+        named = await durable_again.afind_named(None, "r3")
+        assert named is not None
+        assert named.key == "r1"
+        response, _ = await get_events(client, "/runs/r2")
+        assert response.status_code == 404
+        assert restarted.state.runs.job("r1") is None  # (was: made again)
+        response, replayed = await get_events(client, "/runs/r3")
+        assert response.status_code == 200, replayed
+        assert "removed a.txt" in "".join(event.data for event in replayed)
+        response, started = await post_events(client, agui_input("r2", thread="t2"))
+        assert response.status_code == 200, started  # (was: 409, run_exists)
+        assert started[0].json["runId"] == "r2"
