@@ -113,6 +113,7 @@ from miniagents.ext.web.lowlevel import (
     told_error,
 )
 from miniagents.ext.web.settings import DEFAULT_MAX_BODY_VALUES, WebSettings
+from miniagents.ext.web.settings import DEFAULT_MAX_ID_CHARS as _SETTINGS_MAX_ID_CHARS
 from miniagents.frozen.nesting import holds_over
 from miniagents.messages.message import Message
 from miniagents.miniagents.agent import MiniAgent
@@ -147,11 +148,11 @@ DEFAULT_MAX_REQUEST_VALUES = DEFAULT_MAX_BODY_VALUES
 """The most JSON values a request's params hold by default: ``WebSettings.max_body_values``'s
 default (its former name, of ``a2a_app``'s deprecated ``max_request_values``)."""
 
-DEFAULT_MAX_ID_CHARS = 256
-"""The most characters an id a client chooses may hold unless ``a2a_app(max_id_chars=...)``
-says another (a message's ``contextId`` and ``messageId``, a webhook's ``id``; a longer one
-is refused, -32602): the app keeps each id, and lists, posts and logs it, so that only the
-body's limit bounded it before."""
+DEFAULT_MAX_ID_CHARS = _SETTINGS_MAX_ID_CHARS
+"""The most characters an id a client chooses may hold unless ``WebSettings(max_id_chars=...)``
+says another: the settings' default (a message's ``contextId`` and ``messageId``, a webhook's
+``id``; a longer one is refused, -32602): the app keeps each id, and lists, posts and logs
+it, so that only the body's limit bounded it before."""
 
 MAX_REQUEST_VALUES = DEFAULT_MAX_REQUEST_VALUES
 """The former name of :data:`DEFAULT_MAX_REQUEST_VALUES` (kept for the code that reads it)."""
@@ -234,7 +235,7 @@ def a2a_app(
     authentication: Authentication | None = None,
     settings: WebSettings = WebSettings(),
     max_request_values: int | None = None,
-    max_id_chars: int = DEFAULT_MAX_ID_CHARS,
+    max_id_chars: int | None = None,
 ) -> Starlette:
     """An ASGI app that serves ``agent`` over A2A: its card, and its tasks over JSON-RPC.
 
@@ -310,7 +311,7 @@ def a2a_app(
     values (-32600; one not all sent within ``body_seconds`` of the request's
     arrival: -32600 with HTTP 408), an unknown method (-32601), params of the wrong shape
     (-32602; a message's ``contextId`` or ``messageId`` with a control or format character
-    too, and an id a client chooses, a webhook's too, of over ``max_id_chars``
+    too, and an id a client chooses, a webhook's too, of over the settings' ``max_id_chars``
     characters), an unknown task (-32001), a task that can no longer be cancelled (-32002) or
     followed or answered (-32004), a part of a media type the agent does not take, or a
     body not sent as JSON (-32005), another protocol version (-32009). A task over the
@@ -355,10 +356,12 @@ def a2a_app(
             for ``settings.max_body_values``, the most JSON values a request's params hold,
             counted at every depth (a request of more is refused, -32600, before its params
             are read). Give ``WebSettings(max_body_values=...)`` instead.
-        max_id_chars: The most characters an id a client chooses may hold (a message's
-            ``contextId`` and ``messageId``, a webhook's ``id``; :data:`DEFAULT_MAX_ID_CHARS`
-            by default); a longer one is refused (-32602; a request's JSON-RPC ``id``,
-            repeated in each event of its stream, -32600).
+        max_id_chars: Deprecated (it goes in the first release after
+            :data:`~miniagents.reexports.FORMER_HOMES_GO_AFTER`): given, it warns and stands
+            for ``settings.max_id_chars``, the most characters an id a client chooses may
+            hold (a message's ``contextId`` and ``messageId``, a webhook's ``id``); a longer
+            one is refused (-32602; a request's JSON-RPC ``id``, repeated in each event of
+            its stream, -32600). Give ``WebSettings(max_id_chars=...)`` instead.
 
     Raises:
         A2AConfigurationError: if the agent is durable (``miniagents.ext.dbos``: not served
@@ -369,20 +372,10 @@ def a2a_app(
             (a function not decorated with ``@miniagent``).
     """
     door = Door(authentication, settings, "a2a_app", request_headers=_CORS_HEADERS)
-    fix = "Pass such a number, or leave it out for its default."
-    error = A2AConfigurationError
-    max_values = settings.max_body_values
-    if max_request_values is not None:
-        check_count(max_request_values, "max_request_values", owner="a2a_app", fix=fix, error=error)
-        warnings.warn(
-            "a2a_app(max_request_values=...) is deprecated and goes in the first release after "
-            f"{FORMER_HOMES_GO_AFTER}: give settings=WebSettings(max_body_values=...), the "
-            "bound of the other web apps' bodies, instead.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        max_values = max_request_values
-    check_count(max_id_chars, "max_id_chars", owner="a2a_app", fix=fix, error=error)
+    max_values = _former_bound(
+        max_request_values, "max_body_values", settings.max_body_values, "bodies"
+    )
+    id_chars = _former_bound(max_id_chars, "max_id_chars", settings.max_id_chars, "ids")
     _check_answer_as(answer_as)
     if settings.grace_period is None:  # A2A's tasks outlive their connections
         settings = dataclasses.replace(settings, grace_period=math.inf)
@@ -414,7 +407,7 @@ def a2a_app(
         answer_as,
         poster,
         max_request_values=max_values,
-        max_id_chars=max_id_chars,
+        max_id_chars=id_chars,
     )
     routes = [
         ProtocolRoute(CARD_PATH, tasks.acard, ["GET"], public=True),
@@ -425,6 +418,32 @@ def a2a_app(
     if poster is not None:
         _close_at_the_end(app, poster)
     return app
+
+
+def _former_bound(given: int | None, setting: str, bound: int, what: str) -> int:
+    """The bound an ``a2a_app`` parameter gives that is deprecated for the setting ``setting``.
+
+    ``bound`` (the settings') unless the parameter was given (``given``): then ``given``,
+    checked, with a ``DeprecationWarning`` that names the setting (``what`` it bounds in
+    the other web apps, for the warning). ``max_request_values`` stands for
+    ``max_body_values``; ``max_id_chars`` for the setting of its own name.
+
+    Raises:
+        A2AConfigurationError: if ``given`` is not a whole number of at least 1.
+    """
+    if given is None:
+        return bound
+    name = "max_request_values" if setting == "max_body_values" else setting
+    fix = "Pass such a number, or leave it out for its default."
+    check_count(given, name, owner="a2a_app", fix=fix, error=A2AConfigurationError)
+    warnings.warn(
+        f"a2a_app({name}=...) is deprecated and goes in the first release after "
+        f"{FORMER_HOMES_GO_AFTER}: give settings=WebSettings({setting}=...), the bound of the "
+        f"other web apps' {what}, instead.",
+        DeprecationWarning,
+        stacklevel=3,  # (a2a_app's caller)
+    )
+    return given
 
 
 def _close_at_the_end(app: Starlette, poster: Poster) -> None:

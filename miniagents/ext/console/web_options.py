@@ -105,6 +105,11 @@ SETTINGS_OPTIONS: dict[str, WebOption] = {
         "the most JSON values a request may hold, at every depth: the whole conversation "
         "(default: 10000)",
     ),
+    "max_id_chars": (
+        "N",
+        int,
+        "the most characters a chat's id may hold (default: 256; a longer one: a 422)",
+    ),
     "body_seconds": (
         "SECONDS",
         float,

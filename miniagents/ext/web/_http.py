@@ -99,6 +99,43 @@ def _unnamable_run(key: str, field: str, code: str) -> JSONResponse | None:
     )
 
 
+def _too_long_id(key: str, field: str, code: str, most: int) -> JSONResponse | None:
+    """A 422 if ``key``, an id the client chose, holds over ``most`` characters.
+
+    The app keeps such an id (as its runs' key, a durable run's workflow id), repeats it in
+    its answers and logs it, so its length is bounded (``WebSettings.max_id_chars``) and a
+    longer one is not repeated in the refusal.
+
+    Args:
+        key: The id the client sent.
+        field: The id's name in the body (``runId``, ``threadId``, ``id``), for the message.
+        code: The app's error code for a body it refuses.
+        most: The most characters an id may hold (the settings' ``max_id_chars``).
+    """
+    if len(key) <= most:
+        return None
+    return error_response(
+        422,
+        code,
+        f"The body's {field} holds {len(key)} characters, over the {most} an id may hold "
+        "(max_id_chars): the app keeps it and repeats it. Send a shorter id (a UUID, say), or "
+        "raise max_id_chars.",
+    )
+
+
+def shown_id(value: str, most: int) -> str:
+    """``value``, an id a client sent, as an error that names it repeats it.
+
+    Whole (its ``repr``) if it holds at most ``most`` characters (the settings'
+    ``max_id_chars``); else its first ``most`` and its length: an id the app looks up but
+    does not keep (a path's, a decision's) is not bounded before, and an error that repeated
+    it whole would answer up to ``max_body_bytes`` of it.
+    """
+    if len(value) <= most:
+        return repr(value)
+    return f"{value[:most]!r}... (of {len(value)} characters)"
+
+
 def body_deadline(scope: Scope, seconds: float) -> None:
     """Give the body of the request of ``scope`` ``seconds`` from now to arrive, all of it.
 
@@ -209,6 +246,7 @@ async def read_model(
     what: str,
     *,
     run_key: tuple[str, Callable[[_Model], str]] | None = None,
+    kept_ids: Sequence[tuple[str, Callable[[_Model], str]]] = (),
 ) -> _Model | JSONResponse:
     """The request's JSON body as a ``model``, or the error response that says why it is not.
 
@@ -219,7 +257,9 @@ async def read_model(
     messages in a megabyte held it up for over a second); a body of another shape is a 422
     with ``code``, whose message says it is not ``what`` (e.g. ``"an AG-UI RunAgentInput"``)
     and where; so is one whose run id (``run_key``: its field's name in the body, and how
-    to read it) is no segment of a URL (see :func:`_unnamable_run`).
+    to read it) is no segment of a URL (see :func:`_unnamable_run`), and one whose run id,
+    or another id the app keeps (``kept_ids``, each named and read so), holds over
+    ``settings.max_id_chars`` characters (see :func:`_too_long_id`).
     """
     body = await read_json(request, settings.max_body_bytes)
     if isinstance(body, JSONResponse):
@@ -237,6 +277,11 @@ async def read_model(
         read = model.model_validate(body)
     except ValidationError as error:
         return error_response(422, code, f"The body is not {what}: {problems(error)}.")
+    ids = [*([] if run_key is None else [run_key]), *kept_ids]
+    for field, id_of in ids:  # (first: a refusal below repeats the run id)
+        refused = _too_long_id(id_of(read), field, code, settings.max_id_chars)
+        if refused is not None:
+            return refused
     refused = None if run_key is None else _unnamable_run(run_key[1](read), run_key[0], code)
     return read if refused is None else refused
 
@@ -254,11 +299,18 @@ class StartBody(Generic[_Model]):
     code: str
     what: str
     run_key: tuple[str, Callable[[_Model], str]]
+    kept_ids: tuple[tuple[str, Callable[[_Model], str]], ...] = ()
 
     async def aread(self, request: Request, settings: WebSettings) -> _Model | JSONResponse:
         """The request's body as a ``model``, or the error response that says why it is not."""
         return await read_model(
-            request, settings, self.model, self.code, self.what, run_key=self.run_key
+            request,
+            settings,
+            self.model,
+            self.code,
+            self.what,
+            run_key=self.run_key,
+            kept_ids=self.kept_ids,
         )
 
 

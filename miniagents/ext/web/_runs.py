@@ -82,6 +82,7 @@ from miniagents.ext.web._http import (
     invalid_arguments,
     not_pending,
     read_model,
+    shown_id,
     unknown_run,
 )
 from miniagents.ext.web._keeping import Kept
@@ -1909,7 +1910,8 @@ class RunManager:
             return error_response(
                 404,
                 "unknown_approval",
-                f"The run {run.key!r} asked for no approval of a call {call_id!r}.",
+                f"The run {run.key!r} asked for no approval of a call "
+                f"{shown_id(call_id, self.settings.max_id_chars)}.",
             )
         if not asked.pending or job.done:  # (decided already: the calls still waiting said)
             return not_pending(call_id, asked.tool_name, waiting=[] if job.done else job.waiting())

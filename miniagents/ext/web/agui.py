@@ -72,6 +72,7 @@ from miniagents.ext.web._http import (
     not_pending,
     problems,
     resumed_meanwhile,
+    shown_id,
     too_deep,
 )
 from miniagents.ext.web._protocol import (
@@ -257,6 +258,7 @@ _RUN_INPUT = StartBody(
     "invalid_run_input",
     "an AG-UI RunAgentInput",
     run_key=("runId", lambda body: body.run_id),
+    kept_ids=(("threadId", lambda body: body.thread_id),),
 )
 """A run input: the body of ``POST /``."""
 
@@ -329,12 +331,15 @@ class _AGUIRuns:
         """Resume the thread's run paused at the input's interrupts (``RunManager.aresume``)."""
         manager, thread = self.manager, run_input.thread_id
         answered = [entry.interrupt_id for entry in run_input.resume or []]
-        named = ", ".join(repr(interrupt) for interrupt in answered)
+        most = manager.settings.max_id_chars
+        named = ", ".join(shown_id(interrupt, most) for interrupt in answered)
         return await manager.aresume(
             owner,
             thread,
             lambda durable: durable.afind_all(owner, group=thread, running_only=True),
-            lambda asked: _decisions(run_input, asked, edits=manager.settings.approval_edits),
+            lambda asked: _decisions(
+                run_input, asked, edits=manager.settings.approval_edits, most_id_chars=most
+            ),
             run_key=run_input.run_id,
             named=True,
             missing=lambda: error_response(
@@ -355,10 +360,11 @@ class _AGUIRuns:
         if isinstance(run, Response):
             return run
         if run is None:
+            shown = shown_id(run_id, self.manager.settings.max_id_chars)
             return error_response(
                 404,
                 "unknown_run",
-                f"There is no run {run_id!r}: it never started here, or it ended more than "
+                f"There is no run {shown}: it never started here, or it ended more than "
                 f"{self.manager.settings.keep_runs_for:g} seconds ago (or before the latest "
                 f"{self.manager.settings.max_ended_runs} runs that ended, max_ended_runs, "
                 "or the ended runs kept more than max_ended_run_bytes).",
@@ -461,8 +467,13 @@ def _decisions(
     asked_of: Callable[[str], ToolApprovalRequest | None],
     *,
     edits: bool,
+    most_id_chars: int,
 ) -> list[tuple[ToolApprovalRequest, ApprovalDecision]] | Response:
-    """The decisions the input's resume entries give, each checked before any is decided."""
+    """The decisions the input's resume entries give, each checked before any is decided.
+
+    (An interrupt id it does not know is repeated within ``most_id_chars``: see
+    :func:`~miniagents.ext.web._http.shown_id`.)
+    """
     decisions: list[tuple[ToolApprovalRequest, ApprovalDecision]] = []
     for place, entry in enumerate(run_input.resume or []):
         asked = asked_of(entry.interrupt_id)
@@ -471,8 +482,8 @@ def _decisions(
                 404,
                 "unknown_interrupt",
                 f"resume.{place}: the paused run of the thread {run_input.thread_id!r} has "
-                f"no interrupt {entry.interrupt_id!r}; answer the ids of its RUN_FINISHED "
-                "outcome's interrupts.",
+                f"no interrupt {shown_id(entry.interrupt_id, most_id_chars)}; answer the ids "
+                "of its RUN_FINISHED outcome's interrupts.",
             )
         if not asked.pending:  # (decided elsewhere: the others, if any wait, said)
             resumed = [asked_of(each.interrupt_id) for each in run_input.resume or []]

@@ -30,6 +30,7 @@ from miniagents.ext.web._http import (
     not_pending,
     problems,
     resumed_meanwhile,
+    shown_id,
     too_deep,
 )
 from miniagents.ext.web._protocol import (
@@ -282,12 +283,13 @@ class _AISDKRuns:
         self, owner: str | None, chat: ChatRequest, responses: list[_ApprovalResponse]
     ) -> Response:
         """Resume the chat's paused run (see ``RunManager.aresume``) with the person's answers."""
-        named = ", ".join(repr(response.id) for response in responses)
+        most = self.manager.settings.max_id_chars
+        named = ", ".join(shown_id(response.id, most) for response in responses)
         return await self.manager.aresume(
             owner,
             chat.id,
             lambda durable: durable.afind_all(owner, key=chat.id, running_only=True),
-            lambda asked: _decisions(chat, responses, asked),
+            lambda asked: _decisions(chat, responses, asked, most),
             run_key=chat.id,
             named=False,
             missing=lambda: error_response(
@@ -363,8 +365,13 @@ def _decisions(
     chat: ChatRequest,
     responses: list[_ApprovalResponse],
     asked_of: Callable[[str], ToolApprovalRequest | None],
+    most_id_chars: int,
 ) -> list[tuple[ToolApprovalRequest, ApprovalDecision]] | Response:
-    """The decisions the chat's approval responses give, each checked before any is decided."""
+    """The decisions the chat's approval responses give, each checked before any is decided.
+
+    (An approval id it does not know is repeated within ``most_id_chars``: see
+    :func:`~miniagents.ext.web._http.shown_id`.)
+    """
     decisions: list[tuple[ToolApprovalRequest, ApprovalDecision]] = []
     for response in responses:
         asked = asked_of(response.id)
@@ -372,7 +379,8 @@ def _decisions(
             return error_response(
                 404,
                 "unknown_approval",
-                f"The paused run of the chat {chat.id!r} asked for no approval {response.id!r}.",
+                f"The paused run of the chat {chat.id!r} asked for no approval "
+                f"{shown_id(response.id, most_id_chars)}.",
             )
         if not asked.pending:  # (decided elsewhere: the others, if any wait, said)
             resumed = [asked_of(each.id) for each in responses]

@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_MAX_BODY_VALUES",
     "DEFAULT_MAX_ENDED_RUNS",
     "DEFAULT_MAX_ENDED_RUN_BYTES",
+    "DEFAULT_MAX_ID_CHARS",
     "DEFAULT_MAX_LIVE_RUNS",
     "DEFAULT_MAX_LIVE_RUNS_PER_PRINCIPAL",
     "DEFAULT_MAX_LIVE_RUN_BYTES",
@@ -71,6 +72,9 @@ DEFAULT_MAX_BODY_BYTES = 1_000_000
 
 DEFAULT_MAX_BODY_VALUES = 10_000
 """The most JSON values a request's body holds, at every depth (a body of more is a 413)."""
+
+DEFAULT_MAX_ID_CHARS = 256
+"""The most characters an id a client chooses may hold (a longer one is refused)."""
 
 DEFAULT_BODY_SECONDS = 30.0
 """Seconds a request's body has to arrive, all of it, from the request's arrival (then a 408)."""
@@ -171,6 +175,13 @@ class WebSettings:
             server's time, a few microseconds a value, during which it serves nobody else: a
             body of tiny messages within ``max_body_bytes`` held every other request up for
             over a second. 10,000 (the default) is a chat of over a thousand messages.
+        max_id_chars: The most characters an id a client chooses may hold: AG-UI's
+            ``runId`` and ``threadId``, the AI SDK's (and the chat page's) chat ``id``, and
+            in ``a2a_app`` a message's ``contextId`` and ``messageId``, a webhook's ``id``
+            and a request's JSON-RPC ``id``. The app keeps such an id (its runs' key, a
+            durable run's workflow id), repeats it in its answers and logs it: a longer one
+            is refused before anything starts (a 422 with the app's code for a bad body; in
+            ``a2a_app``, -32602, or -32600 for a request's ``id``).
         body_seconds: Seconds a request's body has to arrive, all of it, from the request's
             arrival at the app (its headers read), however late the app starts reading it: a
             client that sends it a byte at a time past them, or nothing after its headers, is
@@ -198,6 +209,7 @@ class WebSettings:
     max_streams_per_principal: int = DEFAULT_MAX_STREAMS_PER_PRINCIPAL
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_body_values: int = DEFAULT_MAX_BODY_VALUES
+    max_id_chars: int = DEFAULT_MAX_ID_CHARS
     body_seconds: float = DEFAULT_BODY_SECONDS
 
     def __post_init__(self) -> None:
@@ -241,6 +253,7 @@ _COUNTS = {
     "max_streams_per_principal": 1,
     "max_body_bytes": 1,
     "max_body_values": 1,
+    "max_id_chars": 1,
 }
 """Each count of the settings, with its least value."""
 

@@ -229,8 +229,8 @@ async def test_a_smaller_max_body_values_and_max_id_chars_are_kept_to() -> None:
     # (both were module constants, 10,000 and 256, that no app could lower)
     assert (MAX_REQUEST_VALUES, MAX_ID_CHARS) == (DEFAULT_MAX_REQUEST_VALUES, DEFAULT_MAX_ID_CHARS)
     assert DEFAULT_MAX_REQUEST_VALUES == DEFAULT_MAX_BODY_VALUES  # (one bound, one name)
-    settings = WebSettings(max_body_values=40)
-    app = a2a_app(counted, authentication=NoAuthentication(), settings=settings, max_id_chars=8)
+    settings = WebSettings(max_body_values=40, max_id_chars=8)  # (one setting, every app's)
+    app = a2a_app(counted, authentication=NoAuthentication(), settings=settings)
     async with served(app) as client:
         many = send_params(parts=[{"data": list(range(40))}])
         error = error_of(await call(client, rpc("SendMessage", many)))
@@ -257,6 +257,26 @@ async def test_the_deprecated_max_request_values_warns_and_still_bounds_the_para
     assert error["code"] == -32600
     assert "over 40 JSON values" in error["message"]
     assert ran == []
+
+
+async def test_the_deprecated_max_id_chars_warns_and_still_bounds_the_ids() -> None:
+    # (a2a_app's own name for WebSettings.max_id_chars, which the other web apps read too)
+    with pytest.warns(DeprecationWarning, match=r"give settings=WebSettings\(max_id_chars="):
+        app = a2a_app(
+            counted,
+            authentication=NoAuthentication(),
+            settings=WebSettings(max_id_chars=100),
+            max_id_chars=8,  # (given both, the deprecated one stands, as max_request_values)
+        )
+    async with served(app) as client:
+        error = error_of(await call(client, rpc("SendMessage", send_params(contextId="c" * 9))))
+        assert "holds 9 characters, over the 8 an id may hold" in error["message"]
+        assert violations(error) == ["message.contextId"]
+        assert ran == []
+        taken = send_params(contextId="c" * 8, messageId="m" * 8)
+        task = (await call(client, rpc("SendMessage", taken))).json()["result"]["task"]
+        assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert ran == ["ran"]
 
 
 @pytest.mark.parametrize(

@@ -558,7 +558,7 @@ WEB_OPTIONS = [  # an option of the web command for each field of WebSettings
     *("--max-live-runs", "7", "--max-live-runs-per-principal", "3", "--max-ended-runs", "0"),
     *("--max-live-run-bytes", "50000", "--max-ended-run-bytes", "100"),
     *("--max-streams", "9", "--max-streams-per-principal", "4", "--max-body-bytes", "5000"),
-    *("--max-body-values", "300", "--body-seconds", "4.5"),
+    *("--max-body-values", "300", "--max-id-chars", "64", "--body-seconds", "4.5"),
 ]
 WEB_SETTINGS = WebSettings(  # what they set
     allowed_hosts=[*LOCAL_HOSTS, "chat.example.com", "*.lan"],  # (and --host, 127.0.0.1)
@@ -576,6 +576,7 @@ WEB_SETTINGS = WebSettings(  # what they set
     max_streams_per_principal=4,
     max_body_bytes=5000,
     max_body_values=300,
+    max_id_chars=64,
     body_seconds=4.5,
 )
 

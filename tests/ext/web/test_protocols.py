@@ -19,9 +19,10 @@ from miniagents import InteractionContext, Message, miniagent
 from miniagents.ext.llm.offline import offline_agent
 from miniagents.ext.tools.messages import ToolCallMessage
 from miniagents.ext.web import NoAuthentication, WebSettings, agui_app, ai_sdk_app, web_chat_app
-from miniagents.ext.web.settings import DEFAULT_MAX_BODY_VALUES
+from miniagents.ext.web.settings import DEFAULT_MAX_BODY_VALUES, DEFAULT_MAX_ID_CHARS
 from miniagents.frozen.errors import HashKeyError
 from tests.ext.web.serving import (
+    AGUI,
     AI_SDK,
     PROTOCOLS,
     Protocol,
@@ -398,3 +399,85 @@ async def test_a_smaller_max_body_values_bounds_a_decision_too() -> None:
             pass
     assert decided.status_code == 413, decided.text
     assert decided.json()["error"]["code"] == "too_many_values"
+
+
+def _with_id(field: str, value: str) -> dict[str, Any]:
+    """A run's body (AG-UI's ``runId`` or ``threadId``, the AI SDK's chat ``id``) of ``value``."""
+    if field == "id":
+        return chat_request(value)
+    return agui_input(value) if field == "runId" else agui_input("r1", thread=value)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "field"),
+    [(AGUI, "runId"), (AGUI, "threadId"), (AI_SDK, "id")],
+    ids=["agui-run", "agui-thread", "ai_sdk-chat"],
+)
+async def test_an_id_the_client_chooses_over_max_id_chars_is_refused_and_starts_nothing(
+    protocol: Protocol, field: str
+) -> None:
+    # (was: taken at any length the body held, kept as the run's key, a durable run's
+    # workflow id, and repeated in each refusal that names the run)
+    calls: list[object] = []
+
+    @miniagent
+    async def counted(ctx: InteractionContext) -> None:
+        calls.append(ctx)
+        ctx.reply("ok")
+
+    settings = WebSettings(max_id_chars=12)
+    app = protocol.app(counted, authentication=NoAuthentication(), settings=settings)
+    long_id = "a" * 13
+    async with served(app) as client:
+        refused = await client.post("/", json=_with_id(field, long_id))
+        assert refused.status_code == 422
+        error = refused.json()["error"]
+        assert error["code"] == protocol.invalid_code
+        assert f"{field} holds 13 characters, over the 12 an id may hold" in error["message"]
+        assert "max_id_chars" in error["message"]
+        assert long_id not in error["message"]  # (not repeated)
+        assert (app.state.runs.live, app.state.runs.kept, calls) == (0, 0, [])
+        response, events = await post_events(client, _with_id(field, "a" * 12))
+        assert response.status_code == 200
+        assert events[-1].type == protocol.last_type
+    assert len(calls) == 1  # (an id at the bound: taken)
+
+
+def test_max_id_chars_defaults_to_the_bound_a2a_app_kept_to() -> None:
+    assert WebSettings().max_id_chars == DEFAULT_MAX_ID_CHARS == 256
+
+
+async def test_an_unknown_id_over_max_id_chars_is_not_repeated_whole_in_its_refusal() -> None:
+    # (an id only looked up, not kept, is not bounded before: each refusal that named it
+    # repeated it whole, up to max_body_bytes of it)
+    long_id = "x" * 12 + "TAIL"
+    shown = f"'{'x' * 12}'... (of 16 characters)"
+    settings = WebSettings(max_id_chars=12)
+    tokens: asyncio.Queue[str | None] = asyncio.Queue()
+    agui = agui_app(gated(tokens), authentication=NoAuthentication(), settings=settings)
+    refusals: list[dict[str, Any]] = []
+    async with served(agui) as client:
+        refusals.append((await client.get(f"/runs/{long_id}")).json()["error"])
+        answer = {"interruptId": long_id, "status": "resolved", "payload": {"approved": True}}
+        resumed = await client.post("/", json=agui_input("r2", resume=[answer]))
+        refusals.append(resumed.json()["error"])
+        async with client.stream("POST", "/", json=agui_input("r1")) as response:
+            lines = response.aiter_lines()
+            await anext(lines)  # (the run is live)
+            decided = await client.post(f"/runs/r1/approvals/{long_id}", json={"approved": True})
+            refusals.append(decided.json()["error"])
+            tokens.put_nowait(None)
+            async for _ in lines:  # (to the run's end)
+                pass
+    chat = chat_request("c1")
+    responded = {"type": "tool-x", "toolCallId": "t1", "state": "approval-responded"}
+    responded["approval"] = {"id": long_id, "approved": True}  # type: ignore[assignment]
+    chat["messages"].append({"id": "a1", "role": "assistant", "parts": [responded]})
+    ai_sdk = ai_sdk_app(offline_agent, authentication=NoAuthentication(), settings=settings)
+    async with served(ai_sdk) as client:
+        refusals.append((await client.post("/", json=chat)).json()["error"])
+    codes = [error["code"] for error in refusals]
+    assert codes == ["unknown_run", "unknown_interrupt", "unknown_approval", "not_pending"]
+    for error in refusals:
+        assert shown in error["message"], error
+        assert "TAIL" not in error["message"], error
