@@ -258,17 +258,20 @@ class DurableJobs:
         run: str,
         logger: logging.Logger,
         then: Callable[[], None],
-    ) -> None:
+    ) -> asyncio.Task[None]:
         """Withdraw a pause's note as :meth:`awithdraw_pause_logged` does, in a task of its
         own (see :meth:`awritten`); ``then()`` is called once that task has ended, however.
 
-        For a resume cut while it noted the pause (its note may land all the same: the
-        withdrawal is written after it, the database's writes being one at a time).
+        For a resume that never went on after its note: one cut (its note may land all the
+        same: the withdrawal is written after it, the database's writes being one at a
+        time), or one that awaits the task (shielded: cut as it waits, the withdrawal goes
+        on). The answer is the task.
         """
         what = f"withdraw the note of the pause {index} of the durable run {workflow_id}"
         withdrawal = self.awithdraw_pause_logged(workflow_id, index, run, logger)
         task = spawn(withdrawal, what, self._writes)
         task.add_done_callback(lambda _: then())
+        return task
 
     async def awritten(self) -> None:
         """Wait, as the app stops, for the writes that outlive who started them.

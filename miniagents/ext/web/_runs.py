@@ -1803,10 +1803,12 @@ class RunManager:
         decided already is refused before the note, with nothing written; one whose call is
         decided elsewhere while it notes withdraws its note (its pause still taken) before it
         is refused, so that the record names no run that never went on, and so does one
-        whose job ended while it noted (``gone()``), and one cut as it notes (in a task of
-        its own, see :meth:`DurableJobs.withdraw_pause_later`). A withdrawal that fails is
-        logged, and the refusal answered all the same. The answer is the new run (or that
-        refusal).
+        whose job ended while it noted (``gone()``), and one cut as it notes. Each
+        withdrawal is written in a task of its own (see
+        :meth:`DurableJobs.withdraw_pause_later`), the pause given back once it has ended: a
+        resume cut while it notes, or while it awaits the withdrawal, leaves no note behind a
+        pause another resume could take meanwhile. A withdrawal that fails is logged, and the
+        refusal answered all the same. The answer is the new run (or that refusal).
         """
         pause, durable, workflow = job.last_pause, self.durable, job.workflow_id
         logger = self.protocol.logger
@@ -1822,25 +1824,24 @@ class RunManager:
                 try:
                     await durable.anote_pause(job.owner, workflow, index, point, named=named)
                 except asyncio.CancelledError:
-                    # (cut, its note may land all the same: withdrawn in a task of its own, and
-                    # the pause given back once that has ended, so that no resume notes the
-                    # pause before the withdrawal; was: given back at once, the note left)
+                    # (cut, its note may land all the same: withdrawn, and the pause given
+                    # back once that has ended; was: given back at once, the note left)
                     withdrawing = True
                     durable.withdraw_pause_later(workflow, index, run_key, logger, job.give_back)
                     raise
                 still = self.paused(job.pause_key, job.owner, lambda found: found is job)
-                if still is not job or job.last_pause is not pause:
-                    # ended meanwhile (cancelled, or its server stops): the note withdrawn, so
-                    # that the record names no run that never went on (a stopped run's
-                    # replay, after a restart, went on in it)
-                    await durable.awithdraw_pause_logged(workflow, index, run_key, logger)
-                    return gone()
+                ended = still is not job or job.last_pause is not pause
                 if job.went_on:  # (each call decided elsewhere meanwhile: the rest, as aresume)
                     decisions = ()
-                if (refused := _decided_already(job, decisions)) is not None:
-                    # (decided elsewhere meanwhile: the note withdrawn, the pause still taken,
-                    # so that no resume notes the index before; the run never went on in it)
-                    await durable.awithdraw_pause_logged(workflow, index, run_key, logger)
+                refused = gone() if ended else _decided_already(job, decisions)
+                if refused is not None:
+                    # (ended meanwhile, cancelled or its server stopping, or decided elsewhere:
+                    # the note withdrawn, so that the record names no run that never went on,
+                    # and the pause given back only then, so that no resume notes the index
+                    # before; was: given back at once if cut as the withdrawal was written)
+                    withdrawing = True
+                    later = durable.withdraw_pause_later
+                    await asyncio.shield(later(workflow, index, run_key, logger, job.give_back))
                     return refused
                 return self._resumed(job, run_key, decisions)
             finally:

@@ -1364,6 +1364,62 @@ async def test_a_refused_resume_whose_withdrawal_of_its_note_fails_is_refused_al
         job.give_back()
 
 
+async def test_a_refused_resume_cut_as_it_withdraws_its_note_gives_the_pause_back_after_it(
+    tmp_path: Path, destroyed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume (``r2``) of a durable AG-UI run paused here at two calls, one of which is
+    decided elsewhere while the resume notes the pause, is refused and withdraws its note;
+    its request is cut while that withdrawal is written. The withdrawal goes on, and the
+    pause stays taken until it has landed (another resume meanwhile is refused), then is
+    given back. (Was: given back at once as the resume was cut, so that another resume
+    could note the pause before the withdrawal, which would then withdraw that note.)"""
+    from miniagents.ext.dbos import aapprove
+
+    calls = [CallTool("_remove", {"name": "a.txt"}), CallTool("_remove", {"name": "b.txt"})]
+    async with _paused_here(tmp_path, "ag-ui", "CUT_WITHDRAWING", calls) as (_, _, job):
+        manager, durable_jobs, workflow = job.manager, job.manager.durable, job.workflow_id
+        assert durable_jobs is not None
+        assert workflow is not None
+        elsewhere, here = job.waiting()
+        note_pause, withdraw_pause = DurableJobs.anote_pause, DurableJobs.awithdraw_pause
+        withdrawing, release = asyncio.Event(), asyncio.Event()
+
+        async def anote_pause(jobs: DurableJobs, *args: Any, **kwargs: Any) -> None:
+            await note_pause(jobs, *args, **kwargs)
+            database = f"sqlite:///{tmp_path / 'r.db'}"
+            await aapprove(workflow, elsewhere.call_id, database_url=database)
+            await until(lambda: not elsewhere.pending)  # (the run reads the decision, here)
+
+        async def awithdraw_pause(jobs: DurableJobs, run: str, index: int) -> None:
+            withdrawing.set()
+            await release.wait()  # (a slow database's write)
+            await withdraw_pause(jobs, run, index)
+
+        monkeypatch.setattr(DurableJobs, "anote_pause", anote_pause)
+        monkeypatch.setattr(DurableJobs, "awithdraw_pause", awithdraw_pause)
+        decisions = [(asked, ApprovalDecision(approved=True)) for asked in (elsewhere, here)]
+        gone = JSONResponse({"gone": True}, status_code=409)
+        first = asyncio.ensure_future(
+            manager.aresume_run(job, "r2", decisions, named=True, gone=lambda: gone)
+        )
+        await asyncio.wait_for(withdrawing.wait(), WAIT)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        later = [(here, ApprovalDecision(approved=True))]
+        refused = await manager.aresume_run(job, "r3", later, named=True, gone=lambda: gone)
+        assert refused is gone  # (was: r3 took the pause and noted it, r2's withdrawal due)
+        release.set()
+        await asyncio.wait_for(durable_jobs.awritten(), WAIT)
+        found = await durable_jobs.afind(None, key="r1")
+        assert found is not None
+        assert (found.pauses, found.lost_pauses) == ((), 1)
+        assert here.pending  # (nothing decided here)
+        assert manager.paused("t1") is job  # (given back: it waits again)
+        assert job.take()
+        job.give_back()
+
+
 async def test_a_replay_paused_at_a_call_no_note_names_skips_the_notes_left_after_it(
     tmp_path: Path, destroyed: None
 ) -> None:
@@ -1430,6 +1486,34 @@ async def test_a_replay_paused_at_a_call_no_note_names_skips_the_notes_left_afte
     ]
 
 
+async def _resume_cut_once_noted(
+    monkeypatch: pytest.MonkeyPatch,
+    job: Job,
+    run_key: str,
+    decisions: list[tuple[ToolApprovalRequest, ApprovalDecision]],
+) -> None:
+    """Resume the paused ``job`` in ``run_key`` and cut the resume (its request) once its
+    note of the pause, and its record of ``run_key`` as a name of the run, are written."""
+    noted = asyncio.Event()
+    note_pause = DurableJobs.anote_pause
+
+    async def anote_pause(jobs: DurableJobs, *args: Any, **kwargs: Any) -> None:
+        await note_pause(jobs, *args, **kwargs)  # (the note, then the name)
+        monkeypatch.undo()  # (once)
+        noted.set()
+        await asyncio.get_running_loop().create_future()  # (cut here, written)
+
+    monkeypatch.setattr(DurableJobs, "anote_pause", anote_pause)
+    gone = JSONResponse({"gone": True}, status_code=409)
+    first = asyncio.ensure_future(
+        job.manager.aresume_run(job, run_key, decisions, named=True, gone=lambda: gone)
+    )
+    await asyncio.wait_for(noted.wait(), WAIT)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+
+
 async def test_a_resume_cut_after_its_note_of_the_pause_landed_withdraws_it(
     tmp_path: Path, destroyed: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1445,24 +1529,8 @@ async def test_a_resume_cut_after_its_note_of_the_pause_landed_withdraws_it(
         assert durable_jobs is not None
         [asked] = job.waiting()
         decisions = [(asked, ApprovalDecision(approved=True))]
-        noted = asyncio.Event()
-        note_pause = DurableJobs.anote_pause
-
-        async def anote_pause(jobs: DurableJobs, *args: Any, **kwargs: Any) -> None:
-            await note_pause(jobs, *args, **kwargs)
-            monkeypatch.undo()  # (once)
-            noted.set()
-            await asyncio.get_running_loop().create_future()  # (cut here, written)
-
-        monkeypatch.setattr(DurableJobs, "anote_pause", anote_pause)
         gone = JSONResponse({"gone": True}, status_code=409)
-        first = asyncio.ensure_future(
-            manager.aresume_run(job, "r2", decisions, named=True, gone=lambda: gone)
-        )
-        await asyncio.wait_for(noted.wait(), WAIT)
-        first.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await first
+        await _resume_cut_once_noted(monkeypatch, job, "r2", decisions)
         # (the pause still taken while its withdrawal is written: another resume is refused)
         refused = await manager.aresume_run(job, "r4", decisions, named=True, gone=lambda: gone)
         assert refused is gone
@@ -1497,24 +1565,8 @@ async def test_a_restart_knows_no_run_whose_note_of_the_pause_was_withdrawn(
         assert durable_jobs is not None
         [asked] = job.waiting()
         decisions = [(asked, ApprovalDecision(approved=True))]
-        noted = asyncio.Event()
-        note_pause = DurableJobs.anote_pause
-
-        async def anote_pause(jobs: DurableJobs, *args: Any, **kwargs: Any) -> None:
-            await note_pause(jobs, *args, **kwargs)  # (the note, then the name)
-            monkeypatch.undo()  # (once)
-            noted.set()
-            await asyncio.get_running_loop().create_future()  # (cut here, written)
-
-        monkeypatch.setattr(DurableJobs, "anote_pause", anote_pause)
         gone = JSONResponse({"gone": True}, status_code=409)
-        first = asyncio.ensure_future(
-            manager.aresume_run(job, "r2", decisions, named=True, gone=lambda: gone)
-        )
-        await asyncio.wait_for(noted.wait(), WAIT)
-        first.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await first
+        await _resume_cut_once_noted(monkeypatch, job, "r2", decisions)
         await asyncio.wait_for(durable_jobs.awritten(), WAIT)
         again = await manager.aresume_run(job, "r3", decisions, named=True, gone=lambda: gone)
         assert isinstance(again, Run), again
