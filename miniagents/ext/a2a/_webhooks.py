@@ -144,7 +144,8 @@ class Poster:
         new URL, with its own token and credentials. A change of the webhook after a try
         began cuts short the wait before the next: one deleted ends the post, and one
         replaced is tried at once at its new address, with its tries and their delays
-        counted afresh (what the old address answered says nothing of the new one's).
+        counted afresh (what the old address answered says nothing of the new one's); so is
+        one replaced while its last try, or one refused, was under way.
         """
         settings = self.settings
         delay, attempt = settings.retry_delay, 0
@@ -173,6 +174,11 @@ class Poster:
                 said = f"HTTP {status}"
                 if status != 429 and status < 500:
                     attempt = settings.attempts  # (refused: trying again changes nothing)
+            if attempt >= settings.attempts and changed.is_set():
+                # (its last try, or a refused one, was of a webhook deleted or replaced since:
+                # what the old address answered says nothing of the new one's)
+                delay, attempt = settings.retry_delay, 0
+                continue
             if attempt >= settings.attempts:
                 _logger.warning(
                     "A push notification of the task %s to %s was given up after %s "

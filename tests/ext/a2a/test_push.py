@@ -476,6 +476,30 @@ async def test_a_post_tried_again_after_its_webhook_was_replaced_goes_to_the_new
     assert "authorization" not in headers
 
 
+@pytest.mark.parametrize("status", [403, 503])
+async def test_a_webhook_replaced_while_its_last_try_is_under_way_is_tried_at_the_new_one(
+    status: int,
+) -> None:
+    # (the old address refuses the post, 403, or fails its last try, 503, once the webhook
+    # is replaced: was, the post was given up, its new address never tried)
+    async with receiving() as old, receiving() as new:
+        old.hold, old.answers = asyncio.Event(), [Response(status_code=status)]
+        settings = A2APushNotifications(allowed_urls=[old.url, new.url], attempts=1)
+        poster = Poster(settings)
+        try:
+            poster.post([Webhook("h", "t", f"{old.url}hooks/h", "old")], "{}")
+            [sender] = _posting()
+            await until(lambda: len(old.posts) == 1)  # (under way: answered once let go)
+            poster.readdress(Webhook("h", "t", f"{new.url}hooks/h", "new"))
+            old.hold.set()
+            await asyncio.wait_for(sender, WAIT)
+        finally:
+            await poster.aclose()
+    assert len(old.posts) == 1
+    [(headers, body)] = new.posts
+    assert (headers["x-a2a-notification-token"], body) == ("new", b"{}")
+
+
 async def test_a_post_under_way_when_its_webhook_is_deleted_is_not_tried_again() -> None:
     async with receiving() as receiver:
         receiver.hold, receiver.answers = asyncio.Event(), [Response(status_code=503)]
