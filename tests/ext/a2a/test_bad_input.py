@@ -225,6 +225,17 @@ async def test_a_message_the_app_cannot_take_starts_nothing(
     assert (app.state.runs.live, app.state.runs.kept) == (0, 0)
 
 
+async def _ids_are_bounded_at_8(client: httpx2.AsyncClient) -> None:
+    """An id of 9 characters is refused before the task starts; ids of 8 are taken."""
+    error = error_of(await call(client, rpc("SendMessage", send_params(contextId="c" * 9))))
+    assert "holds 9 characters, over the 8 an id may hold" in error["message"]
+    assert violations(error) == ["message.contextId"]
+    assert ran == []
+    taken = send_params(contextId="c" * 8, messageId="m" * 8)
+    task = (await call(client, rpc("SendMessage", taken))).json()["result"]["task"]
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+
+
 async def test_a_smaller_max_body_values_and_max_id_chars_are_kept_to() -> None:
     # (both were module constants, 10,000 and 256, that no app could lower)
     assert (MAX_REQUEST_VALUES, MAX_ID_CHARS) == (DEFAULT_MAX_REQUEST_VALUES, DEFAULT_MAX_ID_CHARS)
@@ -237,13 +248,7 @@ async def test_a_smaller_max_body_values_and_max_id_chars_are_kept_to() -> None:
         assert error["code"] == -32600
         assert "over 40 JSON values" in error["message"]
         assert error["data"][0]["metadata"] == {"maxRequestValues": "40"}
-        error = error_of(await call(client, rpc("SendMessage", send_params(contextId="c" * 9))))
-        assert "holds 9 characters, over the 8 an id may hold" in error["message"]
-        assert violations(error) == ["message.contextId"]
-        assert ran == []
-        taken = send_params(contextId="c" * 8, messageId="m" * 8)
-        task = (await call(client, rpc("SendMessage", taken))).json()["result"]["task"]
-        assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+        await _ids_are_bounded_at_8(client)
     assert ran == ["ran"]
 
 
@@ -269,13 +274,7 @@ async def test_the_deprecated_max_id_chars_warns_and_still_bounds_the_ids() -> N
             max_id_chars=8,  # (given both, the deprecated one stands, as max_request_values)
         )
     async with served(app) as client:
-        error = error_of(await call(client, rpc("SendMessage", send_params(contextId="c" * 9))))
-        assert "holds 9 characters, over the 8 an id may hold" in error["message"]
-        assert violations(error) == ["message.contextId"]
-        assert ran == []
-        taken = send_params(contextId="c" * 8, messageId="m" * 8)
-        task = (await call(client, rpc("SendMessage", taken))).json()["result"]["task"]
-        assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+        await _ids_are_bounded_at_8(client)
     assert ran == ["ran"]
 
 
