@@ -174,12 +174,9 @@ class Poster:
                 said = f"HTTP {status}"
                 if status != 429 and status < 500:
                     attempt = settings.attempts  # (refused: trying again changes nothing)
-            if attempt >= settings.attempts and changed.is_set():
-                # (its last try, or a refused one, was of a webhook deleted or replaced since:
-                # what the old address answered says nothing of the new one's)
-                delay, attempt = settings.retry_delay, 0
-                continue
-            if attempt >= settings.attempts:
+            # (its last try, or a refused one, of a webhook changed since is not the end: the
+            # wait below returns at once, and the new address is tried afresh)
+            if attempt >= settings.attempts and not changed.is_set():
                 _logger.warning(
                     "A push notification of the task %s to %s was given up after %s "
                     "attempt(s): %s.",
