@@ -1840,8 +1840,10 @@ class RunManager:
                     # and the pause given back only then, so that no resume notes the index
                     # before; was: given back at once if cut as the withdrawal was written)
                     withdrawing = True
-                    later = durable.withdraw_pause_later
-                    await asyncio.shield(later(workflow, index, run_key, logger, job.give_back))
+                    withdrawal = durable.withdraw_pause_later(
+                        workflow, index, run_key, logger, job.give_back
+                    )
+                    await asyncio.shield(withdrawal)
                     return refused
                 return self._resumed(job, run_key, decisions)
             finally:
